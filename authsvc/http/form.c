@@ -1,0 +1,163 @@
+#include <string.h>
+#include "authsvc/http/form.h"
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/** Percent-decodes (with '+' as space) into pool memory; refuses NUL and other control bytes. */
+static int urldecode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_t *out)
+{
+    char *dst = h2o_mem_alloc_pool(pool, len + 1);
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; ++i) {
+        int c = (unsigned char)s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f)
+            return -1;
+        dst[n++] = (char)c;
+    }
+    dst[n] = '\0';
+    *out = h2o_iovec_init(dst, n);
+    return 0;
+}
+
+as_form_err_t as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name)
+{
+    const char *p = body, *end = body + len;
+
+    form->num_params = 0;
+    while (p < end) {
+        const char *amp = memchr(p, '&', end - p), *eq;
+        const char *pair_end = amp != NULL ? amp : end;
+        h2o_iovec_t name, value;
+
+        if (pair_end == p) { /* "a=1&&b=2" */
+            p = pair_end + 1;
+            continue;
+        }
+        eq = memchr(p, '=', pair_end - p);
+        if (urldecode(pool, p, (eq != NULL ? eq : pair_end) - p, &name) != 0 || name.len == 0)
+            return AS_FORM_MALFORMED;
+        if (urldecode(pool, eq != NULL ? eq + 1 : pair_end, eq != NULL ? pair_end - (eq + 1) : 0, &value) != 0)
+            return AS_FORM_MALFORMED;
+        for (size_t i = 0; i != form->num_params; ++i) {
+            if (h2o_memis(form->params[i].name.base, form->params[i].name.len, name.base, name.len)) {
+                if (dup_name != NULL)
+                    *dup_name = name;
+                return AS_FORM_DUPLICATE;
+            }
+        }
+        if (form->num_params == AS_FORM_MAX_PARAMS)
+            return AS_FORM_TOO_MANY;
+        form->params[form->num_params++] = (as_form_param_t){name, value};
+        p = pair_end + 1;
+    }
+    return AS_FORM_OK;
+}
+
+const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i != form->num_params; ++i)
+        if (h2o_memis(form->params[i].name.base, form->params[i].name.len, name, len))
+            return form->params[i].value.len != 0 ? &form->params[i].value : NULL;
+    return NULL;
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/** Strict standard base64 with padding (RFC 4648 §4). Returns the length, or -1. */
+static ssize_t b64decode(const char *in, size_t len, unsigned char *out)
+{
+    size_t n = 0;
+    if (len == 0 || len % 4 != 0)
+        return -1;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4], pad = 0;
+        for (int j = 0; j != 4; ++j) {
+            if (in[i + j] == '=' && i + 4 == len && j >= 2) {
+                v[j] = 0;
+                ++pad;
+            } else if (pad != 0 || (v[j] = b64val((unsigned char)in[i + j])) < 0) {
+                return -1;
+            }
+        }
+        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+        out[n++] = triple >> 16;
+        if (pad < 2)
+            out[n++] = (triple >> 8) & 0xff;
+        if (pad < 1)
+            out[n++] = triple & 0xff;
+    }
+    return (ssize_t)n;
+}
+
+int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iovec_t *id, h2o_iovec_t *secret)
+{
+    unsigned char *decoded;
+    ssize_t dlen;
+    const char *colon;
+
+    if (len < 6 || strncasecmp(value, "Basic ", 6) != 0)
+        return 1;
+    value += 6;
+    len -= 6;
+    while (len > 0 && *value == ' ') {
+        ++value;
+        --len;
+    }
+    while (len > 0 && value[len - 1] == ' ')
+        --len;
+    decoded = h2o_mem_alloc_pool(pool, len / 4 * 3 + 1);
+    if ((dlen = b64decode(value, len, decoded)) < 0)
+        return -1;
+    if ((colon = memchr(decoded, ':', dlen)) == NULL)
+        return -1;
+    if (urldecode(pool, (const char *)decoded, colon - (const char *)decoded, id) != 0 ||
+        urldecode(pool, colon + 1, (const char *)decoded + dlen - (colon + 1), secret) != 0) {
+        h2o_mem_set_secure(decoded, 0, dlen);
+        return -1;
+    }
+    h2o_mem_set_secure(decoded, 0, dlen);
+    return id->len != 0 ? 0 : -1;
+}
+
+int as_media_type_is(const char *value, size_t len, const char *expected)
+{
+    size_t elen = strlen(expected), i;
+    if (len < elen || strncasecmp(value, expected, elen) != 0)
+        return 0;
+    for (i = elen; i < len && (value[i] == ' ' || value[i] == '\t'); ++i)
+        ;
+    return i == len || value[i] == ';';
+}

@@ -1,0 +1,91 @@
+#include <stdlib.h>
+#include <string.h>
+#include "authsvc/as.h"
+#include "authsvc/http/respond.h"
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+void as_http_send_json_text(h2o_req_t *req, int status, const char *body, size_t len, int flags)
+{
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    if (flags & AS_RESP_NO_STORE) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("pragma"), 0, NULL, H2O_STRLIT("no-cache"));
+    }
+    if (flags & AS_RESP_BASIC_CHALLENGE)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Basic realm=\"authsvc\", charset=\"UTF-8\""));
+    h2o_send_inline(req, body, len);
+}
+
+void as_http_send_json(h2o_req_t *req, int status, json_t *body, int flags)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (text == NULL)
+        abort();
+    h2o_iovec_t copy = h2o_strdup(&req->pool, text, SIZE_MAX);
+    /* the body may hold tokens: do not leave them in freed heap memory */
+    h2o_mem_set_secure(text, 0, copy.len);
+    free(text);
+    as_http_send_json_text(req, status, copy.base, copy.len, flags);
+}
+
+void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *description, int flags)
+{
+    static const struct {
+        int status;
+        const char *code;
+    } table[] = {
+        [AS_OAUTH_INVALID_REQUEST] = {400, "invalid_request"},
+        [AS_OAUTH_INVALID_CLIENT] = {401, "invalid_client"},
+        [AS_OAUTH_INVALID_GRANT] = {400, "invalid_grant"},
+        [AS_OAUTH_UNAUTHORIZED_CLIENT] = {400, "unauthorized_client"},
+        [AS_OAUTH_UNSUPPORTED_GRANT_TYPE] = {400, "unsupported_grant_type"},
+        [AS_OAUTH_INVALID_SCOPE] = {400, "invalid_scope"},
+        [AS_OAUTH_TEMPORARILY_UNAVAILABLE] = {503, "temporarily_unavailable"},
+        [AS_OAUTH_SERVER_ERROR] = {500, "server_error"},
+    };
+    json_t *body = json_pack("{s:s, s:s}", "error", table[error].code, "error_description", description);
+    if (error == AS_OAUTH_TEMPORARILY_UNAVAILABLE)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+    as_http_send_json(req, table[error].status, body, flags | AS_RESP_NO_STORE);
+}
+
+void as_http_not_found(h2o_req_t *req)
+{
+    static const char body[] = "{\"error\":\"not_found\",\"error_description\":\"no such endpoint\"}";
+    as_http_send_json_text(req, 404, body, sizeof(body) - 1, 0);
+}
+
+void as_http_method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    static const char body[] = "{\"error\":\"method_not_allowed\",\"error_description\":\"method not allowed on this endpoint\"}";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    as_http_send_json_text(req, 405, body, sizeof(body) - 1, 0);
+}

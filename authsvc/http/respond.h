@@ -1,0 +1,48 @@
+/*
+ * http/respond — every response authsvc writes: JSON bodies, RFC 6749 §5.2
+ * errors with no-store caching, 404/405/503. Loop thread only.
+ */
+#ifndef AS_HTTP_RESPOND_H
+#define AS_HTTP_RESPOND_H
+
+#include <h2o.h>
+#include <jansson.h>
+
+/** Response flags. */
+enum {
+    AS_RESP_NO_STORE = 1,      /* Cache-Control: no-store + Pragma: no-cache (every token-endpoint answer) */
+    AS_RESP_BASIC_CHALLENGE = 2, /* WWW-Authenticate: Basic realm="authsvc" (invalid_client after Basic) */
+};
+
+/** Sends `body` (a JSON text in memory that outlives the request, or pool memory) with status. */
+void as_http_send_json_text(h2o_req_t *req, int status, const char *body, size_t len, int flags);
+
+/** Serializes `body` (reference stolen) and sends it. */
+void as_http_send_json(h2o_req_t *req, int status, json_t *body, int flags);
+
+/** The OAuth error codes of RFC 6749 §5.2 (and RFC 7009/7662/6750 later). */
+typedef enum en_as_oauth_error_t {
+    AS_OAUTH_INVALID_REQUEST,
+    AS_OAUTH_INVALID_CLIENT,
+    AS_OAUTH_INVALID_GRANT,
+    AS_OAUTH_UNAUTHORIZED_CLIENT,
+    AS_OAUTH_UNSUPPORTED_GRANT_TYPE,
+    AS_OAUTH_INVALID_SCOPE,
+    AS_OAUTH_TEMPORARILY_UNAVAILABLE, /* 503: the database is unreachable or slow */
+    AS_OAUTH_SERVER_ERROR,            /* 500: a bug; logged */
+} as_oauth_error_t;
+
+/**
+ * An RFC 6749 §5.2 error: status by code (400, 401 for invalid_client, 503,
+ * 500), JSON {"error", "error_description"}, no-store. `description` must be
+ * a literal or pool memory, and never holds a secret.
+ */
+void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *description, int flags);
+
+/** 404 with a JSON body. */
+void as_http_not_found(h2o_req_t *req);
+
+/** 405 with `Allow: <allow>` (a literal) and a JSON body. */
+void as_http_method_not_allowed(h2o_req_t *req, const char *allow);
+
+#endif

@@ -1,0 +1,345 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <h2o.h>
+#include <h2o/http2.h>
+#include "authsvc/as.h"
+#include "authsvc/crypto/crypto.h"
+#include "authsvc/http/respond.h"
+#include "authsvc/http/server.h"
+#include "authsvc/keys/keyset.h"
+#include "authsvc/store/store.h"
+
+typedef struct st_as_thread_t {
+    h2o_context_t ctx; /* h2o hands this back with every request */
+    struct st_server_t *server;
+    pthread_t tid;
+    int fd, tls_fd;
+    h2o_socket_t *listener, *tls_listener;
+    h2o_accept_ctx_t accept_ctx, tls_accept_ctx;
+    h2o_multithread_receiver_t pwcheck_receiver;
+    h2o_multithread_receiver_t stop_receiver;
+    h2o_multithread_message_t stop_message;
+    as_oauth_ctx_t oauth;
+} as_thread_t;
+
+typedef struct st_server_t {
+    as_server_config_t *config;
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf;
+    SSL_CTX *ssl_ctx;
+    as_pwcheck_t *pwcheck;
+    as_thread_t *threads;
+    size_t num_threads;
+    _Atomic int stopping;
+} server_t;
+
+/* --- routing ------------------------------------------------------------------- */
+
+typedef void (*endpoint_fn)(as_oauth_ctx_t *ctx, h2o_req_t *req);
+
+static const struct {
+    const char *path;
+    const char *method; /* also the Allow header of a 405 */
+    endpoint_fn fn;
+} routes[] = {
+    {"/oauth2/token", "POST", as_oauth_token},
+    {"/.well-known/jwks.json", "GET", as_oauth_jwks},
+    {"/.well-known/oauth-authorization-server", "GET", as_oauth_metadata},
+    {"/.well-known/openid-configuration", "GET", as_oauth_metadata},
+    {"/healthz", "GET", as_oauth_health},
+};
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    as_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_thread_t, ctx, req->conn->ctx);
+    (void)self;
+
+    for (size_t i = 0; i != sizeof(routes) / sizeof(routes[0]); ++i) {
+        if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, routes[i].path, strlen(routes[i].path)))
+            continue;
+        if (!h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method))) {
+            as_http_method_not_allowed(req, routes[i].method);
+            return 0;
+        }
+        routes[i].fn(&thr->oauth, req);
+        return 0;
+    }
+    as_http_not_found(req);
+    return 0;
+}
+
+/* --- listening -------------------------------------------------------------------- */
+
+static int parse_hostport(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *h = spec, *hend;
+    if (colon == NULL || colon[1] == '\0')
+        return -1;
+    hend = colon;
+    if (*h == '[' && hend > h && hend[-1] == ']') { /* [::1]:8080 */
+        ++h;
+        --hend;
+    }
+    if ((size_t)(hend - h) >= hostlen || strlen(colon + 1) >= portlen)
+        return -1;
+    memcpy(host, h, hend - h);
+    host[hend - h] = '\0';
+    strcpy(port, colon + 1);
+    return 0;
+}
+
+/** Opens a listening socket with SO_REUSEPORT. *port_out receives the bound port (useful for port 0). */
+static int open_listener(const char *spec, int port_override, int *port_out)
+{
+    char host[256], port[16];
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
+    int fd = -1, one = 1, r;
+
+    if (parse_hostport(spec, host, sizeof(host), port, sizeof(port)) != 0) {
+        as_error("cannot parse listen address %s (expected HOST:PORT)", spec);
+        return -1;
+    }
+    if (port_override >= 0)
+        snprintf(port, sizeof(port), "%d", port_override);
+    if ((r = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res)) != 0) {
+        as_error("cannot resolve %s: %s", spec, gai_strerror(r));
+        return -1;
+    }
+    if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        as_error("cannot listen on %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (port_out != NULL) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &sslen);
+        *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return fd;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    h2o_accept_ctx_t *accept_ctx = listener->data;
+    h2o_socket_t *sock;
+    if (err != NULL)
+        return;
+    if ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+        h2o_accept(accept_ctx, sock);
+}
+
+static h2o_socket_t *start_listener(h2o_loop_t *loop, int fd, h2o_accept_ctx_t *accept_ctx)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = accept_ctx;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
+}
+
+static SSL_CTX *create_ssl_ctx(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        as_error("cannot load the TLS certificate %s or key %s", cert, key);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+}
+
+/* --- event threads ----------------------------------------------------------------- */
+
+static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next);
+}
+
+static void *thread_main(void *arg)
+{
+    as_thread_t *thr = arg;
+    server_t *server = thr->server;
+    as_server_config_t *cfg = server->config;
+    as_pool_config_t pool_config = {
+        .conninfo = cfg->conninfo,
+        .num_connections = cfg->db_connections,
+        .query_timeout = cfg->db_timeout,
+        .retry_interval = 500,
+        .max_inflight = 64,
+        .max_waiting = 4096,
+    };
+
+    h2o_context_init(&thr->ctx, h2o_evloop_create(), &server->globalconf);
+    thr->oauth.config = &cfg->oauth;
+    thr->oauth.db = as_pool_create(thr->ctx.loop, &pool_config, as_store_statements, as_store_num_statements);
+    thr->oauth.pwcheck = server->pwcheck;
+    thr->oauth.pwcheck_receiver = &thr->pwcheck_receiver;
+    h2o_multithread_register_receiver(thr->ctx.queue, &thr->pwcheck_receiver, as_pwcheck_on_messages);
+    h2o_multithread_register_receiver(thr->ctx.queue, &thr->stop_receiver, on_stop_message);
+
+    thr->accept_ctx = (h2o_accept_ctx_t){.ctx = &thr->ctx, .hosts = server->globalconf.hosts};
+    thr->listener = start_listener(thr->ctx.loop, thr->fd, &thr->accept_ctx);
+    if (thr->tls_fd >= 0) {
+        thr->tls_accept_ctx = (h2o_accept_ctx_t){.ctx = &thr->ctx, .hosts = server->globalconf.hosts, .ssl_ctx = server->ssl_ctx};
+        thr->tls_listener = start_listener(thr->ctx.loop, thr->tls_fd, &thr->tls_accept_ctx);
+    }
+
+    while (!atomic_load(&server->stopping))
+        h2o_evloop_run(thr->ctx.loop, INT32_MAX);
+
+    h2o_socket_read_stop(thr->listener);
+    h2o_socket_close(thr->listener);
+    if (thr->tls_listener != NULL) {
+        h2o_socket_read_stop(thr->tls_listener);
+        h2o_socket_close(thr->tls_listener);
+    }
+    as_pool_dispose(thr->oauth.db);
+    return NULL;
+}
+
+/* --- main thread ------------------------------------------------------------------------ */
+
+static void reload_keys(server_t *server)
+{
+    as_keyset_t *ks;
+    char err[512];
+    if (as_keyset_load(server->config->keys_dir, (int64_t)time(NULL), &ks, err, sizeof(err)) != 0) {
+        as_error("key reload failed, keeping the current keys: %s", err);
+        return;
+    }
+    as_keys_install(ks);
+    as_info("keys reloaded from %s (%zu keys, signing with %s)", server->config->keys_dir, ks->num_entries,
+            ks->entries[ks->active].kid);
+}
+
+int as_server_run(as_server_config_t *cfg)
+{
+    server_t server;
+    sigset_t sigs;
+    as_keyset_t *ks;
+    char err[512], pw[32];
+    int port = 0, tls_port = 0, ret = 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    memset(&server, 0, sizeof(server));
+    server.config = cfg;
+    server.num_threads = cfg->num_threads != 0 ? cfg->num_threads : (size_t)(ncpu > 0 ? ncpu : 1);
+
+    if (as_keyset_load(cfg->keys_dir, (int64_t)time(NULL), &ks, err, sizeof(err)) != 0) {
+        as_error("%s", err);
+        return 1;
+    }
+    as_keys_install(ks);
+
+    /* the cost of a login for an unknown user: one verification against this */
+    cfg->oauth.dummy_hash = as_malloc(AS_PWHASH_MAX);
+    as_random_bytes(pw, sizeof(pw));
+    if (as_pwhash(pw, sizeof(pw), cfg->oauth.dummy_hash) != 0) {
+        as_error("cannot compute the dummy password hash");
+        return 1;
+    }
+    as_wipe(pw, sizeof(pw));
+    as_oauth_build_metadata(&cfg->oauth);
+
+    h2o_config_init(&server.globalconf);
+    server.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("authsvc"));
+    server.globalconf.max_request_entity_size = cfg->max_body;
+    server.hostconf = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(server.hostconf, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+
+    if (cfg->tls_listen != NULL && (server.ssl_ctx = create_ssl_ctx(cfg->tls_cert, cfg->tls_key)) == NULL)
+        return 1;
+
+    /* signals: handled by this thread only, with sigwait */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    server.pwcheck = as_pwcheck_create(cfg->pwcheck_threads != 0 ? cfg->pwcheck_threads : (size_t)(ncpu > 0 ? ncpu : 1), 1024);
+    server.threads = as_calloc(server.num_threads, sizeof(*server.threads));
+    for (size_t i = 0; i != server.num_threads; ++i) {
+        as_thread_t *thr = server.threads + i;
+        thr->server = &server;
+        thr->tls_fd = -1;
+        if ((thr->fd = open_listener(cfg->listen, i == 0 ? -1 : port, i == 0 ? &port : NULL)) < 0)
+            goto Exit;
+        if (cfg->tls_listen != NULL && (thr->tls_fd = open_listener(cfg->tls_listen, i == 0 ? -1 : tls_port,
+                                                                     i == 0 ? &tls_port : NULL)) < 0)
+            goto Exit;
+    }
+    for (size_t i = 0; i != server.num_threads; ++i)
+        h2o_multithread_create_thread(&server.threads[i].tid, NULL, thread_main, server.threads + i);
+
+    {
+        char host[256], portstr[16];
+        parse_hostport(cfg->listen, host, sizeof(host), portstr, sizeof(portstr));
+        printf("authsvc %s: listening on http://%s%s%s:%d (HTTP/1.1 and h2c)", AS_VERSION, strchr(host, ':') ? "[" : "", host,
+               strchr(host, ':') ? "]" : "", port);
+        if (cfg->tls_listen != NULL) {
+            parse_hostport(cfg->tls_listen, host, sizeof(host), portstr, sizeof(portstr));
+            printf(" and https://%s:%d (h2, HTTP/1.1)", host, tls_port);
+        }
+        printf(", %zu threads, issuer %s\n", server.num_threads, cfg->oauth.issuer);
+        fflush(stdout);
+    }
+
+    for (;;) {
+        int sig;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload_keys(&server);
+            continue;
+        }
+        as_info("received signal %d, shutting down", sig);
+        break;
+    }
+    atomic_store(&server.stopping, 1);
+    for (size_t i = 0; i != server.num_threads; ++i)
+        h2o_multithread_send_message(&server.threads[i].stop_receiver, &server.threads[i].stop_message);
+    for (size_t i = 0; i != server.num_threads; ++i)
+        pthread_join(server.threads[i].tid, NULL);
+    as_pwcheck_dispose(server.pwcheck);
+    ret = 0;
+Exit:
+    as_keys_install(NULL);
+    if (server.ssl_ctx != NULL)
+        SSL_CTX_free(server.ssl_ctx);
+    free(server.threads);
+    free(cfg->oauth.dummy_hash);
+    free(cfg->oauth.metadata);
+    return ret;
+}

@@ -1,0 +1,324 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "authsvc/as.h"
+#include "authsvc/keys/keyset.h"
+
+#define MAX_KEY_FILE (64 * 1024)
+#define MAX_KEYS 64
+
+/** Reads a whole small file, refusing group/world-readable ones when `private_file`. */
+static int read_file(const char *path, int private_file, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    char *buf = NULL;
+    ssize_t n;
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_KEY_FILE) {
+        snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path, MAX_KEY_FILE);
+        goto Error;
+    }
+    if (private_file && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        snprintf(err, errlen, "%s: readable by group or others (mode %03o); chmod 600 it", path, (unsigned)(st.st_mode & 0777));
+        goto Error;
+    }
+    buf = as_malloc(st.st_size + 1);
+    n = read(fd, buf, st.st_size);
+    if (n != st.st_size) {
+        snprintf(err, errlen, "%s: short read", path);
+        goto Error;
+    }
+    buf[n] = '\0';
+    close(fd);
+    *out = buf;
+    *outlen = n;
+    return 0;
+Error:
+    if (buf != NULL) {
+        as_wipe(buf, st.st_size);
+        free(buf);
+    }
+    close(fd);
+    return -1;
+}
+
+static int write_file(const char *path, mode_t mode, const void *data, size_t len, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static int load_refresh_key(const char *dir, uint8_t key[AS_REFRESH_KEY_LEN], char *err, size_t errlen)
+{
+    char path[4096], *text;
+    size_t len;
+    uint8_t buf[AS_B64URL_DECLEN(64)];
+    int ret = -1;
+
+    snprintf(path, sizeof(path), "%s/refresh.key", dir);
+    if (read_file(path, 1, &text, &len, err, errlen) != 0)
+        return -1;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        --len;
+    if (len != AS_B64URL_ENCLEN(AS_REFRESH_KEY_LEN) || as_b64url_decode(text, len, buf) != AS_REFRESH_KEY_LEN) {
+        snprintf(err, errlen, "%s: not a base64url-encoded 32-byte key", path);
+        goto Exit;
+    }
+    memcpy(key, buf, AS_REFRESH_KEY_LEN);
+    ret = 0;
+Exit:
+    as_wipe(buf, sizeof(buf));
+    as_wipe(text, len);
+    free(text);
+    return ret;
+}
+
+static int load_entry(const char *dir, const char *kid, as_keyset_entry_t *e, char *err, size_t errlen)
+{
+    char path[4096], *meta_text = NULL, *pem = NULL;
+    size_t meta_len, pem_len;
+    json_t *meta = NULL;
+    json_error_t jerr;
+    as_alg_t alg;
+    const char *alg_name, *meta_kid;
+    json_int_t created_at, active_at;
+    int ret = -1;
+
+    memset(e, 0, sizeof(*e));
+    snprintf(path, sizeof(path), "%s/%s.json", dir, kid);
+    if (read_file(path, 0, &meta_text, &meta_len, err, errlen) != 0)
+        goto Exit;
+    if ((meta = json_loadb(meta_text, meta_len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
+        json_unpack(meta, "{s:s, s:s, s:I, s:I}", "kid", &meta_kid, "alg", &alg_name, "created_at", &created_at, "active_at",
+                    &active_at) != 0 ||
+        strcmp(meta_kid, kid) != 0 || as_alg_parse(alg_name, &alg) != 0) {
+        snprintf(err, errlen, "%s: malformed key metadata", path);
+        goto Exit;
+    }
+    snprintf(path, sizeof(path), "%s/%s.pem", dir, kid);
+    if (read_file(path, 1, &pem, &pem_len, err, errlen) != 0)
+        goto Exit;
+    if (as_key_load_private_pem(alg, pem, pem_len, &e->key) != 0) {
+        snprintf(err, errlen, "%s: not a %s private key", path, alg_name);
+        goto Exit;
+    }
+    if (as_key_thumbprint(e->key, e->kid) != 0 || strcmp(e->kid, kid) != 0) {
+        snprintf(err, errlen, "%s: the key's thumbprint does not match its name", path);
+        goto Exit;
+    }
+    e->created_at = created_at;
+    e->active_at = active_at;
+    ret = 0;
+Exit:
+    if (ret != 0 && e->key != NULL) {
+        as_key_release(e->key);
+        e->key = NULL;
+    }
+    if (pem != NULL) {
+        as_wipe(pem, pem_len);
+        free(pem);
+    }
+    free(meta_text);
+    json_decref(meta);
+    return ret;
+}
+
+static int build_jwks(as_keyset_t *ks)
+{
+    json_t *keys = json_array(), *doc;
+    for (size_t i = 0; i != ks->num_entries; ++i)
+        json_array_append_new(keys, as_key_public_jwk(ks->entries[i].key));
+    doc = json_pack("{s:o}", "keys", keys);
+    ks->jwks = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (ks->jwks == NULL)
+        return -1;
+    ks->jwks_len = strlen(ks->jwks);
+    return 0;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t l = strlen(s), sl = strlen(suffix);
+    return l > sl && strcmp(s + l - sl, suffix) == 0;
+}
+
+int as_keyset_load(const char *dir, int64_t now, as_keyset_t **out, char *err, size_t errlen)
+{
+    as_keyset_t *ks = as_calloc(1, sizeof(*ks));
+    DIR *d = opendir(dir);
+
+    ks->refcnt = 1;
+    struct dirent *de;
+    int have_active = 0;
+
+    if (d == NULL) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        goto Error;
+    }
+    ks->entries = as_calloc(MAX_KEYS, sizeof(*ks->entries));
+    while ((de = readdir(d)) != NULL) {
+        char kid[256];
+        if (!has_suffix(de->d_name, ".pem"))
+            continue;
+        size_t len = strlen(de->d_name) - 4;
+        if (len != AS_KID_LEN) {
+            snprintf(err, errlen, "%s/%s: not named after its key thumbprint", dir, de->d_name);
+            goto Error;
+        }
+        if (ks->num_entries == MAX_KEYS) {
+            snprintf(err, errlen, "%s: more than %d keys", dir, MAX_KEYS);
+            goto Error;
+        }
+        memcpy(kid, de->d_name, len);
+        kid[len] = '\0';
+        if (load_entry(dir, kid, ks->entries + ks->num_entries, err, errlen) != 0)
+            goto Error;
+        ++ks->num_entries;
+    }
+    closedir(d);
+    d = NULL;
+    /* the signing key: the newest of those already active */
+    for (size_t i = 0; i != ks->num_entries; ++i) {
+        as_keyset_entry_t *e = ks->entries + i;
+        if (e->active_at <= now && (!have_active || e->active_at > ks->entries[ks->active].active_at)) {
+            ks->active = i;
+            have_active = 1;
+        }
+    }
+    if (!have_active) {
+        snprintf(err, errlen, "%s: no active signing key (run `authsvc keys generate --keys %s`)", dir, dir);
+        goto Error;
+    }
+    if (load_refresh_key(dir, ks->refresh_key, err, errlen) != 0)
+        goto Error;
+    if (build_jwks(ks) != 0) {
+        snprintf(err, errlen, "cannot serialize the JWKS");
+        goto Error;
+    }
+    *out = ks;
+    return 0;
+Error:
+    if (d != NULL)
+        closedir(d);
+    as_keyset_release(ks);
+    return -1;
+}
+
+as_keyset_t *as_keyset_retain(as_keyset_t *ks)
+{
+    ++ks->refcnt;
+    return ks;
+}
+
+void as_keyset_release(as_keyset_t *ks)
+{
+    if (ks == NULL || --ks->refcnt != 0)
+        return;
+    for (size_t i = 0; i != ks->num_entries; ++i)
+        as_key_release(ks->entries[i].key);
+    free(ks->entries);
+    free(ks->jwks);
+    as_wipe(ks->refresh_key, sizeof(ks->refresh_key));
+    free(ks);
+}
+
+int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, char kid[AS_KID_LEN + 1], char *err, size_t errlen)
+{
+    char path[4096], *pem = NULL, *meta_text = NULL;
+    size_t pem_len;
+    as_key_t *key = NULL;
+    json_t *meta = NULL;
+    int ret = -1;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/refresh.key", dir);
+    if (access(path, F_OK) != 0) {
+        uint8_t rk[AS_REFRESH_KEY_LEN];
+        char text[AS_B64URL_ENCLEN(AS_REFRESH_KEY_LEN) + 2];
+        as_random_bytes(rk, sizeof(rk));
+        size_t n = as_b64url_encode(rk, sizeof(rk), text);
+        text[n++] = '\n';
+        int r = write_file(path, 0600, text, n, err, errlen);
+        as_wipe(rk, sizeof(rk));
+        as_wipe(text, sizeof(text));
+        if (r != 0)
+            return -1;
+    }
+    if (as_key_generate(alg, &key) != 0 || as_key_private_pem(key, &pem, &pem_len) != 0 || as_key_thumbprint(key, kid) != 0) {
+        snprintf(err, errlen, "cannot generate a %s key", as_alg_name(alg));
+        goto Exit;
+    }
+    meta = json_pack("{s:s, s:s, s:I, s:I}", "kid", kid, "alg", as_alg_name(alg), "created_at", (json_int_t)now, "active_at",
+                     (json_int_t)now);
+    meta_text = json_dumps(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* metadata first: a directory never holds a private key the loader cannot describe */
+    snprintf(path, sizeof(path), "%s/%s.json", dir, kid);
+    if (write_file(path, 0644, meta_text, strlen(meta_text), err, errlen) != 0)
+        goto Exit;
+    snprintf(path, sizeof(path), "%s/%s.pem", dir, kid);
+    if (write_file(path, 0600, pem, pem_len, err, errlen) != 0) {
+        snprintf(path, sizeof(path), "%s/%s.json", dir, kid);
+        unlink(path);
+        goto Exit;
+    }
+    ret = 0;
+Exit:
+    if (pem != NULL) {
+        as_wipe(pem, pem_len);
+        free(pem);
+    }
+    free(meta_text);
+    json_decref(meta);
+    if (key != NULL)
+        as_key_release(key);
+    return ret;
+}
+
+static pthread_mutex_t current_mutex = PTHREAD_MUTEX_INITIALIZER;
+static as_keyset_t *current;
+
+as_keyset_t *as_keys_current(void)
+{
+    as_keyset_t *ks;
+    pthread_mutex_lock(&current_mutex);
+    ks = as_keyset_retain(current);
+    pthread_mutex_unlock(&current_mutex);
+    return ks;
+}
+
+void as_keys_install(as_keyset_t *ks)
+{
+    as_keyset_t *old;
+    pthread_mutex_lock(&current_mutex);
+    old = current;
+    current = ks;
+    pthread_mutex_unlock(&current_mutex);
+    as_keyset_release(old);
+}

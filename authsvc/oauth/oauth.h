@@ -1,0 +1,44 @@
+/*
+ * oauth/ — the endpoints. Each handler answers one request on its event
+ * thread, possibly later from a callback; the request's pending state hangs off
+ * its pool and is cancelled when the request goes away first.
+ */
+#ifndef AS_OAUTH_H
+#define AS_OAUTH_H
+
+#include <h2o.h>
+#include "authsvc/oauth/pwcheck.h"
+#include "authsvc/store/pool.h"
+
+/** Settings shared by every thread; read-only once serving. */
+typedef struct st_as_oauth_config_t {
+    const char *issuer;
+    int access_ttl;       /* seconds, unless the client overrides it */
+    int refresh_idle_ttl; /* seconds a refresh token stays valid unused */
+    int refresh_max_ttl;  /* seconds a family lives at most */
+    char *dummy_hash;     /* argon2id of a random password: unknown users cost the same */
+    char *metadata;       /* the RFC 8414 document, serialized once */
+    size_t metadata_len;
+} as_oauth_config_t;
+
+/** One per event thread. */
+typedef struct st_as_oauth_ctx_t {
+    const as_oauth_config_t *config;
+    as_pool_t *db;
+    as_pwcheck_t *pwcheck;
+    h2o_multithread_receiver_t *pwcheck_receiver;
+} as_oauth_ctx_t;
+
+/** Builds config->metadata from the issuer. */
+void as_oauth_build_metadata(as_oauth_config_t *config);
+
+/** POST /oauth2/token (RFC 6749 §3.2). */
+void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req);
+/** GET /.well-known/jwks.json */
+void as_oauth_jwks(as_oauth_ctx_t *ctx, h2o_req_t *req);
+/** GET /.well-known/oauth-authorization-server and /.well-known/openid-configuration */
+void as_oauth_metadata(as_oauth_ctx_t *ctx, h2o_req_t *req);
+/** GET /healthz: 200 when the database answers, 503 otherwise. */
+void as_oauth_health(as_oauth_ctx_t *ctx, h2o_req_t *req);
+
+#endif

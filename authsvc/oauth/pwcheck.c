@@ -1,0 +1,141 @@
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "authsvc/as.h"
+#include "authsvc/crypto/crypto.h"
+#include "authsvc/oauth/pwcheck.h"
+
+struct st_as_pwcheck_job_t {
+    h2o_multithread_message_t msg; /* first: the receiver gets this back */
+    as_pwcheck_job_t *next;        /* in the worker queue */
+    h2o_multithread_receiver_t *receiver;
+    char *phc;
+    char *password;
+    size_t password_len;
+    int ok;
+    as_pwcheck_cb cb; /* loop thread only; NULL once cancelled */
+    void *ctx;
+};
+
+struct st_as_pwcheck_t {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    as_pwcheck_job_t *head, **tail;
+    size_t pending, max_pending;
+    int stopping;
+    pthread_t *threads;
+    size_t num_threads;
+};
+
+static void *worker_main(void *arg)
+{
+    as_pwcheck_t *pw = arg;
+    for (;;) {
+        as_pwcheck_job_t *job;
+        pthread_mutex_lock(&pw->mutex);
+        while (pw->head == NULL && !pw->stopping)
+            pthread_cond_wait(&pw->cond, &pw->mutex);
+        if (pw->head == NULL) {
+            pthread_mutex_unlock(&pw->mutex);
+            return NULL;
+        }
+        job = pw->head;
+        if ((pw->head = job->next) == NULL)
+            pw->tail = &pw->head;
+        pthread_mutex_unlock(&pw->mutex);
+
+        job->ok = as_pwhash_verify(job->phc, job->password, job->password_len) == 0;
+        as_wipe(job->password, job->password_len);
+
+        pthread_mutex_lock(&pw->mutex);
+        --pw->pending;
+        pthread_mutex_unlock(&pw->mutex);
+        h2o_multithread_send_message(job->receiver, &job->msg);
+    }
+}
+
+as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending)
+{
+    as_pwcheck_t *pw = as_calloc(1, sizeof(*pw));
+    pthread_mutex_init(&pw->mutex, NULL);
+    pthread_cond_init(&pw->cond, NULL);
+    pw->tail = &pw->head;
+    pw->max_pending = max_pending;
+    pw->num_threads = num_threads == 0 ? 1 : num_threads;
+    pw->threads = as_calloc(pw->num_threads, sizeof(*pw->threads));
+    for (size_t i = 0; i != pw->num_threads; ++i)
+        h2o_multithread_create_thread(pw->threads + i, NULL, worker_main, pw);
+    return pw;
+}
+
+void as_pwcheck_dispose(as_pwcheck_t *pw)
+{
+    pthread_mutex_lock(&pw->mutex);
+    pw->stopping = 1;
+    pthread_cond_broadcast(&pw->cond);
+    pthread_mutex_unlock(&pw->mutex);
+    for (size_t i = 0; i != pw->num_threads; ++i)
+        pthread_join(pw->threads[i], NULL);
+    free(pw->threads);
+    pthread_mutex_destroy(&pw->mutex);
+    pthread_cond_destroy(&pw->cond);
+    free(pw);
+}
+
+static void job_free(as_pwcheck_job_t *job)
+{
+    as_wipe(job->password, job->password_len);
+    free(job->password);
+    free(job->phc);
+    free(job);
+}
+
+void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        as_pwcheck_job_t *job = H2O_STRUCT_FROM_MEMBER(as_pwcheck_job_t, msg.link, messages->next);
+        h2o_linklist_unlink(&job->msg.link);
+        if (job->cb != NULL)
+            job->cb(job->ctx, job->ok);
+        job_free(job);
+    }
+}
+
+as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
+                                    size_t password_len, as_pwcheck_cb cb, void *ctx)
+{
+    as_pwcheck_job_t *job;
+
+    pthread_mutex_lock(&pw->mutex);
+    if (pw->pending >= pw->max_pending) {
+        pthread_mutex_unlock(&pw->mutex);
+        cb(ctx, -1);
+        return NULL;
+    }
+    ++pw->pending;
+    pthread_mutex_unlock(&pw->mutex);
+
+    job = as_calloc(1, sizeof(*job));
+    job->receiver = receiver;
+    job->phc = as_strdup(phc);
+    job->password = as_malloc(password_len + 1);
+    memcpy(job->password, password, password_len);
+    job->password[password_len] = '\0';
+    job->password_len = password_len;
+    job->cb = cb;
+    job->ctx = ctx;
+
+    pthread_mutex_lock(&pw->mutex);
+    *pw->tail = job;
+    pw->tail = &job->next;
+    pthread_cond_signal(&pw->cond);
+    pthread_mutex_unlock(&pw->mutex);
+    return job;
+}
+
+void as_pwcheck_cancel(as_pwcheck_job_t *job)
+{
+    if (job != NULL)
+        job->cb = NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * oauth/pwcheck — argon2id verification on worker threads.
+ *
+ * The event loops never hash: they hand a job to this process-wide pool of
+ * threads and get the answer back through h2o's multithread queue of their own
+ * loop. A job outlives a cancelled request safely: the loop frees it when the
+ * answer arrives.
+ */
+#ifndef AS_OAUTH_PWCHECK_H
+#define AS_OAUTH_PWCHECK_H
+
+#include <stddef.h>
+#include <h2o.h>
+
+typedef struct st_as_pwcheck_t as_pwcheck_t;
+typedef struct st_as_pwcheck_job_t as_pwcheck_job_t;
+
+/** Called on the loop thread: `ok` is 1 if the password matched, 0 if not, -1 if the pool was saturated. */
+typedef void (*as_pwcheck_cb)(void *ctx, int ok);
+
+/** Starts `num_threads` workers; `max_pending` bounds the queue (beyond it jobs fail at once). */
+as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending);
+
+/** Stops the workers after the jobs in progress. */
+void as_pwcheck_dispose(as_pwcheck_t *pw);
+
+/**
+ * The receiver callback: register it on each loop's queue with
+ * h2o_multithread_register_receiver(ctx->queue, receiver, as_pwcheck_on_messages).
+ */
+void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/**
+ * Verifies `password` against `phc` on a worker; the callback runs on the loop
+ * of `receiver`. Both strings are copied (and wiped after use). Returns the job,
+ * or NULL after calling cb(ctx, -1) when the queue is full.
+ */
+as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
+                                    size_t password_len, as_pwcheck_cb cb, void *ctx);
+
+/** The callback of `job` will not run (loop thread only). */
+void as_pwcheck_cancel(as_pwcheck_job_t *job);
+
+#endif

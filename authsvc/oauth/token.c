@@ -1,0 +1,480 @@
+/*
+ * POST /oauth2/token — RFC 6749 §3.2, grants client_credentials (§4.4),
+ * password (§4.3) and refresh_token (§6), client authentication
+ * client_secret_basic, client_secret_post and none (public clients).
+ *
+ * The request's state lives in its pool (h2o_mem_alloc_shared); on_dispose
+ * cancels whatever is still pending, so a callback never touches a request
+ * that is gone.
+ */
+#include <string.h>
+#include <time.h>
+#include "authsvc/as.h"
+#include "authsvc/crypto/crypto.h"
+#include "authsvc/http/form.h"
+#include "authsvc/http/respond.h"
+#include "authsvc/keys/keyset.h"
+#include "authsvc/oauth/oauth.h"
+#include "authsvc/store/store.h"
+#include "authsvc/token/jwt.h"
+#include "authsvc/token/refresh.h"
+
+#define MAX_SCOPE_LEN 1024
+#define MAX_CREDENTIAL_LEN 1024
+
+typedef struct st_token_req_t {
+    as_oauth_ctx_t *ctx;
+    h2o_req_t *req;
+    as_keyset_t *keys;
+    as_pool_job_t *job;
+    as_pwcheck_job_t *pwjob;
+    unsigned grant;
+    int used_basic;
+    h2o_iovec_t client_id;
+    h2o_iovec_t client_secret; /* base NULL: none given */
+    const h2o_iovec_t *scope;
+    const h2o_iovec_t *username;
+    const h2o_iovec_t *password;
+    const h2o_iovec_t *refresh_token;
+    const as_client_t *client;
+    const as_user_t *user;
+    const char *granted_scope;
+    int have_refresh;
+    uint8_t refresh_raw[AS_REFRESH_RAW_LEN];   /* the token presented (refresh grant) */
+    uint8_t issued_raw[AS_REFRESH_RAW_LEN];    /* the refresh token we answer with */
+} token_req_t;
+
+static void on_dispose(void *p)
+{
+    token_req_t *tr = p;
+    as_pool_cancel(tr->job);
+    as_pwcheck_cancel(tr->pwjob);
+    as_keyset_release(tr->keys);
+    as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
+    as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
+    /* the pool is not zeroed when cleared: wipe the decoded secrets and the raw body */
+    if (tr->client_secret.base != NULL)
+        as_wipe(tr->client_secret.base, tr->client_secret.len);
+    if (tr->password != NULL)
+        as_wipe(tr->password->base, tr->password->len);
+    if (tr->refresh_token != NULL)
+        as_wipe(tr->refresh_token->base, tr->refresh_token->len);
+    if (tr->req->entity.base != NULL)
+        as_wipe((char *)tr->req->entity.base, tr->req->entity.len);
+}
+
+static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *description)
+{
+    int flags = 0;
+    if (error == AS_OAUTH_INVALID_CLIENT)
+        flags |= AS_RESP_BASIC_CHALLENGE; /* RFC 6749 §5.2: always offer the scheme we accept */
+    as_http_oauth_error(tr->req, error, description, flags);
+}
+
+static void reply_store_error(token_req_t *tr, int err)
+{
+    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
+        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly");
+    } else {
+        reply_error(tr, AS_OAUTH_SERVER_ERROR, "internal error");
+    }
+}
+
+/* --- scopes (RFC 6749 §3.3) ------------------------------------------------- */
+
+static int scope_token_valid(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    for (size_t i = 0; i != len; ++i) {
+        unsigned char c = s[i];
+        if (c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
+static int list_has(const as_strlist_t *list, const char *s, size_t len)
+{
+    for (size_t i = 0; i != list->len; ++i)
+        if (strlen(list->items[i]) == len && memcmp(list->items[i], s, len) == 0)
+            return 1;
+    return 0;
+}
+
+/**
+ * Resolves the requested scope against `allowed`: NULL requests everything
+ * allowed. The result keeps the order of `allowed` and has no duplicates.
+ * Returns 0, or -1 (malformed or not allowed).
+ */
+static int resolve_scope(h2o_mem_pool_t *pool, const h2o_iovec_t *requested, const as_strlist_t *allowed, const char **out)
+{
+    size_t total = 1;
+    for (size_t i = 0; i != allowed->len; ++i)
+        total += strlen(allowed->items[i]) + 1;
+    char *buf = h2o_mem_alloc_pool(pool, total), *p = buf;
+    as_strlist_t req = {NULL, 0};
+
+    if (requested != NULL) {
+        if (requested->len > MAX_SCOPE_LEN)
+            return -1;
+        req.items = h2o_mem_alloc_pool(pool, sizeof(*req.items) * (requested->len / 2 + 1));
+        const char *s = requested->base, *end = s + requested->len;
+        while (s < end) {
+            const char *sp = memchr(s, ' ', end - s), *tok_end = sp != NULL ? sp : end;
+            if (!scope_token_valid(s, tok_end - s) || !list_has(allowed, s, tok_end - s))
+                return -1;
+            req.items[req.len++] = h2o_strdup(pool, s, tok_end - s).base;
+            s = tok_end + 1;
+        }
+    }
+    for (size_t i = 0; i != allowed->len; ++i) {
+        const char *item = allowed->items[i];
+        if (requested != NULL && !list_has(&req, item, strlen(item)))
+            continue;
+        if (p != buf)
+            *p++ = ' ';
+        memcpy(p, item, strlen(item));
+        p += strlen(item);
+    }
+    *p = '\0';
+    *out = buf;
+    return 0;
+}
+
+/** Splits a space-separated string into a list (pool memory). */
+static as_strlist_t split_scope(h2o_mem_pool_t *pool, const char *s)
+{
+    size_t len = strlen(s);
+    as_strlist_t list = {h2o_mem_alloc_pool(pool, sizeof(char *) * (len / 2 + 1)), 0};
+    const char *end = s + len;
+    while (s < end) {
+        const char *sp = memchr(s, ' ', end - s), *tok_end = sp != NULL ? sp : end;
+        if (tok_end != s)
+            list.items[list.len++] = h2o_strdup(pool, s, tok_end - s).base;
+        s = tok_end + 1;
+    }
+    return list;
+}
+
+/* --- issuing ------------------------------------------------------------------ */
+
+static void issue(token_req_t *tr, const char *subject, int64_t token_version)
+{
+    const as_oauth_config_t *cfg = tr->ctx->config;
+    const as_keyset_entry_t *signer = tr->keys->entries + tr->keys->active;
+    int ttl = tr->client->access_ttl > 0 ? tr->client->access_ttl : cfg->access_ttl;
+    const char *issuer_only[] = {cfg->issuer};
+    as_access_claims_t claims = {
+        .issuer = cfg->issuer,
+        .subject = subject,
+        .client_id = tr->client->client_id,
+        .scope = tr->granted_scope,
+        .audiences = tr->client->audiences.len != 0 ? tr->client->audiences.items : issuer_only,
+        .num_audiences = tr->client->audiences.len != 0 ? tr->client->audiences.len : 1,
+        .token_version = token_version,
+        .issued_at = (int64_t)time(NULL),
+        .lifetime = ttl,
+    };
+    char *jwt, jti[AS_JTI_LEN + 1];
+    json_t *body;
+
+    if (as_jwt_mint_access(signer->key, signer->kid, &claims, &jwt, jti) != 0) {
+        as_error("signing an access token with key %s failed", signer->kid);
+        reply_error(tr, AS_OAUTH_SERVER_ERROR, "internal error");
+        return;
+    }
+    body = json_pack("{s:s, s:s, s:i}", "access_token", jwt, "token_type", "Bearer", "expires_in", ttl);
+    as_wipe(jwt, strlen(jwt));
+    free(jwt);
+    if (tr->granted_scope[0] != '\0')
+        json_object_set_new(body, "scope", json_string(tr->granted_scope));
+    if (tr->have_refresh) {
+        char text[AS_REFRESH_TOKEN_LEN + 1];
+        as_refresh_format(tr->issued_raw, text);
+        json_object_set_new(body, "refresh_token", json_string(text));
+        as_wipe(text, sizeof(text));
+    }
+    as_debug("issued access token jti=%s client=%s sub=%s", jti, tr->client->client_id, subject);
+    as_http_send_json(tr->req, 200, body, AS_RESP_NO_STORE);
+}
+
+/* --- refresh_token grant --------------------------------------------------------- */
+
+static void on_rotated(void *ctx, int err, const as_refresh_t *r)
+{
+    token_req_t *tr = ctx;
+    tr->job = NULL;
+    if (err == AS_ERR_NOT_FOUND) {
+        reply_error(tr, AS_OAUTH_INVALID_GRANT, "the refresh token is invalid, expired, revoked or was already used");
+        return;
+    }
+    if (err != 0) {
+        reply_store_error(tr, err);
+        return;
+    }
+    if (tr->scope != NULL) {
+        /* the statement already checked that the requested scope is within the family's */
+        as_strlist_t family_scope = split_scope(&tr->req->pool, r->scope);
+        if (resolve_scope(&tr->req->pool, tr->scope, &family_scope, &tr->granted_scope) != 0) {
+            reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope exceeds the original grant");
+            return;
+        }
+    } else {
+        tr->granted_scope = r->scope;
+    }
+    tr->have_refresh = 1;
+    issue(tr, r->user_id, r->token_version);
+}
+
+static void grant_refresh(token_req_t *tr)
+{
+    uint8_t old_hash[AS_SHA256_LEN], new_hash[AS_SHA256_LEN];
+    int idle = tr->client->refresh_idle_ttl > 0 ? tr->client->refresh_idle_ttl : tr->ctx->config->refresh_idle_ttl;
+
+    if (tr->refresh_token == NULL) {
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing refresh_token");
+        return;
+    }
+    if (as_refresh_parse(tr->refresh_token->base, tr->refresh_token->len, tr->refresh_raw) != 0) {
+        reply_error(tr, AS_OAUTH_INVALID_GRANT, "the refresh token is invalid, expired, revoked or was already used");
+        return;
+    }
+    if (tr->scope != NULL) {
+        /* syntax and the client's own scopes first; the family's scope is checked by the statement */
+        const char *ignored;
+        if (resolve_scope(&tr->req->pool, tr->scope, &tr->client->scopes, &ignored) != 0) {
+            reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope is invalid or not allowed for this client");
+            return;
+        }
+    }
+    as_refresh_successor(tr->keys->refresh_key, tr->refresh_raw, tr->issued_raw);
+    as_refresh_hash(tr->refresh_raw, old_hash);
+    as_refresh_hash(tr->issued_raw, new_hash);
+    as_store_refresh_rotate(tr->ctx->db, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
+                            tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr, &tr->job);
+}
+
+/* --- password grant ------------------------------------------------------------------ */
+
+static void on_family_created(void *ctx, int err, const as_refresh_t *r)
+{
+    token_req_t *tr = ctx;
+    tr->job = NULL;
+    if (err == AS_ERR_CONFLICT) {
+        /* the password changed or the user was disabled while we were checking the old one */
+        reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
+        return;
+    }
+    if (err != 0) {
+        reply_store_error(tr, err);
+        return;
+    }
+    tr->have_refresh = 1;
+    issue(tr, r->user_id, r->token_version);
+}
+
+static void on_password_checked(void *ctx, int ok)
+{
+    token_req_t *tr = ctx;
+    tr->pwjob = NULL;
+    if (ok < 0) {
+        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
+        return;
+    }
+    if (!ok || tr->user == NULL || tr->user->disabled) {
+        as_info("password login failed for client %s", tr->client->client_id);
+        reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
+        return;
+    }
+    if (tr->client->grants & AS_GRANT_REFRESH_TOKEN) {
+        const as_oauth_config_t *cfg = tr->ctx->config;
+        uint8_t hash[AS_SHA256_LEN];
+        int idle = tr->client->refresh_idle_ttl > 0 ? tr->client->refresh_idle_ttl : cfg->refresh_idle_ttl;
+        int max = tr->client->refresh_max_ttl > 0 ? tr->client->refresh_max_ttl : cfg->refresh_max_ttl;
+        as_refresh_new(tr->issued_raw);
+        as_refresh_hash(tr->issued_raw, hash);
+        as_store_family_create(tr->ctx->db, &tr->req->pool, tr->user->id, tr->client->client_id, tr->user->token_version,
+                               tr->granted_scope, hash, idle, max, on_family_created, tr, &tr->job);
+        return;
+    }
+    issue(tr, tr->user->id, tr->user->token_version);
+}
+
+static void on_user(void *ctx, int err, const as_user_t *user)
+{
+    token_req_t *tr = ctx;
+    tr->job = NULL;
+    if (err != 0 && err != AS_ERR_NOT_FOUND) {
+        reply_store_error(tr, err);
+        return;
+    }
+    /* an unknown user costs one argon2id verification too, so timing does not reveal which names exist */
+    tr->user = user;
+    tr->pwjob = as_pwcheck_verify(tr->ctx->pwcheck, tr->ctx->pwcheck_receiver,
+                                  user != NULL ? user->password_hash : tr->ctx->config->dummy_hash, tr->password->base,
+                                  tr->password->len, on_password_checked, tr);
+}
+
+static void grant_password(token_req_t *tr)
+{
+    if (tr->username == NULL || tr->password == NULL) {
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing username or password");
+        return;
+    }
+    if (tr->username->len > 255 || tr->password->len > AS_PASSWORD_MAX) {
+        reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
+        return;
+    }
+    as_store_user_by_name(tr->ctx->db, &tr->req->pool, tr->username->base, on_user, tr, &tr->job);
+}
+
+/* --- client authentication ------------------------------------------------------------ */
+
+static void on_client(void *ctx, int err, const as_client_t *client)
+{
+    token_req_t *tr = ctx;
+    tr->job = NULL;
+
+    if (err != 0 && err != AS_ERR_NOT_FOUND) {
+        reply_store_error(tr, err);
+        return;
+    }
+    if (client == NULL) {
+        reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+        return;
+    }
+    if (client->is_public) {
+        if (tr->client_secret.base != NULL || tr->used_basic) {
+            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+            return;
+        }
+    } else {
+        uint8_t hash[AS_SHA256_LEN];
+        if (tr->client_secret.base == NULL) {
+            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+            return;
+        }
+        as_sha256(tr->client_secret.base, tr->client_secret.len, hash);
+        if (as_memeq(hash, client->secret_hash, AS_SHA256_LEN) != 0) {
+            as_info("client authentication failed for client %s", client->client_id);
+            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+            return;
+        }
+    }
+    tr->client = client;
+    if ((client->grants & tr->grant) == 0) {
+        reply_error(tr, AS_OAUTH_UNAUTHORIZED_CLIENT, "the client is not allowed this grant type");
+        return;
+    }
+
+    switch (tr->grant) {
+    case AS_GRANT_CLIENT_CREDENTIALS:
+        if (resolve_scope(&tr->req->pool, tr->scope, &client->scopes, &tr->granted_scope) != 0) {
+            reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope is invalid or not allowed for this client");
+            return;
+        }
+        issue(tr, client->client_id, 0);
+        break;
+    case AS_GRANT_PASSWORD:
+        if (resolve_scope(&tr->req->pool, tr->scope, &client->scopes, &tr->granted_scope) != 0) {
+            reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope is invalid or not allowed for this client");
+            return;
+        }
+        grant_password(tr);
+        break;
+    case AS_GRANT_REFRESH_TOKEN:
+        grant_refresh(tr);
+        break;
+    }
+}
+
+/** Finds who the client says it is: Basic, or client_id/client_secret in the body. Returns 0 or replies. */
+static int read_client_credentials(token_req_t *tr, const as_form_t *form)
+{
+    h2o_req_t *req = tr->req;
+    const h2o_iovec_t *form_id = as_form_get(form, "client_id"), *form_secret = as_form_get(form, "client_secret");
+    ssize_t hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+
+    if (hi >= 0) {
+        const h2o_iovec_t *v = &req->headers.entries[hi].value;
+        int r = as_basic_parse(&req->pool, v->base, v->len, &tr->client_id, &tr->client_secret);
+        if (r == 1) {
+            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "unsupported authentication scheme");
+            return -1;
+        }
+        tr->used_basic = 1;
+        if (r != 0) {
+            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "malformed Basic credentials");
+            return -1;
+        }
+        if (form_secret != NULL) {
+            reply_error(tr, AS_OAUTH_INVALID_REQUEST, "more than one client authentication method");
+            return -1;
+        }
+        if (form_id != NULL && !h2o_memis(form_id->base, form_id->len, tr->client_id.base, tr->client_id.len)) {
+            reply_error(tr, AS_OAUTH_INVALID_REQUEST, "client_id does not match the authenticated client");
+            return -1;
+        }
+    } else if (form_id != NULL) {
+        tr->client_id = *form_id;
+        if (form_secret != NULL)
+            tr->client_secret = *form_secret;
+    } else {
+        reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication required");
+        return -1;
+    }
+    if (tr->client_id.len > 255 || tr->client_secret.len > MAX_CREDENTIAL_LEN) {
+        reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+        return -1;
+    }
+    return 0;
+}
+
+void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req)
+{
+    token_req_t *tr = h2o_mem_alloc_shared(&req->pool, sizeof(*tr), on_dispose);
+    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    const h2o_iovec_t *grant_type;
+    h2o_iovec_t dup;
+    as_form_t *form = h2o_mem_alloc_pool(&req->pool, sizeof(*form));
+
+    memset(tr, 0, sizeof(*tr));
+    tr->ctx = ctx;
+    tr->req = req;
+
+    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
+                                     "application/x-www-form-urlencoded")) {
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "the body must be application/x-www-form-urlencoded");
+        return;
+    }
+    switch (as_form_parse(&req->pool, req->entity.base, req->entity.len, form, &dup)) {
+    case AS_FORM_OK:
+        break;
+    case AS_FORM_DUPLICATE:
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "a parameter is repeated");
+        return;
+    case AS_FORM_TOO_MANY:
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "too many parameters");
+        return;
+    default:
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "malformed form body");
+        return;
+    }
+    tr->scope = as_form_get(form, "scope");
+    tr->username = as_form_get(form, "username");
+    tr->password = as_form_get(form, "password");
+    tr->refresh_token = as_form_get(form, "refresh_token");
+    if ((grant_type = as_form_get(form, "grant_type")) == NULL) {
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing grant_type");
+        return;
+    }
+    if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0) {
+        reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
+        return;
+    }
+    if (read_client_credentials(tr, form) != 0)
+        return;
+    tr->keys = as_keys_current();
+    as_store_client_get(ctx->db, &req->pool, tr->client_id.base, on_client, tr, &tr->job);
+}

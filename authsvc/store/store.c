@@ -1,0 +1,297 @@
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "authsvc/as.h"
+#include "authsvc/store/store.h"
+
+enum { STMT_CLIENT_GET, STMT_USER_BY_NAME, STMT_FAMILY_CREATE, STMT_REFRESH_ROTATE, STMT_PING, STMT__COUNT };
+
+const as_stmt_t as_store_statements[] = {
+    [STMT_CLIENT_GET] = {"client_get",
+                         "SELECT client_id, public, secret_hash, array_to_json(grant_types), array_to_json(audiences),"
+                         " array_to_json(scopes), coalesce(access_ttl, 0), coalesce(refresh_idle_ttl, 0),"
+                         " coalesce(refresh_max_ttl, 0) FROM clients WHERE client_id = $1",
+                         1},
+    [STMT_USER_BY_NAME] = {"user_by_name", "SELECT id, password_hash, token_version, disabled FROM users WHERE username = $1", 1},
+    /* $1 user id, $2 client id, $3 token_version seen at login, $4 scope, $5 token hash, $6 idle ttl, $7 absolute ttl */
+    [STMT_FAMILY_CREATE] = {"family_create",
+                            "WITH f AS ("
+                            " INSERT INTO refresh_families (user_id, client_id, token_version, scope, expires_at)"
+                            " SELECT u.id, $2, u.token_version, $4, now() + $7::integer * interval '1 second'"
+                            " FROM users u WHERE u.id = $1::uuid AND u.token_version = $3::bigint AND NOT u.disabled"
+                            " RETURNING id, expires_at)"
+                            " INSERT INTO refresh_tokens (hash, family_id, expires_at)"
+                            " SELECT $5::bytea, f.id, least(now() + $6::integer * interval '1 second', f.expires_at) FROM f"
+                            " RETURNING family_id",
+                            7},
+    /* $1 presented token hash, $2 client id, $3 successor hash, $4 idle ttl, $5 requested scope or NULL
+     * (must lie within the family's, or nothing is consumed).
+     * Consumes and inserts in one statement: under READ COMMITTED the second of two racing UPDATEs re-checks
+     * `used_at IS NULL` after the first commits, finds it false, and returns no row. */
+    [STMT_REFRESH_ROTATE] = {"refresh_rotate",
+                             "WITH old AS ("
+                             " UPDATE refresh_tokens t SET used_at = now()"
+                             " FROM refresh_families f JOIN users u ON u.id = f.user_id"
+                             " WHERE t.hash = $1::bytea AND t.used_at IS NULL AND t.expires_at > now()"
+                             " AND f.id = t.family_id AND f.client_id = $2 AND f.revoked_at IS NULL AND f.expires_at > now()"
+                             " AND u.token_version = f.token_version AND NOT u.disabled"
+                             " AND ($5::text IS NULL OR string_to_array($5::text, ' ') <@ string_to_array(f.scope, ' '))"
+                             " RETURNING t.family_id, f.user_id, f.scope, f.token_version, f.expires_at),"
+                             " ins AS ("
+                             " INSERT INTO refresh_tokens (hash, family_id, parent_hash, expires_at)"
+                             " SELECT $3::bytea, old.family_id, $1::bytea,"
+                             " least(now() + $4::integer * interval '1 second', old.expires_at) FROM old)"
+                             " SELECT user_id, scope, token_version FROM old",
+                             5},
+    [STMT_PING] = {"ping", "SELECT 1", 0},
+};
+const size_t as_store_num_statements = STMT__COUNT;
+
+unsigned as_grant_parse(const char *name, size_t len)
+{
+#define IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
+    if (IS("client_credentials"))
+        return AS_GRANT_CLIENT_CREDENTIALS;
+    if (IS("password"))
+        return AS_GRANT_PASSWORD;
+    if (IS("refresh_token"))
+        return AS_GRANT_REFRESH_TOKEN;
+    return 0;
+#undef IS
+}
+
+/* The adapter between the pool's generic callback and a typed one. Lives in the caller's memory pool. */
+typedef struct st_call_t {
+    h2o_mem_pool_t *mem;
+    void (*cb)(void);
+    void *ctx;
+} call_t;
+
+static call_t *call_new(h2o_mem_pool_t *mem, void (*cb)(void), void *ctx)
+{
+    call_t *c = h2o_mem_alloc_pool(mem, sizeof(*c));
+    c->mem = mem;
+    c->cb = cb;
+    c->ctx = ctx;
+    return c;
+}
+
+static const char *dup_value(h2o_mem_pool_t *mem, const PGresult *res, int row, int col)
+{
+    int len = PQgetlength(res, row, col);
+    char *s = h2o_mem_alloc_pool(mem, len + 1);
+    memcpy(s, PQgetvalue(res, row, col), len);
+    s[len] = '\0';
+    return s;
+}
+
+static int parse_strlist(h2o_mem_pool_t *mem, const char *json, as_strlist_t *out)
+{
+    json_error_t jerr;
+    json_t *arr = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    int ret = -1;
+
+    out->items = NULL;
+    out->len = 0;
+    if (json_is_null(arr)) { /* array_to_json of an empty array is [], of NULL is null */
+        ret = 0;
+        goto Exit;
+    }
+    if (!json_is_array(arr))
+        goto Exit;
+    out->items = h2o_mem_alloc_pool(mem, sizeof(*out->items) * (json_array_size(arr) + 1));
+    for (size_t i = 0; i != json_array_size(arr); ++i) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        if (s == NULL)
+            goto Exit;
+        size_t len = strlen(s);
+        char *copy = h2o_mem_alloc_pool(mem, len + 1);
+        memcpy(copy, s, len + 1);
+        out->items[out->len++] = copy;
+    }
+    ret = 0;
+Exit:
+    json_decref(arr);
+    return ret;
+}
+
+static int result_err(int err, const PGresult *res, const char *what)
+{
+    if (err == AS_ERR_DB_QUERY)
+        as_error("%s failed: %s", what, PQresultErrorMessage(res));
+    return err;
+}
+
+/* --- clients ---------------------------------------------------------------- */
+
+static void on_client(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_client_cb cb = (as_store_client_cb)c->cb;
+    as_client_t *client;
+
+    if ((err = result_err(err, res, "client lookup")) != 0) {
+        cb(c->ctx, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    client = h2o_mem_alloc_pool(c->mem, sizeof(*client));
+    memset(client, 0, sizeof(*client));
+    client->client_id = dup_value(c->mem, res, 0, 0);
+    client->is_public = PQgetvalue(res, 0, 1)[0] == 't';
+    if (!client->is_public) {
+        size_t len;
+        unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &len);
+        if (raw == NULL || len != AS_SHA256_LEN) {
+            PQfreemem(raw);
+            as_error("client %s has a malformed secret hash", client->client_id);
+            cb(c->ctx, AS_ERR_INTERNAL, NULL);
+            return;
+        }
+        memcpy(client->secret_hash, raw, AS_SHA256_LEN);
+        PQfreemem(raw);
+    }
+    as_strlist_t grants;
+    if (parse_strlist(c->mem, PQgetvalue(res, 0, 3), &grants) != 0 ||
+        parse_strlist(c->mem, PQgetvalue(res, 0, 4), &client->audiences) != 0 ||
+        parse_strlist(c->mem, PQgetvalue(res, 0, 5), &client->scopes) != 0) {
+        as_error("client %s has malformed lists", client->client_id);
+        cb(c->ctx, AS_ERR_INTERNAL, NULL);
+        return;
+    }
+    for (size_t i = 0; i != grants.len; ++i)
+        client->grants |= as_grant_parse(grants.items[i], strlen(grants.items[i]));
+    client->access_ttl = atoi(PQgetvalue(res, 0, 6));
+    client->refresh_idle_ttl = atoi(PQgetvalue(res, 0, 7));
+    client->refresh_max_ttl = atoi(PQgetvalue(res, 0, 8));
+    cb(c->ctx, 0, client);
+}
+
+void as_store_client_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *client_id, as_store_client_cb cb, void *ctx,
+                         as_pool_job_t **handle)
+{
+    const char *values[] = {client_id};
+    as_pool_query(pool, STMT_CLIENT_GET, 1, values, NULL, NULL, on_client, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+/* --- users ------------------------------------------------------------------ */
+
+static void on_user(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_user_cb cb = (as_store_user_cb)c->cb;
+    as_user_t *user;
+
+    if ((err = result_err(err, res, "user lookup")) != 0) {
+        cb(c->ctx, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    user = h2o_mem_alloc_pool(c->mem, sizeof(*user));
+    user->id = dup_value(c->mem, res, 0, 0);
+    user->password_hash = dup_value(c->mem, res, 0, 1);
+    user->token_version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    user->disabled = PQgetvalue(res, 0, 3)[0] == 't';
+    cb(c->ctx, 0, user);
+}
+
+void as_store_user_by_name(as_pool_t *pool, h2o_mem_pool_t *mem, const char *username, as_store_user_cb cb, void *ctx,
+                           as_pool_job_t **handle)
+{
+    const char *values[] = {username};
+    as_pool_query(pool, STMT_USER_BY_NAME, 1, values, NULL, NULL, on_user, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+/* --- refresh tokens ---------------------------------------------------------- */
+
+typedef struct st_family_call_t {
+    call_t call;
+    as_refresh_t result;
+} family_call_t;
+
+static void on_family_created(void *ctx, int err, const PGresult *res)
+{
+    family_call_t *fc = ctx;
+    as_store_refresh_cb cb = (as_store_refresh_cb)fc->call.cb;
+
+    if ((err = result_err(err, res, "family creation")) != 0) {
+        cb(fc->call.ctx, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(fc->call.ctx, AS_ERR_CONFLICT, NULL);
+        return;
+    }
+    cb(fc->call.ctx, 0, &fc->result);
+}
+
+void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
+                            int64_t token_version, const char *scope, const uint8_t token_hash[AS_SHA256_LEN], int idle_ttl,
+                            int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    family_call_t *fc = h2o_mem_alloc_pool(mem, sizeof(*fc));
+    char ver[24], idle[16], max[16];
+    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
+    snprintf(idle, sizeof(idle), "%d", idle_ttl);
+    snprintf(max, sizeof(max), "%d", max_ttl);
+    const char *values[] = {user_id, client_id, ver, scope, (const char *)token_hash, idle, max};
+    const int lengths[] = {0, 0, 0, 0, AS_SHA256_LEN, 0, 0};
+    const int formats[] = {0, 0, 0, 0, 1, 0, 0};
+
+    fc->call = (call_t){mem, (void (*)(void))cb, ctx};
+    fc->result = (as_refresh_t){user_id, scope, token_version};
+    as_pool_query(pool, STMT_FAMILY_CREATE, 7, values, lengths, formats, on_family_created, fc, handle);
+}
+
+static void on_rotated(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_refresh_cb cb = (as_store_refresh_cb)c->cb;
+    as_refresh_t *r;
+
+    if ((err = result_err(err, res, "refresh rotation")) != 0) {
+        cb(c->ctx, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    r = h2o_mem_alloc_pool(c->mem, sizeof(*r));
+    r->user_id = dup_value(c->mem, res, 0, 0);
+    r->scope = dup_value(c->mem, res, 0, 1);
+    r->token_version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    cb(c->ctx, 0, r);
+}
+
+void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
+                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, const char *scope, as_store_refresh_cb cb,
+                             void *ctx, as_pool_job_t **handle)
+{
+    char idle[16];
+    snprintf(idle, sizeof(idle), "%d", idle_ttl);
+    const char *values[] = {(const char *)old_hash, client_id, (const char *)new_hash, idle, scope};
+    const int lengths[] = {AS_SHA256_LEN, 0, AS_SHA256_LEN, 0, 0};
+    const int formats[] = {1, 0, 1, 0, 0};
+    as_pool_query(pool, STMT_REFRESH_ROTATE, 5, values, lengths, formats, on_rotated, call_new(mem, (void (*)(void))cb, ctx),
+                  handle);
+}
+
+/* --- health ------------------------------------------------------------------ */
+
+static void on_ping(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    ((as_store_done_cb)c->cb)(c->ctx, result_err(err, res, "ping"));
+}
+
+void as_store_ping(as_pool_t *pool, h2o_mem_pool_t *mem, as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    as_pool_query(pool, STMT_PING, 0, NULL, NULL, NULL, on_ping, call_new(mem, (void (*)(void))cb, ctx), handle);
+}

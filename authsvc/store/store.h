@@ -1,0 +1,101 @@
+/*
+ * store — one function per query, on top of the per-loop pool.
+ *
+ * Every function here runs on the pool's loop thread. Results are copied into
+ * the h2o memory pool the caller hands in (normally the request's pool), so
+ * they live as long as the request; the caller cancels the job through the
+ * handle when the request goes away first. A callback receives err == 0 and
+ * its result, or a negative as_err_t and NULL.
+ */
+#ifndef AS_STORE_H
+#define AS_STORE_H
+
+#include <stdint.h>
+#include <h2o.h>
+#include "authsvc/crypto/crypto.h"
+#include "authsvc/store/pool.h"
+
+/** The statements every connection prepares; pass to as_pool_create. */
+extern const as_stmt_t as_store_statements[];
+extern const size_t as_store_num_statements;
+
+/** Grant types, as a bit set. */
+enum {
+    AS_GRANT_CLIENT_CREDENTIALS = 1 << 0,
+    AS_GRANT_PASSWORD = 1 << 1,
+    AS_GRANT_REFRESH_TOKEN = 1 << 2,
+};
+/** Parses a grant_type name; returns its bit, or 0 if unknown. */
+unsigned as_grant_parse(const char *name, size_t len);
+
+typedef struct st_as_strlist_t {
+    const char **items;
+    size_t len;
+} as_strlist_t;
+
+typedef struct st_as_client_t {
+    const char *client_id;
+    int is_public;
+    uint8_t secret_hash[AS_SHA256_LEN]; /* SHA-256 of the secret; meaningless when is_public */
+    unsigned grants;
+    as_strlist_t audiences;
+    as_strlist_t scopes;
+    int access_ttl; /* seconds; 0: the server's default */
+    int refresh_idle_ttl;
+    int refresh_max_ttl;
+} as_client_t;
+
+typedef struct st_as_user_t {
+    const char *id; /* uuid text: the subject of the user's tokens */
+    const char *password_hash;
+    int64_t token_version;
+    int disabled;
+} as_user_t;
+
+/** The result of creating or rotating a refresh token. */
+typedef struct st_as_refresh_t {
+    const char *user_id;
+    const char *scope;
+    int64_t token_version;
+} as_refresh_t;
+
+typedef void (*as_store_client_cb)(void *ctx, int err, const as_client_t *client);
+typedef void (*as_store_user_cb)(void *ctx, int err, const as_user_t *user);
+typedef void (*as_store_refresh_cb)(void *ctx, int err, const as_refresh_t *refresh);
+typedef void (*as_store_done_cb)(void *ctx, int err);
+
+/** Loads a client; AS_ERR_NOT_FOUND if there is none. */
+void as_store_client_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *client_id, as_store_client_cb cb, void *ctx,
+                         as_pool_job_t **handle);
+
+/** Loads a user by name; AS_ERR_NOT_FOUND if there is none. */
+void as_store_user_by_name(as_pool_t *pool, h2o_mem_pool_t *mem, const char *username, as_store_user_cb cb, void *ctx,
+                           as_pool_job_t **handle);
+
+/**
+ * Starts a refresh-token family for a login and stores its first token (by
+ * hash), in one statement. The family records `token_version`; if the user's
+ * version moved on meanwhile (a password change raced the login) or the user was
+ * disabled, nothing is stored and the callback gets AS_ERR_CONFLICT.
+ * `idle_ttl` and `max_ttl` are seconds.
+ */
+void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
+                            int64_t token_version, const char *scope, const uint8_t token_hash[AS_SHA256_LEN], int idle_ttl,
+                            int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
+
+/**
+ * Consumes the refresh token whose hash is `old_hash` for `client_id` and
+ * stores its successor `new_hash`, in one atomic statement: of two racing
+ * calls exactly one succeeds. Fails with AS_ERR_NOT_FOUND when the token is
+ * unknown, already used, expired, of another client, of a revoked family, or
+ * of a stale token_version or disabled user, or when `scope` (NULL: none
+ * requested) is not within the family's scope.
+ */
+void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
+                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, const char *scope, as_store_refresh_cb cb,
+                             void *ctx, as_pool_job_t **handle);
+
+/** A trivial round trip, for health checks. */
+void as_store_ping(as_pool_t *pool, h2o_mem_pool_t *mem, as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
+
+#endif
