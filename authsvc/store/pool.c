@@ -227,9 +227,11 @@ static void conn_fail(as_pool_conn_t *conn, const char *why)
     as_pool_t *pool = conn->pool;
     h2o_linklist_t inflight;
 
-    if (conn->state == CONN_READY) {
+    if (pool->disposing) {
+        /* closing on purpose */
+    } else if (conn->state == CONN_READY) {
         as_warn("database connection lost (%s): %s", why, conn->pg != NULL ? PQerrorMessage(conn->pg) : "");
-    } else if (!pool->outage_logged && !pool->disposing) {
+    } else if (!pool->outage_logged) {
         as_warn("cannot connect to the database (%s): %s", why, conn->pg != NULL ? PQerrorMessage(conn->pg) : "");
         pool->outage_logged = 1;
     }

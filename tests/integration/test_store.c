@@ -1,0 +1,404 @@
+/*
+ * store/ against a real PostgreSQL (the cluster named by PG* that tests/run starts): the
+ * asynchronous pool on a real h2o loop, the queries, the atomic rotation, outages and deadlines.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "authsvc/as.h"
+#include "authsvc/cli/db.h"
+#include "authsvc/store/store.h"
+#include "authsvc/token/refresh.h"
+
+static char dbname[64], conninfo[128];
+static PGconn *admin; /* blocking connection to the test database */
+static h2o_loop_t *loop;
+static h2o_mem_pool_t mem;
+
+static void sql(const char *q)
+{
+    PGresult *r = PQexec(admin, q);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q,
+                  PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static void create_database(void)
+{
+    PGconn *pg = as_cli_connect("dbname=postgres");
+    char q[128];
+    ck_assert_ptr_nonnull(pg);
+    snprintf(dbname, sizeof(dbname), "authsvc_it_%d", (int)getpid());
+    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s", dbname);
+    PQclear(PQexec(pg, q));
+    snprintf(q, sizeof(q), "CREATE DATABASE %s", dbname);
+    PGresult *r = PQexec(pg, q);
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(pg);
+    snprintf(conninfo, sizeof(conninfo), "dbname=%s", dbname);
+    admin = as_cli_connect(conninfo);
+    ck_assert_ptr_nonnull(admin);
+    ck_assert_int_eq(as_cli_migrate(admin, AS_MIGRATIONS_DIR), 0);
+}
+
+static void setup(void)
+{
+    if (admin == NULL)
+        create_database();
+    sql("TRUNCATE users, clients, refresh_families, refresh_tokens, audit_events");
+    sql("INSERT INTO clients (client_id, secret_hash, public, grant_types, audiences, scopes, access_ttl)"
+        " VALUES ('svc', sha256('s3cret'), false, '{client_credentials,refresh_token}', '{api,\"other api\"}', '{read,write}', 60)");
+    sql("INSERT INTO users (id, username, password_hash) VALUES"
+        " ('11111111-1111-1111-1111-111111111111', 'alice', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA')");
+    loop = h2o_evloop_create();
+    h2o_mem_init_pool(&mem);
+}
+
+static void teardown(void)
+{
+    h2o_mem_clear_pool(&mem);
+    /* h2o 2.2.5 has no h2o_evloop_destroy: the loop is leaked per test, by design of the library */
+}
+
+static as_pool_t *new_pool(const char *ci, size_t conns, uint64_t timeout, const as_stmt_t *stmts, size_t nstmts)
+{
+    as_pool_config_t cfg = {.conninfo = ci, .num_connections = conns, .query_timeout = timeout, .retry_interval = 50,
+                            .max_inflight = 64, .max_waiting = 1024};
+    return as_pool_create(loop, &cfg, stmts != NULL ? stmts : as_store_statements, stmts != NULL ? nstmts : as_store_num_statements);
+}
+
+/** Runs the loop until *done reaches `want`. The loop's own deadlines bound every wait. */
+static void run_until(int *done, int want)
+{
+    for (int i = 0; *done < want && i < 100000; ++i)
+        h2o_evloop_run(loop, 100);
+    ck_assert_int_ge(*done, want);
+}
+
+static void wait_ready(as_pool_t *pool)
+{
+    for (int i = 0; !as_pool_is_ready(pool) && i < 100000; ++i)
+        h2o_evloop_run(loop, 100);
+    ck_assert(as_pool_is_ready(pool));
+}
+
+/* --- clients and users ----------------------------------------------------------- */
+
+static int done;
+static int last_err;
+static const as_client_t *last_client;
+static const as_user_t *last_user;
+
+static void on_client(void *ctx, int err, const as_client_t *c)
+{
+    (void)ctx;
+    last_err = err;
+    last_client = c;
+    ++done;
+}
+
+static void on_user(void *ctx, int err, const as_user_t *u)
+{
+    (void)ctx;
+    last_err = err;
+    last_user = u;
+    ++done;
+}
+
+START_TEST(client_lookup)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
+    done = 0;
+    as_store_client_get(pool, &mem, "svc", on_client, NULL, NULL);
+    run_until(&done, 1);
+    ck_assert_int_eq(last_err, 0);
+    ck_assert_str_eq(last_client->client_id, "svc");
+    ck_assert(!last_client->is_public);
+    ck_assert_uint_eq(last_client->grants, AS_GRANT_CLIENT_CREDENTIALS | AS_GRANT_REFRESH_TOKEN);
+    ck_assert_uint_eq(last_client->audiences.len, 2);
+    ck_assert_str_eq(last_client->audiences.items[1], "other api");
+    ck_assert_uint_eq(last_client->scopes.len, 2);
+    ck_assert_int_eq(last_client->access_ttl, 60);
+    uint8_t want[AS_SHA256_LEN];
+    as_sha256("s3cret", 6, want);
+    ck_assert_mem_eq(last_client->secret_hash, want, sizeof(want));
+
+    as_store_client_get(pool, &mem, "nobody", on_client, NULL, NULL);
+    run_until(&done, 2);
+    ck_assert_int_eq(last_err, AS_ERR_NOT_FOUND);
+    ck_assert_ptr_null(last_client);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+START_TEST(user_lookup)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
+    done = 0;
+    as_store_user_by_name(pool, &mem, "alice", on_user, NULL, NULL);
+    as_store_user_by_name(pool, &mem, "bob", on_user, NULL, NULL);
+    run_until(&done, 1);
+    ck_assert_int_eq(last_err, 0);
+    ck_assert_str_eq(last_user->id, "11111111-1111-1111-1111-111111111111");
+    ck_assert_int_eq(last_user->token_version, 1);
+    ck_assert(!last_user->disabled);
+    run_until(&done, 2);
+    ck_assert_int_eq(last_err, AS_ERR_NOT_FOUND);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+/* --- refresh families and rotation ------------------------------------------------------ */
+
+static int successes, not_found, other;
+
+static void on_refresh(void *ctx, int err, const as_refresh_t *r)
+{
+    (void)ctx;
+    (void)r;
+    if (err == 0)
+        ++successes;
+    else if (err == AS_ERR_NOT_FOUND || err == AS_ERR_CONFLICT)
+        ++not_found;
+    else
+        ++other;
+    ++done;
+}
+
+static void create_family(as_pool_t *pool, const uint8_t raw[AS_REFRESH_RAW_LEN], int64_t version)
+{
+    uint8_t hash[AS_SHA256_LEN];
+    as_refresh_hash(raw, hash);
+    done = successes = not_found = other = 0;
+    as_store_family_create(pool, &mem, "11111111-1111-1111-1111-111111111111", "svc", version, "read write", hash, 3600, 86400,
+                           on_refresh, NULL, NULL);
+    run_until(&done, 1);
+}
+
+START_TEST(rotation_race_has_one_winner)
+{
+    /* many connections, so that the statements really run concurrently in the server */
+    as_pool_t *pool = new_pool(conninfo, 8, 10000, NULL, 0);
+    uint8_t key[AS_REFRESH_KEY_LEN], first[AS_REFRESH_RAW_LEN];
+    as_random_bytes(key, sizeof(key));
+    wait_ready(pool);
+    as_refresh_new(first);
+    create_family(pool, first, 1);
+    ck_assert_int_eq(successes, 1);
+
+    uint8_t old_hash[AS_SHA256_LEN];
+    as_refresh_hash(first, old_hash);
+    done = successes = not_found = other = 0;
+    for (int i = 0; i != 50; ++i) {
+        /* every racer presents the same token; give each a distinct successor to see any double win */
+        uint8_t succ[AS_REFRESH_RAW_LEN], succ_hash[AS_SHA256_LEN];
+        as_refresh_new(succ);
+        as_refresh_hash(succ, succ_hash);
+        as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, NULL, on_refresh, NULL, NULL);
+    }
+    run_until(&done, 50);
+    ck_assert_int_eq(successes, 1);
+    ck_assert_int_eq(not_found, 49);
+    ck_assert_int_eq(other, 0);
+    PGresult *r = PQexec(admin, "SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL");
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "1"); /* exactly one live successor */
+    PQclear(r);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+START_TEST(rotation_refuses_what_it_must)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
+    uint8_t tok[AS_REFRESH_RAW_LEN], h[AS_SHA256_LEN], nh[AS_SHA256_LEN], next[AS_REFRESH_RAW_LEN];
+    as_refresh_new(tok);
+    as_refresh_new(next);
+    as_refresh_hash(tok, h);
+    as_refresh_hash(next, nh);
+    create_family(pool, tok, 1);
+    ck_assert_int_eq(successes, 1);
+
+    /* another client cannot use it, and a scope beyond the family's is refused, both without consuming it */
+    done = successes = not_found = 0;
+    as_store_refresh_rotate(pool, &mem, h, "web", nh, 3600, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, "read admin", on_refresh, NULL, NULL);
+    run_until(&done, 2);
+    ck_assert_int_eq(not_found, 2);
+
+    /* a narrower scope is fine */
+    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, "read", on_refresh, NULL, NULL);
+    run_until(&done, 3);
+    ck_assert_int_eq(successes, 1);
+
+    /* a password change (token_version bump) kills the family */
+    sql("UPDATE users SET token_version = token_version + 1");
+    uint8_t next2[AS_REFRESH_RAW_LEN], nh2[AS_SHA256_LEN];
+    as_refresh_new(next2);
+    as_refresh_hash(next2, nh2);
+    as_store_refresh_rotate(pool, &mem, nh, "svc", nh2, 3600, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 4);
+    ck_assert_int_eq(not_found, 3);
+
+    /* a login that raced the change (it saw version 1) stores nothing */
+    create_family(pool, next2, 1);
+    ck_assert_int_eq(not_found, 1);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+START_TEST(idle_expiry)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
+    uint8_t tok[AS_REFRESH_RAW_LEN], h[AS_SHA256_LEN], nh[AS_SHA256_LEN], next[AS_REFRESH_RAW_LEN];
+    as_refresh_new(tok);
+    as_refresh_new(next);
+    as_refresh_hash(tok, h);
+    as_refresh_hash(next, nh);
+    create_family(pool, tok, 1);
+    /* move the token's expiry into the past instead of waiting for it */
+    sql("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'");
+    done = successes = not_found = 0;
+    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 1);
+    ck_assert_int_eq(not_found, 1);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+/* --- failures ------------------------------------------------------------------------------ */
+
+static const as_stmt_t test_stmts[] = {
+    {"sleep", "SELECT pg_sleep($1::float8)", 1},
+    {"one", "SELECT 1", 0},
+};
+
+static void on_raw(void *ctx, int err, const PGresult *res)
+{
+    (void)res;
+    *(int *)ctx = err;
+    ++done;
+}
+
+START_TEST(deadline_turns_a_hung_query_into_a_timeout)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 300, test_stmts, 2);
+    const char *secs[] = {"30"};
+    int err = 1, err2 = 1;
+    wait_ready(pool);
+    done = 0;
+    as_pool_query(pool, 0, 1, secs, NULL, NULL, on_raw, &err, NULL);
+    run_until(&done, 1);
+    ck_assert_int_eq(err, AS_ERR_DB_TIMEOUT);
+    /* the pool reconnects and serves again */
+    wait_ready(pool);
+    as_pool_query(pool, 1, 0, NULL, NULL, NULL, on_raw, &err2, NULL);
+    run_until(&done, 2);
+    ck_assert_int_eq(err2, 0);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+START_TEST(terminated_backend_fails_in_flight_then_recovers)
+{
+    as_pool_t *pool = new_pool(conninfo, 2, 10000, test_stmts, 2);
+    const char *secs[] = {"30"};
+    int errs[2] = {1, 1}, after = 1;
+    wait_ready(pool);
+    done = 0;
+    as_pool_query(pool, 0, 1, secs, NULL, NULL, on_raw, &errs[0], NULL);
+    as_pool_query(pool, 0, 1, secs, NULL, NULL, on_raw, &errs[1], NULL);
+    h2o_evloop_run(loop, 10); /* let them reach the server */
+    char q[256];
+    snprintf(q, sizeof(q),
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' AND pid <> pg_backend_pid()"
+             " AND query LIKE '%%pg_sleep%%'",
+             dbname);
+    /* wait until both sleeps are visible, then kill them */
+    for (int i = 0; i < 1000; ++i) {
+        PGresult *r = PQexec(admin, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'");
+        int n = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (n == 2)
+            break;
+        h2o_evloop_run(loop, 10);
+    }
+    sql(q);
+    run_until(&done, 2);
+    ck_assert_int_eq(errs[0], AS_ERR_DB_UNAVAILABLE);
+    ck_assert_int_eq(errs[1], AS_ERR_DB_UNAVAILABLE);
+    wait_ready(pool);
+    as_pool_query(pool, 1, 0, NULL, NULL, NULL, on_raw, &after, NULL);
+    run_until(&done, 3);
+    ck_assert_int_eq(after, 0);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+START_TEST(unreachable_database_fails_fast)
+{
+    as_pool_t *pool = new_pool("host=/nonexistent-authsvc-socket-dir dbname=x", 2, 60000, test_stmts, 2);
+    int err = 1;
+    /* let the first connection attempts fail */
+    for (int i = 0; i < 10 && as_pool_is_ready(pool) == 0; ++i)
+        h2o_evloop_run(loop, 1);
+    done = 0;
+    as_pool_query(pool, 1, 0, NULL, NULL, NULL, on_raw, &err, NULL);
+    run_until(&done, 1); /* answered long before the 60 s deadline */
+    ck_assert_int_eq(err, AS_ERR_DB_UNAVAILABLE);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+START_TEST(cancelled_jobs_do_not_call_back)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 5000, test_stmts, 2);
+    int cancelled = 1, kept = 1;
+    as_pool_job_t *job;
+    done = 0;
+    as_pool_query(pool, 1, 0, NULL, NULL, NULL, on_raw, &cancelled, &job);
+    ck_assert_ptr_nonnull(job);
+    as_pool_cancel(job);
+    as_pool_query(pool, 1, 0, NULL, NULL, NULL, on_raw, &kept, &job);
+    run_until(&done, 1);
+    ck_assert_ptr_null(job); /* the pool clears the handle before calling back */
+    ck_assert_int_eq(kept, 0);
+    ck_assert_int_eq(cancelled, 1);
+    ck_assert_int_eq(done, 1);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("postgresql");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, client_lookup);
+    tcase_add_test(tc, user_lookup);
+    tcase_add_test(tc, rotation_race_has_one_winner);
+    tcase_add_test(tc, rotation_refuses_what_it_must);
+    tcase_add_test(tc, idle_expiry);
+    tcase_add_test(tc, deadline_turns_a_hung_query_into_a_timeout);
+    tcase_add_test(tc, terminated_backend_fails_in_flight_then_recovers);
+    tcase_add_test(tc, unreachable_database_fails_fast);
+    tcase_add_test(tc, cancelled_jobs_do_not_call_back);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK); /* one database, created once */
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (admin != NULL) {
+        PQfinish(admin);
+        PGconn *pg = as_cli_connect("dbname=postgres");
+        char q[128];
+        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
+        PQclear(PQexec(pg, q));
+        PQfinish(pg);
+    }
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

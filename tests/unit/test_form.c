@@ -1,0 +1,142 @@
+/* http/form: the form and Basic-credential parsing every token request goes through. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include "authsvc/http/form.h"
+
+static h2o_mem_pool_t pool;
+
+static void setup(void)
+{
+    h2o_mem_init_pool(&pool);
+}
+
+static void teardown(void)
+{
+    h2o_mem_clear_pool(&pool);
+}
+
+static as_form_err_t parse(const char *body, as_form_t *form)
+{
+    return as_form_parse(&pool, body, strlen(body), form, NULL);
+}
+
+START_TEST(decodes_parameters)
+{
+    as_form_t form;
+    ck_assert_int_eq(parse("grant_type=password&username=al%20ice&password=a+b%2Bc%26d%3D", &form), AS_FORM_OK);
+    ck_assert_uint_eq(form.num_params, 3);
+    ck_assert_str_eq(as_form_get(&form, "grant_type")->base, "password");
+    ck_assert_str_eq(as_form_get(&form, "username")->base, "al ice");
+    ck_assert_str_eq(as_form_get(&form, "password")->base, "a b+c&d=");
+    ck_assert_ptr_null(as_form_get(&form, "scope"));
+}
+END_TEST
+
+START_TEST(empty_values_are_absent)
+{
+    as_form_t form;
+    ck_assert_int_eq(parse("scope=&grant_type=client_credentials&&flag", &form), AS_FORM_OK);
+    ck_assert_ptr_null(as_form_get(&form, "scope"));
+    ck_assert_ptr_null(as_form_get(&form, "flag"));
+    ck_assert_str_eq(as_form_get(&form, "grant_type")->base, "client_credentials");
+}
+END_TEST
+
+START_TEST(rejects_duplicates)
+{
+    as_form_t form;
+    h2o_iovec_t dup;
+    const char *body = "grant_type=a&scope=x&grant_type=b";
+    ck_assert_int_eq(as_form_parse(&pool, body, strlen(body), &form, &dup), AS_FORM_DUPLICATE);
+    ck_assert(h2o_memis(dup.base, dup.len, H2O_STRLIT("grant_type")));
+    /* the same name percent-encoded is still the same parameter */
+    ck_assert_int_eq(parse("scope=a&%73cope=b", &form), AS_FORM_DUPLICATE);
+}
+END_TEST
+
+START_TEST(rejects_malformed)
+{
+    as_form_t form;
+    ck_assert_int_eq(parse("a=%", &form), AS_FORM_MALFORMED);
+    ck_assert_int_eq(parse("a=%4", &form), AS_FORM_MALFORMED);
+    ck_assert_int_eq(parse("a=%zz", &form), AS_FORM_MALFORMED);
+    ck_assert_int_eq(parse("a=%00", &form), AS_FORM_MALFORMED);
+    ck_assert_int_eq(parse("a=x%0Ay", &form), AS_FORM_MALFORMED);
+    ck_assert_int_eq(parse("=value", &form), AS_FORM_MALFORMED);
+}
+END_TEST
+
+START_TEST(limits_parameter_count)
+{
+    char body[4096] = "";
+    as_form_t form;
+    for (int i = 0; i <= AS_FORM_MAX_PARAMS; ++i)
+        sprintf(body + strlen(body), "%sp%d=v", i ? "&" : "", i);
+    ck_assert_int_eq(parse(body, &form), AS_FORM_TOO_MANY);
+    *strrchr(body, '&') = '\0'; /* exactly the maximum */
+    ck_assert_int_eq(parse(body, &form), AS_FORM_OK);
+    ck_assert_uint_eq(form.num_params, AS_FORM_MAX_PARAMS);
+}
+END_TEST
+
+static int basic(const char *header, h2o_iovec_t *id, h2o_iovec_t *secret)
+{
+    return as_basic_parse(&pool, header, strlen(header), id, secret);
+}
+
+START_TEST(basic_credentials)
+{
+    h2o_iovec_t id, secret;
+    /* "s6BhdRkqt3:7Fjfp0ZBr1KtDRbnfVdmIw" from RFC 6749 §2.3.1 */
+    ck_assert_int_eq(basic("Basic czZCaGRSa3F0Mzo3RmpmcDBaQnIxS3REUmJuZlZkbUl3", &id, &secret), 0);
+    ck_assert_str_eq(id.base, "s6BhdRkqt3");
+    ck_assert_str_eq(secret.base, "7Fjfp0ZBr1KtDRbnfVdmIw");
+    /* the scheme is case-insensitive; parts are form-urlencoded: "a%3Ab:c%2Bd" -> "a:b", "c+d" */
+    ck_assert_int_eq(basic("basic YSUzQWI6YyUyQmQ=", &id, &secret), 0);
+    ck_assert_str_eq(id.base, "a:b");
+    ck_assert_str_eq(secret.base, "c+d");
+}
+END_TEST
+
+START_TEST(basic_rejects)
+{
+    h2o_iovec_t id, secret;
+    ck_assert_int_eq(basic("Bearer abc", &id, &secret), 1);
+    ck_assert_int_eq(basic("Basic !!!!", &id, &secret), -1);
+    ck_assert_int_eq(basic("Basic YWJj", &id, &secret), -1);     /* "abc": no colon */
+    ck_assert_int_eq(basic("Basic OnNlY3JldA==", &id, &secret), -1); /* ":secret": empty id */
+    ck_assert_int_eq(basic("Basic YTpi=", &id, &secret), -1);    /* bad padding */
+    ck_assert_int_eq(basic("Basic YT=6Yg==", &id, &secret), -1); /* padding inside */
+}
+END_TEST
+
+START_TEST(media_types)
+{
+    ck_assert(as_media_type_is(H2O_STRLIT("application/x-www-form-urlencoded"), "application/x-www-form-urlencoded"));
+    ck_assert(as_media_type_is(H2O_STRLIT("Application/X-WWW-Form-Urlencoded; charset=UTF-8"), "application/x-www-form-urlencoded"));
+    ck_assert(!as_media_type_is(H2O_STRLIT("application/x-www-form-urlencodedx"), "application/x-www-form-urlencoded"));
+    ck_assert(!as_media_type_is(H2O_STRLIT("application/json"), "application/x-www-form-urlencoded"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("form");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, decodes_parameters);
+    tcase_add_test(tc, empty_values_are_absent);
+    tcase_add_test(tc, rejects_duplicates);
+    tcase_add_test(tc, rejects_malformed);
+    tcase_add_test(tc, limits_parameter_count);
+    tcase_add_test(tc, basic_credentials);
+    tcase_add_test(tc, basic_rejects);
+    tcase_add_test(tc, media_types);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
