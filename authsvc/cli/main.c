@@ -63,6 +63,8 @@ static const char usage_serve[] =
     "  --access-ttl SECONDS        access-token lifetime (default 300)\n"
     "  --refresh-idle-ttl SECONDS  a refresh token unused this long expires (default 1209600, 14 days)\n"
     "  --refresh-max-ttl SECONDS   absolute lifetime of a login's refresh tokens (default 7776000, 90 days)\n"
+    "  --refresh-grace SECONDS     a retry with a just-rotated refresh token within this window gets the same\n"
+    "                              successor instead of counting as reuse (default 5; 0 turns it off)\n"
     "  --threads N                 event threads (default: one per core)\n"
     "  --db-connections N          database connections per event thread (default 2)\n"
     "  --db-timeout MS             deadline of every database query (default 5000)\n"
@@ -77,7 +79,7 @@ static int cmd_serve(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'c'},  {"tls-key", required_argument, NULL, 'k'},
         {"issuer", required_argument, NULL, 'i'},    {"keys", required_argument, NULL, 'K'},
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
-        {"refresh-max-ttl", required_argument, NULL, 'R'}, {"threads", required_argument, NULL, 't'},
+        {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
         {"max-body", required_argument, NULL, 'b'},  {"db", required_argument, NULL, 'd'},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
@@ -90,7 +92,7 @@ static int cmd_serve(int argc, char **argv)
         .db_connections = 2,
         .db_timeout = 5000,
         .max_body = 16384,
-        .oauth = {.access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400},
+        .oauth = {.access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
     };
     char issuer[512];
     int c;
@@ -125,6 +127,11 @@ static int cmd_serve(int argc, char **argv)
         case 'h':
             fputs(usage_serve, stdout);
             return 0;
+        case 'g':
+            if (parse_int(optarg, 0, 300, &v) != 0)
+                return fail_usage(usage_serve, "invalid --refresh-grace (0 to 300 seconds): %s", optarg);
+            cfg.oauth.refresh_grace = (int)v;
+            break;
         case 'a':
         case 'r':
         case 'R':

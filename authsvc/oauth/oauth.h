@@ -16,6 +16,7 @@ typedef struct st_as_oauth_config_t {
     int access_ttl;       /* seconds, unless the client overrides it */
     int refresh_idle_ttl; /* seconds a refresh token stays valid unused */
     int refresh_max_ttl;  /* seconds a family lives at most */
+    int refresh_grace;    /* seconds during which a retry with a just-rotated token gets the same successor */
     char *dummy_hash;     /* argon2id of a random password: unknown users cost the same */
     char *metadata;       /* the RFC 8414 document, serialized once */
     size_t metadata_len;

@@ -205,11 +205,17 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
 {
     token_req_t *tr = ctx;
     tr->job = NULL;
-    if (err == AS_ERR_NOT_FOUND) {
+    switch (err) {
+    case 0:
+        break;
+    case AS_ERR_NOT_FOUND:
+    case AS_ERR_CONFLICT: /* reuse: the family is revoked now; say no more than for any bad token */
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "the refresh token is invalid, expired, revoked or was already used");
         return;
-    }
-    if (err != 0) {
+    case AS_ERR_BAD_INPUT:
+        reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope exceeds the original grant");
+        return;
+    default:
         reply_store_error(tr, err);
         return;
     }
@@ -252,7 +258,7 @@ static void grant_refresh(token_req_t *tr)
     as_refresh_hash(tr->refresh_raw, old_hash);
     as_refresh_hash(tr->issued_raw, new_hash);
     as_store_refresh_rotate(tr->ctx->db, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
-                            tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr, &tr->job);
+                            tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr, &tr->job);
 }
 
 /* --- password grant ------------------------------------------------------------------ */

@@ -4,7 +4,7 @@
 #include "authsvc/as.h"
 #include "authsvc/store/store.h"
 
-enum { STMT_CLIENT_GET, STMT_USER_BY_NAME, STMT_FAMILY_CREATE, STMT_REFRESH_ROTATE, STMT_PING, STMT__COUNT };
+enum { STMT_CLIENT_GET, STMT_USER_BY_NAME, STMT_FAMILY_CREATE, STMT_REFRESH_ROTATE, STMT_REFRESH_CHECK, STMT_PING, STMT__COUNT };
 
 const as_stmt_t as_store_statements[] = {
     [STMT_CLIENT_GET] = {"client_get",
@@ -43,6 +43,33 @@ const as_stmt_t as_store_statements[] = {
                              " least(now() + $4::integer * interval '1 second', old.expires_at) FROM old)"
                              " SELECT user_id, scope, token_version FROM old",
                              5},
+    /* Why did a rotation find nothing? Run after STMT_REFRESH_ROTATE returned no row, so its snapshot sees whatever
+     * a racing winner committed. $1 presented hash, $2 client id, $3 its successor's hash, $4 grace seconds.
+     * Verdicts: invalid (revoked, expired, stale version), scope (unused: the requested scope was refused), grace
+     * (just rotated, successor still unused: answer with it again), reuse (revokes the family, with an audit event;
+     * the statement commits on its own although the request fails). No row: unknown token. */
+    [STMT_REFRESH_CHECK] = {"refresh_check",
+                            "WITH t AS ("
+                            " SELECT t.family_id, t.used_at, t.expires_at AS token_expires, f.user_id, f.scope, f.token_version,"
+                            " f.revoked_at, f.expires_at AS family_expires, u.token_version AS current_version, u.disabled"
+                            " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id JOIN users u ON u.id = f.user_id"
+                            " WHERE t.hash = $1::bytea AND f.client_id = $2),"
+                            " v AS (SELECT t.*, CASE"
+                            " WHEN t.revoked_at IS NOT NULL OR t.family_expires <= now() OR t.current_version <> t.token_version"
+                            " OR t.disabled THEN 'invalid'"
+                            " WHEN t.used_at IS NULL AND t.token_expires <= now() THEN 'invalid'"
+                            " WHEN t.used_at IS NULL THEN 'scope'"
+                            " WHEN t.used_at >= now() - $4::integer * interval '1 second' AND EXISTS (SELECT 1 FROM refresh_tokens s"
+                            " WHERE s.hash = $3::bytea AND s.parent_hash = $1::bytea AND s.used_at IS NULL AND s.expires_at > now())"
+                            " THEN 'grace'"
+                            " ELSE 'reuse' END AS verdict FROM t),"
+                            " rev AS (UPDATE refresh_families f SET revoked_at = now(), revoked_reason = 'reuse' FROM v"
+                            " WHERE v.verdict = 'reuse' AND f.id = v.family_id AND f.revoked_at IS NULL RETURNING f.id),"
+                            " ev AS (INSERT INTO audit_events (kind, user_id, client_id, detail)"
+                            " SELECT 'refresh_token_reuse', v.user_id, $2, jsonb_build_object('family_id', v.family_id,"
+                            " 'revoked', (SELECT count(*) FROM rev)) FROM v WHERE v.verdict = 'reuse')"
+                            " SELECT verdict, user_id, scope, token_version, family_id FROM v",
+                            4},
     [STMT_PING] = {"ping", "SELECT 1", 0},
 };
 const size_t as_store_num_statements = STMT__COUNT;
@@ -245,42 +272,98 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
     const int formats[] = {0, 0, 0, 0, 1, 0, 0};
 
     fc->call = (call_t){mem, (void (*)(void))cb, ctx};
-    fc->result = (as_refresh_t){user_id, scope, token_version};
+    fc->result = (as_refresh_t){user_id, scope, token_version, AS_REFRESH_ROTATED};
     as_pool_query(pool, STMT_FAMILY_CREATE, 7, values, lengths, formats, on_family_created, fc, handle);
+}
+
+typedef struct st_rotate_call_t {
+    call_t call;
+    as_pool_t *pool;
+    as_pool_job_t **handle;
+    uint8_t old_hash[AS_SHA256_LEN];
+    uint8_t new_hash[AS_SHA256_LEN];
+    char client_id[256];
+    int grace;
+} rotate_call_t;
+
+static as_refresh_t *refresh_from_row(h2o_mem_pool_t *mem, const PGresult *res, int first_col, int outcome)
+{
+    as_refresh_t *r = h2o_mem_alloc_pool(mem, sizeof(*r));
+    r->user_id = dup_value(mem, res, 0, first_col);
+    r->scope = dup_value(mem, res, 0, first_col + 1);
+    r->token_version = strtoll(PQgetvalue(res, 0, first_col + 2), NULL, 10);
+    r->outcome = outcome;
+    return r;
+}
+
+static void on_checked(void *ctx, int err, const PGresult *res)
+{
+    rotate_call_t *rc = ctx;
+    as_store_refresh_cb cb = (as_store_refresh_cb)rc->call.cb;
+    const char *verdict;
+
+    if ((err = result_err(err, res, "refresh check")) != 0) {
+        cb(rc->call.ctx, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(rc->call.ctx, AS_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    verdict = PQgetvalue(res, 0, 0);
+    if (strcmp(verdict, "grace") == 0) {
+        cb(rc->call.ctx, 0, refresh_from_row(rc->call.mem, res, 1, AS_REFRESH_GRACE));
+    } else if (strcmp(verdict, "reuse") == 0) {
+        as_warn("refresh token reuse detected: family %s of client %s revoked", PQgetvalue(res, 0, 4), rc->client_id);
+        cb(rc->call.ctx, AS_ERR_CONFLICT, NULL);
+    } else if (strcmp(verdict, "scope") == 0) {
+        cb(rc->call.ctx, AS_ERR_BAD_INPUT, NULL);
+    } else {
+        cb(rc->call.ctx, AS_ERR_NOT_FOUND, NULL);
+    }
 }
 
 static void on_rotated(void *ctx, int err, const PGresult *res)
 {
-    call_t *c = ctx;
-    as_store_refresh_cb cb = (as_store_refresh_cb)c->cb;
-    as_refresh_t *r;
+    rotate_call_t *rc = ctx;
+    as_store_refresh_cb cb = (as_store_refresh_cb)rc->call.cb;
 
     if ((err = result_err(err, res, "refresh rotation")) != 0) {
-        cb(c->ctx, err, NULL);
+        cb(rc->call.ctx, err, NULL);
         return;
     }
-    if (PQntuples(res) != 1) {
-        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
+    if (PQntuples(res) == 1) {
+        cb(rc->call.ctx, 0, refresh_from_row(rc->call.mem, res, 0, AS_REFRESH_ROTATED));
         return;
     }
-    r = h2o_mem_alloc_pool(c->mem, sizeof(*r));
-    r->user_id = dup_value(c->mem, res, 0, 0);
-    r->scope = dup_value(c->mem, res, 0, 1);
-    r->token_version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    cb(c->ctx, 0, r);
+    /* nothing consumed: find out why, in a statement that sees what a racing winner committed */
+    char grace[16];
+    snprintf(grace, sizeof(grace), "%d", rc->grace);
+    const char *values[] = {(const char *)rc->old_hash, rc->client_id, (const char *)rc->new_hash, grace};
+    const int lengths[] = {AS_SHA256_LEN, 0, AS_SHA256_LEN, 0};
+    const int formats[] = {1, 0, 1, 0};
+    as_pool_query(rc->pool, STMT_REFRESH_CHECK, 4, values, lengths, formats, on_checked, rc, rc->handle);
 }
 
 void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
-                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, const char *scope, as_store_refresh_cb cb,
-                             void *ctx, as_pool_job_t **handle)
+                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
+                             as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
 {
+    rotate_call_t *rc = h2o_mem_alloc_pool(mem, sizeof(*rc));
     char idle[16];
+
+    rc->call = (call_t){mem, (void (*)(void))cb, ctx};
+    rc->pool = pool;
+    rc->handle = handle;
+    memcpy(rc->old_hash, old_hash, AS_SHA256_LEN);
+    memcpy(rc->new_hash, new_hash, AS_SHA256_LEN);
+    snprintf(rc->client_id, sizeof(rc->client_id), "%s", client_id);
+    rc->grace = grace;
     snprintf(idle, sizeof(idle), "%d", idle_ttl);
     const char *values[] = {(const char *)old_hash, client_id, (const char *)new_hash, idle, scope};
     const int lengths[] = {AS_SHA256_LEN, 0, AS_SHA256_LEN, 0, 0};
     const int formats[] = {1, 0, 1, 0, 0};
-    as_pool_query(pool, STMT_REFRESH_ROTATE, 5, values, lengths, formats, on_rotated, call_new(mem, (void (*)(void))cb, ctx),
-                  handle);
+    as_pool_query(pool, STMT_REFRESH_ROTATE, 5, values, lengths, formats, on_rotated, rc, handle);
 }
 
 /* --- health ------------------------------------------------------------------ */

@@ -52,11 +52,18 @@ typedef struct st_as_user_t {
     int disabled;
 } as_user_t;
 
+/** How a rotation succeeded. */
+enum {
+    AS_REFRESH_ROTATED = 0, /* the presented token was consumed and its successor stored */
+    AS_REFRESH_GRACE = 1,   /* a retry within the grace window: the stored successor stands, answer with it again */
+};
+
 /** The result of creating or rotating a refresh token. */
 typedef struct st_as_refresh_t {
     const char *user_id;
-    const char *scope;
+    const char *scope; /* the family's scope */
     int64_t token_version;
+    int outcome;
 } as_refresh_t;
 
 typedef void (*as_store_client_cb)(void *ctx, int err, const as_client_t *client);
@@ -85,15 +92,22 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
 
 /**
  * Consumes the refresh token whose hash is `old_hash` for `client_id` and
- * stores its successor `new_hash`, in one atomic statement: of two racing
- * calls exactly one succeeds. Fails with AS_ERR_NOT_FOUND when the token is
- * unknown, already used, expired, of another client, of a revoked family, or
- * of a stale token_version or disabled user, or when `scope` (NULL: none
- * requested) is not within the family's scope.
+ * stores its successor `new_hash` (the hash of the successor derived from the
+ * presented token), in one atomic statement: of racing calls exactly one
+ * consumes it. A call that consumes nothing then learns why, and succeeds with
+ * outcome AS_REFRESH_GRACE if the token was rotated less than `grace` seconds
+ * ago and its successor is still unused (the caller answers with that same
+ * successor). Otherwise it fails with:
+ *  - AS_ERR_CONFLICT: reuse of a consumed token — the whole family is revoked
+ *    (and an audit event recorded) before the callback runs;
+ *  - AS_ERR_BAD_INPUT: the token is fine but `scope` exceeds the family's (the
+ *    token was not consumed);
+ *  - AS_ERR_NOT_FOUND: unknown, expired, of another client, of a revoked
+ *    family, of a stale token_version or disabled user.
  */
 void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
-                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, const char *scope, as_store_refresh_cb cb,
-                             void *ctx, as_pool_job_t **handle);
+                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
+                             as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
 
 /** A trivial round trip, for health checks. */
 void as_store_ping(as_pool_t *pool, h2o_mem_pool_t *mem, as_store_done_cb cb, void *ctx, as_pool_job_t **handle);

@@ -139,12 +139,12 @@ START_TEST(user_lookup)
     as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
     done = 0;
     as_store_user_by_name(pool, &mem, "alice", on_user, NULL, NULL);
-    as_store_user_by_name(pool, &mem, "bob", on_user, NULL, NULL);
     run_until(&done, 1);
     ck_assert_int_eq(last_err, 0);
     ck_assert_str_eq(last_user->id, "11111111-1111-1111-1111-111111111111");
     ck_assert_int_eq(last_user->token_version, 1);
     ck_assert(!last_user->disabled);
+    as_store_user_by_name(pool, &mem, "bob", on_user, NULL, NULL);
     run_until(&done, 2);
     ck_assert_int_eq(last_err, AS_ERR_NOT_FOUND);
     as_pool_dispose(pool);
@@ -153,26 +153,39 @@ END_TEST
 
 /* --- refresh families and rotation ------------------------------------------------------ */
 
-static int successes, not_found, other;
+static int successes, not_found, other, graces, reuses, scope_refused;
 
 static void on_refresh(void *ctx, int err, const as_refresh_t *r)
 {
     (void)ctx;
-    (void)r;
-    if (err == 0)
+    if (err == 0) {
         ++successes;
-    else if (err == AS_ERR_NOT_FOUND || err == AS_ERR_CONFLICT)
+        graces += r->outcome == AS_REFRESH_GRACE;
+    } else if (err == AS_ERR_NOT_FOUND || err == AS_ERR_CONFLICT) {
         ++not_found;
-    else
+        reuses += err == AS_ERR_CONFLICT;
+    } else if (err == AS_ERR_BAD_INPUT) {
+        ++scope_refused;
+    } else {
         ++other;
+    }
     ++done;
+}
+
+static int count(const char *q)
+{
+    PGresult *r = PQexec(admin, q);
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    int n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
 }
 
 static void create_family(as_pool_t *pool, const uint8_t raw[AS_REFRESH_RAW_LEN], int64_t version)
 {
     uint8_t hash[AS_SHA256_LEN];
     as_refresh_hash(raw, hash);
-    done = successes = not_found = other = 0;
+    done = successes = not_found = other = graces = reuses = 0;
     as_store_family_create(pool, &mem, "11111111-1111-1111-1111-111111111111", "svc", version, "read write", hash, 3600, 86400,
                            on_refresh, NULL, NULL);
     run_until(&done, 1);
@@ -197,15 +210,85 @@ START_TEST(rotation_race_has_one_winner)
         uint8_t succ[AS_REFRESH_RAW_LEN], succ_hash[AS_SHA256_LEN];
         as_refresh_new(succ);
         as_refresh_hash(succ, succ_hash);
-        as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, NULL, on_refresh, NULL, NULL);
+        as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 0, NULL, on_refresh, NULL, NULL);
     }
     run_until(&done, 50);
     ck_assert_int_eq(successes, 1);
     ck_assert_int_eq(not_found, 49);
     ck_assert_int_eq(other, 0);
-    PGresult *r = PQexec(admin, "SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL");
-    ck_assert_str_eq(PQgetvalue(r, 0, 0), "1"); /* exactly one live successor */
-    PQclear(r);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), 1); /* one successor, never two */
+    /* without a grace window the losers are indistinguishable from a thief: the family is revoked */
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_reason = 'reuse'"), 1);
+    ck_assert_int_ge(count("SELECT count(*) FROM audit_events WHERE kind = 'refresh_token_reuse'"), 1);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+/* With a grace window, racers presenting the same token (as several tabs do) all get its one derived successor. */
+START_TEST(rotation_race_within_grace_shares_one_successor)
+{
+    as_pool_t *pool = new_pool(conninfo, 8, 10000, NULL, 0);
+    uint8_t key[AS_REFRESH_KEY_LEN], first[AS_REFRESH_RAW_LEN], succ[AS_REFRESH_RAW_LEN];
+    uint8_t old_hash[AS_SHA256_LEN], succ_hash[AS_SHA256_LEN];
+    as_random_bytes(key, sizeof(key));
+    wait_ready(pool);
+    as_refresh_new(first);
+    create_family(pool, first, 1);
+    as_refresh_hash(first, old_hash);
+    as_refresh_successor(key, first, succ);
+    as_refresh_hash(succ, succ_hash);
+    done = successes = not_found = other = graces = reuses = 0;
+    for (int i = 0; i != 50; ++i)
+        as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 50);
+    ck_assert_int_eq(successes, 50);
+    ck_assert_int_eq(graces, 49);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_at IS NOT NULL"), 0);
+
+    /* once the successor itself is used, presenting the first token again is reuse: the family dies,
+     * and with it the newest token */
+    uint8_t third[AS_REFRESH_RAW_LEN], third_hash[AS_SHA256_LEN], fourth[AS_REFRESH_RAW_LEN], fourth_hash[AS_SHA256_LEN];
+    as_refresh_successor(key, succ, third);
+    as_refresh_hash(third, third_hash);
+    as_store_refresh_rotate(pool, &mem, succ_hash, "svc", third_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 51);
+    ck_assert_int_eq(successes, 51);
+    as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 52);
+    ck_assert_int_eq(reuses, 1);
+    as_refresh_successor(key, third, fourth);
+    as_refresh_hash(fourth, fourth_hash);
+    as_store_refresh_rotate(pool, &mem, third_hash, "svc", fourth_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 53);
+    ck_assert_int_eq(successes, 51);
+    ck_assert_int_eq(not_found, 2);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+/* Outside the window a retry is reuse, even while the successor is unused. */
+START_TEST(retry_after_grace_is_reuse)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
+    uint8_t key[AS_REFRESH_KEY_LEN], first[AS_REFRESH_RAW_LEN], succ[AS_REFRESH_RAW_LEN];
+    uint8_t old_hash[AS_SHA256_LEN], succ_hash[AS_SHA256_LEN];
+    as_random_bytes(key, sizeof(key));
+    as_refresh_new(first);
+    create_family(pool, first, 1);
+    as_refresh_hash(first, old_hash);
+    as_refresh_successor(key, first, succ);
+    as_refresh_hash(succ, succ_hash);
+    done = successes = not_found = other = graces = reuses = 0;
+    as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 10, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 1);
+    ck_assert_int_eq(successes, 1);
+    /* move the rotation 11 seconds into the past rather than waiting */
+    sql("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE used_at IS NOT NULL");
+    as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 10, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 2);
+    ck_assert_int_eq(reuses, 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_reason = 'reuse'"), 1);
     as_pool_dispose(pool);
 }
 END_TEST
@@ -222,14 +305,15 @@ START_TEST(rotation_refuses_what_it_must)
     ck_assert_int_eq(successes, 1);
 
     /* another client cannot use it, and a scope beyond the family's is refused, both without consuming it */
-    done = successes = not_found = 0;
-    as_store_refresh_rotate(pool, &mem, h, "web", nh, 3600, NULL, on_refresh, NULL, NULL);
-    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, "read admin", on_refresh, NULL, NULL);
+    done = successes = not_found = scope_refused = 0;
+    as_store_refresh_rotate(pool, &mem, h, "web", nh, 3600, 0, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, 0, "read admin", on_refresh, NULL, NULL);
     run_until(&done, 2);
-    ck_assert_int_eq(not_found, 2);
+    ck_assert_int_eq(not_found, 1);
+    ck_assert_int_eq(scope_refused, 1);
 
     /* a narrower scope is fine */
-    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, "read", on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, 0, "read", on_refresh, NULL, NULL);
     run_until(&done, 3);
     ck_assert_int_eq(successes, 1);
 
@@ -238,9 +322,9 @@ START_TEST(rotation_refuses_what_it_must)
     uint8_t next2[AS_REFRESH_RAW_LEN], nh2[AS_SHA256_LEN];
     as_refresh_new(next2);
     as_refresh_hash(next2, nh2);
-    as_store_refresh_rotate(pool, &mem, nh, "svc", nh2, 3600, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, nh, "svc", nh2, 3600, 0, NULL, on_refresh, NULL, NULL);
     run_until(&done, 4);
-    ck_assert_int_eq(not_found, 3);
+    ck_assert_int_eq(not_found, 2);
 
     /* a login that raced the change (it saw version 1) stores nothing */
     create_family(pool, next2, 1);
@@ -261,7 +345,7 @@ START_TEST(idle_expiry)
     /* move the token's expiry into the past instead of waiting for it */
     sql("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'");
     done = successes = not_found = 0;
-    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, 0, NULL, on_refresh, NULL, NULL);
     run_until(&done, 1);
     ck_assert_int_eq(not_found, 1);
     as_pool_dispose(pool);
@@ -380,6 +464,8 @@ int main(void)
     tcase_add_test(tc, client_lookup);
     tcase_add_test(tc, user_lookup);
     tcase_add_test(tc, rotation_race_has_one_winner);
+    tcase_add_test(tc, rotation_race_within_grace_shares_one_successor);
+    tcase_add_test(tc, retry_after_grace_is_reuse);
     tcase_add_test(tc, rotation_refuses_what_it_must);
     tcase_add_test(tc, idle_expiry);
     tcase_add_test(tc, deadline_turns_a_hung_query_into_a_timeout);
