@@ -69,6 +69,7 @@ static const char usage_serve[] =
     "  --db-connections N          database connections per event thread (default 2)\n"
     "  --db-timeout MS             deadline of every database query (default 5000)\n"
     "  --max-body BYTES            largest request body accepted (default 16384)\n"
+    "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
     "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
     "  --verbose                   log debug messages\n";
 
@@ -81,7 +82,7 @@ static int cmd_serve(int argc, char **argv)
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
         {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'},  {"db", required_argument, NULL, 'd'},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'},  {"db", required_argument, NULL, 'd'},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -91,8 +92,8 @@ static int cmd_serve(int argc, char **argv)
         .conninfo = "",
         .db_connections = 2,
         .db_timeout = 5000,
-        .max_body = 16384,
-        .oauth = {.access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
+        .jwks_max_age = 300,
+        .oauth = {.max_body = 16384, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
     };
     char issuer[512];
     int c;
@@ -132,6 +133,11 @@ static int cmd_serve(int argc, char **argv)
                 return fail_usage(usage_serve, "invalid --refresh-grace (0 to 300 seconds): %s", optarg);
             cfg.oauth.refresh_grace = (int)v;
             break;
+        case 'J':
+            if (parse_int(optarg, 0, 86400, &v) != 0)
+                return fail_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
+            cfg.jwks_max_age = (int)v;
+            break;
         case 'a':
         case 'r':
         case 'R':
@@ -162,7 +168,7 @@ static int cmd_serve(int argc, char **argv)
                 cfg.db_timeout = (uint64_t)v;
                 break;
             case 'b':
-                cfg.max_body = (size_t)v;
+                cfg.oauth.max_body = (size_t)v;
                 break;
             }
             break;

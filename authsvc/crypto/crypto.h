@@ -1,5 +1,5 @@
 /*
- * crypto/ — the only module that includes <openssl/*> and <argon2.h>.
+ * crypto/ — the only module that includes <openssl/...> and <argon2.h>.
  *
  * A libsodium-like surface: fixed sizes as macros, 0 / -1 returns, and
  * warn_unused_result on everything that verifies, so that callers never

@@ -89,3 +89,9 @@ void as_http_method_not_allowed(h2o_req_t *req, const char *allow)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
     as_http_send_json_text(req, 405, body, sizeof(body) - 1, 0);
 }
+
+void as_http_payload_too_large(h2o_req_t *req)
+{
+    static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"the request body is too large\"}";
+    as_http_send_json_text(req, 413, body, sizeof(body) - 1, AS_RESP_NO_STORE);
+}

@@ -39,6 +39,9 @@ typedef enum en_as_oauth_error_t {
  */
 void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *description, int flags);
 
+/** 413 with an RFC 6749 invalid_request body, no-store. */
+void as_http_payload_too_large(h2o_req_t *req);
+
 /** 404 with a JSON body. */
 void as_http_not_found(h2o_req_t *req);
 

@@ -45,6 +45,9 @@ typedef struct st_server_t {
     as_thread_t *threads;
     size_t num_threads;
     _Atomic int stopping;
+    pthread_mutex_t ready_mutex; /* the main thread waits until every event thread is set up */
+    pthread_cond_t ready_cond;
+    size_t num_ready;
 } server_t;
 
 /* --- routing ------------------------------------------------------------------- */
@@ -73,6 +76,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             continue;
         if (!h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method))) {
             as_http_method_not_allowed(req, routes[i].method);
+            return 0;
+        }
+        if (req->entity.len > thr->oauth.config->max_body) {
+            as_http_payload_too_large(req);
             return 0;
         }
         routes[i].fn(&thr->oauth, req);
@@ -212,6 +219,11 @@ static void *thread_main(void *arg)
         thr->tls_listener = start_listener(thr->ctx.loop, thr->tls_fd, &thr->tls_accept_ctx);
     }
 
+    pthread_mutex_lock(&server->ready_mutex);
+    ++server->num_ready;
+    pthread_cond_signal(&server->ready_cond);
+    pthread_mutex_unlock(&server->ready_mutex);
+
     while (!atomic_load(&server->stopping))
         h2o_evloop_run(thr->ctx.loop, INT32_MAX);
 
@@ -245,7 +257,7 @@ int as_server_run(as_server_config_t *cfg)
     server_t server;
     sigset_t sigs;
     as_keyset_t *ks;
-    char err[512], pw[32];
+    char err[512], pw[32], cache_control[64];
     int port = 0, tls_port = 0, ret = 1;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -271,7 +283,11 @@ int as_server_run(as_server_config_t *cfg)
 
     h2o_config_init(&server.globalconf);
     server.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("authsvc"));
-    server.globalconf.max_request_entity_size = cfg->max_body;
+    /* h2o's own limit answers in text/plain (HTTP/1.1) or refuses the stream (HTTP/2): keep it as a backstop
+     * above ours, which answers 413 in JSON */
+    server.globalconf.max_request_entity_size = cfg->oauth.max_body * 8 > 131072 ? cfg->oauth.max_body * 8 : 131072;
+    snprintf(cache_control, sizeof(cache_control), "public, max-age=%d, must-revalidate", cfg->jwks_max_age);
+    cfg->oauth.jwks_cache_control = cache_control;
     server.hostconf = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(server.hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
@@ -300,8 +316,15 @@ int as_server_run(as_server_config_t *cfg)
                                                                      i == 0 ? &tls_port : NULL)) < 0)
             goto Exit;
     }
+    pthread_mutex_init(&server.ready_mutex, NULL);
+    pthread_cond_init(&server.ready_cond, NULL);
     for (size_t i = 0; i != server.num_threads; ++i)
         h2o_multithread_create_thread(&server.threads[i].tid, NULL, thread_main, server.threads + i);
+    /* the stop message needs every thread's receiver: announce readiness only once they exist */
+    pthread_mutex_lock(&server.ready_mutex);
+    while (server.num_ready != server.num_threads)
+        pthread_cond_wait(&server.ready_cond, &server.ready_mutex);
+    pthread_mutex_unlock(&server.ready_mutex);
 
     {
         char host[256], portstr[16];

@@ -21,7 +21,7 @@ typedef struct st_as_server_config_t {
     size_t db_connections;  /* per event thread */
     uint64_t db_timeout;    /* milliseconds */
     size_t pwcheck_threads; /* argon2id workers; 0: one per core */
-    size_t max_body;        /* bytes */
+    int jwks_max_age;       /* seconds, for the JWKS Cache-Control */
     as_oauth_config_t oauth;
 } as_server_config_t;
 

@@ -157,6 +157,11 @@ static int build_jwks(as_keyset_t *ks)
     if (ks->jwks == NULL)
         return -1;
     ks->jwks_len = strlen(ks->jwks);
+    uint8_t digest[AS_SHA256_LEN];
+    char b64[AS_B64URL_ENCLEN(AS_SHA256_LEN) + 1];
+    as_sha256(ks->jwks, ks->jwks_len, digest);
+    as_b64url_encode(digest, sizeof(digest), b64);
+    snprintf(ks->jwks_etag, sizeof(ks->jwks_etag), "\"%.22s\"", b64);
     return 0;
 }
 

@@ -29,6 +29,7 @@ typedef struct st_as_keyset_t {
     size_t active;             /* index of the signing key */
     char *jwks;                /* the serialized JWKS document, built once */
     size_t jwks_len;
+    char jwks_etag[32];        /* strong ETag of that document: quoted base64url of its SHA-256, truncated */
     uint8_t refresh_key[AS_REFRESH_KEY_LEN];
 } as_keyset_t;
 

@@ -17,6 +17,8 @@ typedef struct st_as_oauth_config_t {
     int refresh_idle_ttl; /* seconds a refresh token stays valid unused */
     int refresh_max_ttl;  /* seconds a family lives at most */
     int refresh_grace;    /* seconds during which a retry with a just-rotated token gets the same successor */
+    size_t max_body;      /* bytes: a larger body gets 413 */
+    const char *jwks_cache_control; /* "public, max-age=N, must-revalidate" */
     char *dummy_hash;     /* argon2id of a random password: unknown users cost the same */
     char *metadata;       /* the RFC 8414 document, serialized once */
     size_t metadata_len;

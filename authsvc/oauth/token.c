@@ -52,15 +52,14 @@ static void on_dispose(void *p)
     as_keyset_release(tr->keys);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
-    /* the pool is not zeroed when cleared: wipe the decoded secrets and the raw body */
+    /* the pool is not zeroed when cleared: wipe the decoded secrets (the raw body belongs to the protocol layer,
+     * which may have freed it already: HTTP/2 releases a stream's body before its pool) */
     if (tr->client_secret.base != NULL)
         as_wipe(tr->client_secret.base, tr->client_secret.len);
     if (tr->password != NULL)
         as_wipe(tr->password->base, tr->password->len);
     if (tr->refresh_token != NULL)
         as_wipe(tr->refresh_token->base, tr->refresh_token->len);
-    if (tr->req->entity.base != NULL)
-        as_wipe((char *)tr->req->entity.base, tr->req->entity.len);
 }
 
 static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *description)

@@ -31,6 +31,26 @@ void as_oauth_build_metadata(as_oauth_config_t *config)
     json_decref(doc);
 }
 
+/** If-None-Match: "*" or a comma-separated list of entity tags (weak ones compare weakly, RFC 9110 §13.1.2). */
+static int etag_matches(h2o_iovec_t header, const char *etag)
+{
+    size_t elen = strlen(etag);
+    const char *p = header.base, *end = header.base + header.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ','))
+            ++p;
+        if (p < end && *p == '*')
+            return 1;
+        if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if ((size_t)(end - p) >= elen && memcmp(p, etag, elen) == 0 && (p + elen == end || p[elen] == ',' || p[elen] == ' '))
+            return 1;
+        while (p < end && *p != ',')
+            ++p;
+    }
+    return 0;
+}
+
 static void on_keys_dispose(void *p)
 {
     as_keyset_release(*(as_keyset_t **)p);
@@ -41,9 +61,19 @@ void as_oauth_jwks(as_oauth_ctx_t *ctx, h2o_req_t *req)
     (void)ctx;
     /* the request keeps the set it started with, even if a reload swaps it meanwhile */
     as_keyset_t **ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), on_keys_dispose);
-    *ref = as_keys_current();
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("public, max-age=300, must-revalidate"));
-    as_http_send_json_text(req, 200, (*ref)->jwks, (*ref)->jwks_len, 0);
+    as_keyset_t *ks = *ref = as_keys_current();
+    ssize_t inm = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, ctx->config->jwks_cache_control,
+                   strlen(ctx->config->jwks_cache_control));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, ks->jwks_etag, strlen(ks->jwks_etag));
+    if (inm >= 0 && etag_matches(req->headers.entries[inm].value, ks->jwks_etag)) {
+        req->res.status = 304;
+        req->res.reason = "Not Modified";
+        h2o_send_inline(req, NULL, 0);
+        return;
+    }
+    as_http_send_json_text(req, 200, ks->jwks, ks->jwks_len, 0);
 }
 
 void as_oauth_metadata(as_oauth_ctx_t *ctx, h2o_req_t *req)

@@ -1,0 +1,86 @@
+/*
+ * base64url without padding (RFC 4648 §5, RFC 7515 §2).
+ *
+ * The alphabet is mapped with branch-free arithmetic instead of a lookup
+ * table (as libsodium's sodium_bin2base64 does), so that encoding or decoding
+ * a secret (a client secret, a refresh token) does not leak it through
+ * data-dependent memory accesses. Only the position of an invalid character
+ * can be learned from timing, and invalid input is not secret.
+ */
+#include <limits.h>
+#include <stdint.h>
+#include "authsvc/crypto/crypto.h"
+
+/* Masks on values 0..255: 0xFF when the relation holds, 0 otherwise. */
+#define EQ(x, y) ((((0U - ((unsigned)(x) ^ (unsigned)(y))) >> 8) & 0xFF) ^ 0xFF)
+#define GT(x, y) ((((unsigned)(y) - (unsigned)(x)) >> 8) & 0xFF)
+#define GE(x, y) (GT(y, x) ^ 0xFF)
+#define LT(x, y) GT(y, x)
+#define LE(x, y) GE(y, x)
+
+/* 0..63 -> A-Z a-z 0-9 - _ */
+static unsigned sextet_to_char(unsigned x)
+{
+    return (LT(x, 26) & (x + 'A')) | (GE(x, 26) & LT(x, 52) & (x + ('a' - 26))) | (GE(x, 52) & LT(x, 62) & (x - (52 - '0'))) |
+           (EQ(x, 62) & '-') | (EQ(x, 63) & '_');
+}
+
+/* A-Z a-z 0-9 - _ -> 0..63; anything else (including '+', '/', '=', whitespace, NUL) -> 0xFF */
+static unsigned char_to_sextet(unsigned c)
+{
+    unsigned x = (GE(c, 'A') & LE(c, 'Z') & (c - 'A')) | (GE(c, 'a') & LE(c, 'z') & (c - ('a' - 26))) |
+                 (GE(c, '0') & LE(c, '9') & (c + (52 - '0'))) | (EQ(c, '-') & 62) | (EQ(c, '_') & 63);
+    return x | (EQ(x, 0) & (EQ(c, 'A') ^ 0xFF));
+}
+
+size_t as_b64url_encode(const void *in, size_t len, char *out)
+{
+    const uint8_t *src = in;
+    unsigned acc = 0, acc_bits = 0;
+    size_t o = 0;
+
+    for (size_t i = 0; i != len; ++i) {
+        acc = (acc << 8) | src[i];
+        acc_bits += 8;
+        while (acc_bits >= 6) {
+            acc_bits -= 6;
+            out[o++] = (char)sextet_to_char((acc >> acc_bits) & 0x3F);
+        }
+        acc &= (1U << acc_bits) - 1;
+    }
+    if (acc_bits != 0)
+        out[o++] = (char)sextet_to_char((acc << (6 - acc_bits)) & 0x3F);
+    out[o] = '\0';
+    return o;
+}
+
+ssize_t as_b64url_decode(const char *in, size_t len, void *out)
+{
+    uint8_t *dst = out;
+    unsigned acc = 0, acc_bits = 0;
+    size_t o = 0;
+
+    /* one character carries 6 bits, not a whole byte; a length of 1 mod 4 is never produced by an encoder */
+    if (len % 4 == 1 || len / 4 * 3 > (size_t)SSIZE_MAX)
+        goto Error;
+    for (size_t i = 0; i != len; ++i) {
+        unsigned v = char_to_sextet((unsigned char)in[i]);
+        if (v == 0xFF)
+            goto Error;
+        acc = (acc << 6) | v;
+        acc_bits += 6;
+        if (acc_bits >= 8) {
+            acc_bits -= 8;
+            dst[o++] = (uint8_t)(acc >> acc_bits);
+        }
+        acc &= (1U << acc_bits) - 1;
+    }
+    /* 2 or 4 unused bits are left after a final group of 3 or 2 characters: they must be zero (RFC 4648 §3.5) */
+    if (acc != 0)
+        goto Error;
+    return (ssize_t)o;
+
+Error:
+    as_wipe(dst, o);
+    return -1;
+}

@@ -1,0 +1,103 @@
+/*
+ * Primitives: randomness, constant-time comparison, wiping, SHA-256, HMAC,
+ * and the JWS algorithm names. See README.md for the invariants of crypto/.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "authsvc/crypto/crypto.h"
+
+/** Block size of SHA-256, the length above which HMAC hashes its key first (RFC 2104 §2). */
+#define SHA256_BLOCK_LEN 64
+
+_Noreturn static void fatal(const char *what)
+{
+    fprintf(stderr, "authsvc: crypto: %s failed\n", what);
+    abort();
+}
+
+void as_random_bytes(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len != 0) {
+        int chunk = len > INT_MAX ? INT_MAX : (int)len;
+        if (RAND_bytes(p, chunk) != 1)
+            fatal("RAND_bytes");
+        p += chunk;
+        len -= (size_t)chunk;
+    }
+}
+
+int as_memeq(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0 ? 0 : -1;
+}
+
+void as_wipe(void *p, size_t len)
+{
+    OPENSSL_cleanse(p, len);
+}
+
+void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN])
+{
+    unsigned outlen = 0;
+
+    /* fails only when OpenSSL cannot allocate or its default provider is missing */
+    if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 || outlen != AS_SHA256_LEN)
+        fatal("EVP_Digest(SHA-256)");
+}
+
+void as_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[AS_HMAC_SHA256_LEN])
+{
+    static const uint8_t empty = 0;
+    uint8_t hashed_key[AS_SHA256_LEN];
+    unsigned outlen = 0;
+
+    /* HMAC() takes an int key length. A key longer than the block size is replaced by its hash anyway (RFC 2104 §2),
+     * so doing that here gives the same MAC and keeps every key length representable. */
+    if (keylen > SHA256_BLOCK_LEN) {
+        as_sha256(key, keylen, hashed_key);
+        key = hashed_key;
+        keylen = sizeof(hashed_key);
+    } else if (keylen == 0) {
+        key = &empty; /* to OpenSSL's HMAC API a NULL key means "no new key", not "the empty key" */
+    }
+    if (HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen) == NULL || outlen != AS_HMAC_SHA256_LEN)
+        fatal("HMAC(SHA-256)");
+    as_wipe(hashed_key, sizeof(hashed_key));
+}
+
+const char *as_alg_name(as_alg_t alg)
+{
+    switch (alg) {
+    case AS_ALG_ES256:
+        return "ES256";
+    case AS_ALG_EDDSA:
+        return "EdDSA";
+    case AS_ALG_RS256:
+        return "RS256";
+    }
+    return "unknown";
+}
+
+int as_alg_parse(const char *name, as_alg_t *alg)
+{
+    static const as_alg_t all[] = {AS_ALG_ES256, AS_ALG_EDDSA, AS_ALG_RS256};
+
+    if (name == NULL)
+        return -1;
+    /* names are public, a plain strcmp is fine; "none" and the HMAC algorithms are never accepted */
+    for (size_t i = 0; i != sizeof(all) / sizeof(all[0]); ++i) {
+        if (strcmp(name, as_alg_name(all[i])) == 0) {
+            *alg = all[i];
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -1,0 +1,92 @@
+"""The admin subcommands as an operator uses them: help, exit statuses, messages."""
+
+import os
+
+import harness
+
+SUBCOMMANDS = (["serve"], ["migrate"], ["user", "add"], ["user", "passwd"], ["client", "add"], ["keys", "generate"])
+
+
+class CliTests(harness.ServiceTestCase):
+    start_server = False
+
+    def authsvc(self, *args, input=None):
+        return harness.run([harness.authsvc_bin(), *args], input=input, check=False)
+
+    def assertSucceeds(self, result):
+        if result.returncode != 0:
+            self.fail("expected exit status 0\n" + harness.describe_process(result))
+
+    def assertFailsWithMessage(self, result):
+        if result.returncode == 0 or not result.stderr.strip():
+            self.fail("expected a non-zero exit and a message on stderr\n" + harness.describe_process(result))
+
+    def test_help(self):
+        for subcommand in SUBCOMMANDS:
+            with self.subTest(subcommand=subcommand):
+                result = self.authsvc(*subcommand, "--help")
+                self.assertSucceeds(result)
+                self.assertIn("usage", result.stdout.lower(), harness.describe_process(result))
+
+    def test_unknown_option(self):
+        for subcommand in SUBCOMMANDS:
+            with self.subTest(subcommand=subcommand):
+                self.assertFailsWithMessage(self.authsvc(*subcommand, "--no-such-option"))
+
+    def test_unknown_subcommand(self):
+        self.assertFailsWithMessage(self.authsvc("no-such-command"))
+        self.assertFailsWithMessage(self.authsvc("user", "no-such-command"))
+
+    def test_missing_arguments(self):
+        for args in (["user", "add"], ["user", "passwd"], ["client", "add"], ["serve", "--listen"]):
+            with self.subTest(args=args):
+                self.assertFailsWithMessage(self.cli.run(*args, check=False) if args[0] != "serve"
+                                            else self.authsvc(*args))
+
+    def test_migrate_twice(self):
+        self.assertSucceeds(self.cli.run("migrate", check=False))
+        self.assertSucceeds(self.cli.run("migrate", check=False))
+
+    def test_add_existing_user(self):
+        self.assertSucceeds(self.cli.run("user", "add", "frank", input="pw-1\n", check=False))
+        self.assertFailsWithMessage(self.cli.run("user", "add", "frank", input="pw-2\n", check=False))
+
+    def test_passwd_unknown_user(self):
+        self.assertFailsWithMessage(self.cli.run("user", "passwd", "nobody", input="pw\n", check=False))
+
+    def test_add_existing_client(self):
+        self.assertSucceeds(self.cli.run("client", "add", "dup", "--grant", "client_credentials", check=False))
+        self.assertFailsWithMessage(self.cli.run("client", "add", "dup", "--grant", "client_credentials",
+                                                 check=False))
+
+    def test_client_add_rejects_bad_grants(self):
+        self.assertFailsWithMessage(self.cli.run("client", "add", "bad-grant", "--grant", "implicit", check=False))
+        # A public client has no secret to prove client_credentials with.
+        self.assertFailsWithMessage(self.cli.run("client", "add", "public-cc", "--public", "--grant",
+                                                 "client_credentials", check=False))
+
+    def test_confidential_clients_get_distinct_secrets(self):
+        first = self.cli.add_client("secret-1", grants=["client_credentials"])
+        second = self.cli.add_client("secret-2", grants=["client_credentials"])
+        self.assertNotEqual(first, second)
+        self.assertGreaterEqual(len(first), 32, "a client secret needs real entropy")
+
+    def test_keys_generate_each_algorithm(self):
+        for alg in ("ES256", "EdDSA", "RS256"):
+            with self.subTest(alg=alg):
+                keys_dir = os.path.join(self.workdir, "keys-" + alg)
+                os.mkdir(keys_dir, 0o700)
+                self.assertSucceeds(self.cli.run("keys", "generate", "--alg", alg, "--keys", keys_dir, db=False,
+                                                 check=False))
+                self.assertTrue(os.listdir(keys_dir), "keys generate wrote nothing")
+                for name in os.listdir(keys_dir):
+                    path = os.path.join(keys_dir, name)
+                    with open(path, "rb") as f:
+                        private = b"PRIVATE KEY" in f.read()
+                    if private:
+                        self.assertEqual(os.stat(path).st_mode & 0o077, 0, f"{path} is readable by others")
+        self.assertFailsWithMessage(self.authsvc("keys", "generate", "--alg", "HS256", "--keys", self.workdir))
+
+
+if __name__ == "__main__":
+    harness.main()
