@@ -231,8 +231,51 @@ static int cmd_migrate(int argc, char **argv)
 
 static const char usage_user[] = "usage: authsvc user add USERNAME [--db CONNINFO]     (password on standard input)\n"
                                  "       authsvc user passwd USERNAME [--db CONNINFO]  (new password on standard input)\n"
-                                 "A password change increments the user's token_version and revokes every\n"
-                                 "refresh token the user holds, in one transaction.\n";
+                                 "       authsvc user revoke USERNAME [--db CONNINFO]  (end every session of the user)\n"
+                                 "       authsvc user disable USERNAME [--db CONNINFO] (revoke, and refuse new logins)\n"
+                                 "       authsvc user enable USERNAME [--db CONNINFO]  (allow logins again)\n"
+                                 "passwd, revoke and disable increment the user's token_version and revoke every\n"
+                                 "refresh token the user holds, in one transaction; the revocation feed tells\n"
+                                 "offline verifiers to refuse the user's older access tokens.\n";
+
+static int user_revoke(const char *conninfo, const char *action, const char *username)
+{
+    PGconn *pg = as_cli_connect(conninfo);
+    PGresult *res;
+    int ret = 1;
+    const char *params[] = {username};
+
+    if (pg == NULL)
+        return 1;
+    if (strcmp(action, "enable") == 0) {
+        res = as_cli_exec(pg, PGRES_TUPLES_OK, "enabling the user",
+                          "WITH u AS (UPDATE users SET disabled = false, updated_at = now() WHERE username = $1 RETURNING id),"
+                          " a AS (INSERT INTO audit_events (kind, user_id, detail) SELECT 'user_enable', id, '{\"by\":\"cli\"}' FROM u)"
+                          " SELECT id FROM u",
+                          1, params);
+    } else {
+        res = as_cli_exec(pg, PGRES_TUPLES_OK, "revoking the user's tokens",
+                          strcmp(action, "disable") == 0
+                              ? "SELECT authsvc_revoke_user(id, 'user_disable', NULL, true, 'cli') FROM users WHERE username = $1"
+                              : "SELECT authsvc_revoke_user(id, 'user_revoke', NULL, NULL, 'cli') FROM users WHERE username = $1",
+                          1, params);
+    }
+    if (res != NULL) {
+        if (PQntuples(res) != 1) {
+            fprintf(stderr, "authsvc: no user named %s\n", username);
+        } else {
+            if (strcmp(action, "enable") == 0)
+                printf("user %s enabled\n", username);
+            else
+                printf("every token of %s revoked (token_version %s)%s\n", username, PQgetvalue(res, 0, 0),
+                       strcmp(action, "disable") == 0 ? "; the user is disabled" : "");
+            ret = 0;
+        }
+        PQclear(res);
+    }
+    PQfinish(pg);
+    return ret;
+}
 
 /** Reads a password from standard input: one line, the trailing newline removed. */
 static int read_password(char *buf, size_t size, size_t *len)
@@ -284,10 +327,12 @@ static int cmd_user(int argc, char **argv)
         return fail_usage(usage_user, "%s", "expected an action and a USERNAME");
     action = argv[optind];
     username = argv[optind + 1];
-    if (strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0)
-        return fail_usage(usage_user, "unknown action: %s", action);
     if (username[0] == '\0' || strlen(username) > 255)
         return fail_usage(usage_user, "%s", "the username must have 1 to 255 characters");
+    if (strcmp(action, "revoke") == 0 || strcmp(action, "disable") == 0 || strcmp(action, "enable") == 0)
+        return user_revoke(conninfo, action, username);
+    if (strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0)
+        return fail_usage(usage_user, "unknown action: %s", action);
     if (read_password(pw, sizeof(pw), &pwlen) != 0)
         return 1;
     if (as_pwhash(pw, pwlen, phc) != 0) {
@@ -311,24 +356,17 @@ static int cmd_user(int argc, char **argv)
         }
         PQclear(res);
     } else {
-        /* one statement, so one transaction: new hash, new version, every family revoked, an audit event */
+        /* one statement, so one transaction: new hash, new version, every family revoked, feed and audit entries */
         res = as_cli_exec(pg, PGRES_TUPLES_OK, "changing the password",
-                          "WITH u AS (UPDATE users SET password_hash = $2, token_version = token_version + 1, updated_at = now()"
-                          " WHERE username = $1 RETURNING id, token_version),"
-                          " f AS (UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'password_change'"
-                          " WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL RETURNING id),"
-                          " a AS (INSERT INTO audit_events (kind, user_id, detail)"
-                          " SELECT 'password_change', id, jsonb_build_object('by', 'cli', 'families_revoked',"
-                          " (SELECT count(*) FROM f), 'token_version', token_version) FROM u)"
-                          " SELECT id, token_version, (SELECT count(*) FROM f) FROM u",
+                          "SELECT authsvc_revoke_user(id, 'password_change', $2, NULL, 'cli') FROM users WHERE username = $1",
                           2, params);
         if (res == NULL)
             goto Exit;
         if (PQntuples(res) != 1) {
             fprintf(stderr, "authsvc: no user named %s\n", username);
         } else {
-            printf("password of %s changed; token_version is now %s; %s refresh-token families revoked\n", username,
-                   PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+            printf("password of %s changed; every token issued before is revoked (token_version %s)\n", username,
+                   PQgetvalue(res, 0, 0));
             ret = 0;
         }
         PQclear(res);

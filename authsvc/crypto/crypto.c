@@ -17,7 +17,7 @@
 
 _Noreturn static void fatal(const char *what)
 {
-    fprintf(stderr, "authsvc: crypto: %s failed\n", what);
+    (void)fprintf(stderr, "authsvc: crypto: %s failed\n", what);
     abort();
 }
 

@@ -24,7 +24,7 @@
 #include "authsvc/crypto/crypto.h"
 
 #define P256_COORD_LEN 32
-#define ES256_SIG_LEN (2 * P256_COORD_LEN)
+#define ES256_SIG_LEN 64 /* r || s, 32 bytes each */
 #define ED25519_PUB_LEN 32
 #define ED25519_SIG_LEN 64
 #define RSA_GEN_BITS 2048
@@ -59,7 +59,7 @@ typedef struct st_pubjwk_t {
 
 _Noreturn static void fatal(const char *what)
 {
-    fprintf(stderr, "authsvc: crypto: %s failed\n", what);
+    (void)fprintf(stderr, "authsvc: crypto: %s failed\n", what);
     abort();
 }
 
@@ -376,7 +376,8 @@ static EVP_PKEY *rsa_public_from_jwk(json_t *jwk)
     if ((bn_n = BN_bin2bn(n, (int)nlen, NULL)) == NULL || (bn_e = BN_bin2bn(e, (int)elen, NULL)) == NULL ||
         (bld = OSSL_PARAM_BLD_new()) == NULL)
         fatal("BN_bin2bn / OSSL_PARAM_BLD_new");
-    if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) == 1 && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) == 1)
+    if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) == 1 &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) == 1)
         pkey = public_from_params("RSA", bld);
     OSSL_PARAM_BLD_free(bld);
     BN_free(bn_n);
@@ -416,7 +417,7 @@ int as_key_from_public_jwk(as_alg_t alg, json_t *jwk, as_key_t **out)
     }
     if (pkey == NULL)
         goto Exit;
-    /* EC: on the curve and of the right order; RSA: odd modulus and exponent, 2^16 < e, n not a prime power */
+    /* EC: on the curve and of the right order; RSA: odd e > 1, and n odd and not a prime */
     if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL || EVP_PKEY_public_check(ctx) != 1)
         goto Exit;
     ret = make_key(alg, pkey, 0, out);

@@ -36,8 +36,8 @@ int as_pwhash(const char *pw, size_t len, char out[AS_PWHASH_MAX])
         AS_PWHASH_MAX)
         return -1;
     as_random_bytes(salt, sizeof(salt));
-    if (argon2id_hash_encoded(AS_ARGON2_T_COST, AS_ARGON2_M_COST_KIB, AS_ARGON2_PARALLELISM, pw, len, salt, sizeof(salt),
-                              HASH_LEN, out, AS_PWHASH_MAX) != ARGON2_OK)
+    if (argon2id_hash_encoded(AS_ARGON2_T_COST, AS_ARGON2_M_COST_KIB, AS_ARGON2_PARALLELISM, pw, len, salt, sizeof(salt), HASH_LEN,
+                              out, AS_PWHASH_MAX) != ARGON2_OK)
         return -1;
     return 0;
 }

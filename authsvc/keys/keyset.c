@@ -233,6 +233,15 @@ Error:
     return -1;
 }
 
+const as_key_t *as_keyset_find(void *p, const char *kid)
+{
+    as_keyset_t *ks = p;
+    for (size_t i = 0; i != ks->num_entries; ++i)
+        if (strcmp(ks->entries[i].kid, kid) == 0)
+            return ks->entries[i].key;
+    return NULL;
+}
+
 as_keyset_t *as_keyset_retain(as_keyset_t *ks)
 {
     ++ks->refcnt;

@@ -41,6 +41,9 @@ typedef struct st_as_keyset_t {
  */
 int as_keyset_load(const char *dir, int64_t now, as_keyset_t **out, char *err, size_t errlen);
 
+/** The key of `kid` in the set `ks` (an as_keyset_t *), or NULL: an as_jwt_key_lookup. */
+const as_key_t *as_keyset_find(void *ks, const char *kid);
+
 /** Adds a reference (any thread). */
 as_keyset_t *as_keyset_retain(as_keyset_t *ks);
 /** Drops a reference; the last one frees the set (any thread; NULL is fine). */

@@ -14,24 +14,21 @@
 #include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
+#include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/oauth.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/jwt.h"
 #include "authsvc/token/refresh.h"
 
 #define MAX_SCOPE_LEN 1024
-#define MAX_CREDENTIAL_LEN 1024
 
 typedef struct st_token_req_t {
+    as_client_req_t cr; /* first: the client-authentication state, with ctx, req and the pending job */
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
     as_keyset_t *keys;
-    as_pool_job_t *job;
     as_pwcheck_job_t *pwjob;
     unsigned grant;
-    int used_basic;
-    h2o_iovec_t client_id;
-    h2o_iovec_t client_secret; /* base NULL: none given */
     const h2o_iovec_t *scope;
     const h2o_iovec_t *username;
     const h2o_iovec_t *password;
@@ -47,36 +44,21 @@ typedef struct st_token_req_t {
 static void on_dispose(void *p)
 {
     token_req_t *tr = p;
-    as_pool_cancel(tr->job);
+    as_client_req_dispose(&tr->cr);
     as_pwcheck_cancel(tr->pwjob);
     as_keyset_release(tr->keys);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
-    /* the pool is not zeroed when cleared: wipe the decoded secrets (the raw body belongs to the protocol layer,
-     * which may have freed it already: HTTP/2 releases a stream's body before its pool) */
-    if (tr->client_secret.base != NULL)
-        as_wipe(tr->client_secret.base, tr->client_secret.len);
-    if (tr->password != NULL)
-        as_wipe(tr->password->base, tr->password->len);
-    if (tr->refresh_token != NULL)
-        as_wipe(tr->refresh_token->base, tr->refresh_token->len);
 }
 
 static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *description)
 {
-    int flags = 0;
-    if (error == AS_OAUTH_INVALID_CLIENT)
-        flags |= AS_RESP_BASIC_CHALLENGE; /* RFC 6749 §5.2: always offer the scheme we accept */
-    as_http_oauth_error(tr->req, error, description, flags);
+    as_client_req_error(&tr->cr, error, description);
 }
 
 static void reply_store_error(token_req_t *tr, int err)
 {
-    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
-        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly");
-    } else {
-        reply_error(tr, AS_OAUTH_SERVER_ERROR, "internal error");
-    }
+    as_client_req_store_error(&tr->cr, err);
 }
 
 /* --- scopes (RFC 6749 §3.3) ------------------------------------------------- */
@@ -203,7 +185,7 @@ static void issue(token_req_t *tr, const char *subject, int64_t token_version)
 static void on_rotated(void *ctx, int err, const as_refresh_t *r)
 {
     token_req_t *tr = ctx;
-    tr->job = NULL;
+    tr->cr.job = NULL;
     switch (err) {
     case 0:
         break;
@@ -257,7 +239,7 @@ static void grant_refresh(token_req_t *tr)
     as_refresh_hash(tr->refresh_raw, old_hash);
     as_refresh_hash(tr->issued_raw, new_hash);
     as_store_refresh_rotate(tr->ctx->db, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
-                            tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr, &tr->job);
+                            tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr, &tr->cr.job);
 }
 
 /* --- password grant ------------------------------------------------------------------ */
@@ -265,7 +247,7 @@ static void grant_refresh(token_req_t *tr)
 static void on_family_created(void *ctx, int err, const as_refresh_t *r)
 {
     token_req_t *tr = ctx;
-    tr->job = NULL;
+    tr->cr.job = NULL;
     if (err == AS_ERR_CONFLICT) {
         /* the password changed or the user was disabled while we were checking the old one */
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
@@ -300,7 +282,7 @@ static void on_password_checked(void *ctx, int ok)
         as_refresh_new(tr->issued_raw);
         as_refresh_hash(tr->issued_raw, hash);
         as_store_family_create(tr->ctx->db, &tr->req->pool, tr->user->id, tr->client->client_id, tr->user->token_version,
-                               tr->granted_scope, hash, idle, max, on_family_created, tr, &tr->job);
+                               tr->granted_scope, hash, idle, max, on_family_created, tr, &tr->cr.job);
         return;
     }
     issue(tr, tr->user->id, tr->user->token_version);
@@ -309,7 +291,7 @@ static void on_password_checked(void *ctx, int ok)
 static void on_user(void *ctx, int err, const as_user_t *user)
 {
     token_req_t *tr = ctx;
-    tr->job = NULL;
+    tr->cr.job = NULL;
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
         reply_store_error(tr, err);
         return;
@@ -331,48 +313,20 @@ static void grant_password(token_req_t *tr)
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
         return;
     }
-    as_store_user_by_name(tr->ctx->db, &tr->req->pool, tr->username->base, on_user, tr, &tr->job);
+    as_store_user_by_name(tr->ctx->db, &tr->req->pool, tr->username->base, on_user, tr, &tr->cr.job);
 }
 
-/* --- client authentication ------------------------------------------------------------ */
+/* --- dispatch ------------------------------------------------------------------------------ */
 
-static void on_client(void *ctx, int err, const as_client_t *client)
+static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 {
-    token_req_t *tr = ctx;
-    tr->job = NULL;
+    token_req_t *tr = (token_req_t *)cr;
 
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        reply_store_error(tr, err);
-        return;
-    }
-    if (client == NULL) {
-        reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
-        return;
-    }
-    if (client->is_public) {
-        if (tr->client_secret.base != NULL || tr->used_basic) {
-            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
-            return;
-        }
-    } else {
-        uint8_t hash[AS_SHA256_LEN];
-        if (tr->client_secret.base == NULL) {
-            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
-            return;
-        }
-        as_sha256(tr->client_secret.base, tr->client_secret.len, hash);
-        if (as_memeq(hash, client->secret_hash, AS_SHA256_LEN) != 0) {
-            as_info("client authentication failed for client %s", client->client_id);
-            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
-            return;
-        }
-    }
     tr->client = client;
     if ((client->grants & tr->grant) == 0) {
         reply_error(tr, AS_OAUTH_UNAUTHORIZED_CLIENT, "the client is not allowed this grant type");
         return;
     }
-
     switch (tr->grant) {
     case AS_GRANT_CLIENT_CREDENTIALS:
         if (resolve_scope(&tr->req->pool, tr->scope, &client->scopes, &tr->granted_scope) != 0) {
@@ -394,83 +348,21 @@ static void on_client(void *ctx, int err, const as_client_t *client)
     }
 }
 
-/** Finds who the client says it is: Basic, or client_id/client_secret in the body. Returns 0 or replies. */
-static int read_client_credentials(token_req_t *tr, const as_form_t *form)
-{
-    h2o_req_t *req = tr->req;
-    const h2o_iovec_t *form_id = as_form_get(form, "client_id"), *form_secret = as_form_get(form, "client_secret");
-    ssize_t hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-
-    if (hi >= 0) {
-        const h2o_iovec_t *v = &req->headers.entries[hi].value;
-        int r = as_basic_parse(&req->pool, v->base, v->len, &tr->client_id, &tr->client_secret);
-        if (r == 1) {
-            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "unsupported authentication scheme");
-            return -1;
-        }
-        tr->used_basic = 1;
-        if (r != 0) {
-            reply_error(tr, AS_OAUTH_INVALID_CLIENT, "malformed Basic credentials");
-            return -1;
-        }
-        if (form_secret != NULL) {
-            reply_error(tr, AS_OAUTH_INVALID_REQUEST, "more than one client authentication method");
-            return -1;
-        }
-        if (form_id != NULL && !h2o_memis(form_id->base, form_id->len, tr->client_id.base, tr->client_id.len)) {
-            reply_error(tr, AS_OAUTH_INVALID_REQUEST, "client_id does not match the authenticated client");
-            return -1;
-        }
-    } else if (form_id != NULL) {
-        tr->client_id = *form_id;
-        if (form_secret != NULL)
-            tr->client_secret = *form_secret;
-    } else {
-        reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication required");
-        return -1;
-    }
-    if (tr->client_id.len > 255 || tr->client_secret.len > MAX_CREDENTIAL_LEN) {
-        reply_error(tr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
-        return -1;
-    }
-    return 0;
-}
-
 void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req)
 {
     token_req_t *tr = h2o_mem_alloc_shared(&req->pool, sizeof(*tr), on_dispose);
-    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
     const h2o_iovec_t *grant_type;
-    h2o_iovec_t dup;
-    as_form_t *form = h2o_mem_alloc_pool(&req->pool, sizeof(*form));
 
     memset(tr, 0, sizeof(*tr));
     tr->ctx = ctx;
     tr->req = req;
-
-    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
-                                     "application/x-www-form-urlencoded")) {
-        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "the body must be application/x-www-form-urlencoded");
+    if (as_client_req_parse(&tr->cr, ctx, req) != 0)
         return;
-    }
-    switch (as_form_parse(&req->pool, req->entity.base, req->entity.len, form, &dup)) {
-    case AS_FORM_OK:
-        break;
-    case AS_FORM_DUPLICATE:
-        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "a parameter is repeated");
-        return;
-    case AS_FORM_TOO_MANY:
-        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "too many parameters");
-        return;
-    default:
-        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "malformed form body");
-        return;
-    }
-    tr->scope = as_form_get(form, "scope");
-    tr->username = as_form_get(form, "username");
-    tr->password = as_form_get(form, "password");
-    tr->refresh_token = as_form_get(form, "refresh_token");
-    if ((grant_type = as_form_get(form, "grant_type")) == NULL) {
+    tr->scope = as_form_get(&tr->cr.form, "scope");
+    tr->username = as_form_get(&tr->cr.form, "username");
+    tr->password = as_form_get(&tr->cr.form, "password");
+    tr->refresh_token = as_form_get(&tr->cr.form, "refresh_token");
+    if ((grant_type = as_form_get(&tr->cr.form, "grant_type")) == NULL) {
         reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing grant_type");
         return;
     }
@@ -478,8 +370,6 @@ void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req)
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
     }
-    if (read_client_credentials(tr, form) != 0)
-        return;
     tr->keys = as_keys_current();
-    as_store_client_get(ctx->db, &req->pool, tr->client_id.base, on_client, tr, &tr->job);
+    as_client_req_authenticate(&tr->cr, on_authenticated);
 }

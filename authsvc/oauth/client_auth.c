@@ -1,0 +1,147 @@
+#include <string.h>
+#include "authsvc/as.h"
+#include "authsvc/crypto/crypto.h"
+#include "authsvc/oauth/client_auth.h"
+
+#define MAX_CLIENT_ID_LEN 255
+#define MAX_SECRET_LEN 1024
+
+void as_client_req_error(as_client_req_t *cr, as_oauth_error_t error, const char *description)
+{
+    /* RFC 6749 §5.2: after Basic the challenge is required; otherwise it tells the client what we accept */
+    as_http_oauth_error(cr->req, error, description, error == AS_OAUTH_INVALID_CLIENT ? AS_RESP_BASIC_CHALLENGE : 0);
+}
+
+void as_client_req_store_error(as_client_req_t *cr, int err)
+{
+    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
+        as_client_req_error(cr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly");
+    } else {
+        as_client_req_error(cr, AS_OAUTH_SERVER_ERROR, "internal error");
+    }
+}
+
+static int parse_form(as_client_req_t *cr)
+{
+    h2o_req_t *req = cr->req;
+    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+
+    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
+                                     "application/x-www-form-urlencoded")) {
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "the body must be application/x-www-form-urlencoded");
+        return -1;
+    }
+    switch (as_form_parse(&req->pool, req->entity.base, req->entity.len, &cr->form, NULL)) {
+    case AS_FORM_OK:
+        return 0;
+    case AS_FORM_DUPLICATE:
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "a parameter is repeated");
+        return -1;
+    case AS_FORM_TOO_MANY:
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "too many parameters");
+        return -1;
+    default:
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "malformed form body");
+        return -1;
+    }
+}
+
+int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req)
+{
+    const h2o_iovec_t *form_id, *form_secret;
+    ssize_t hi;
+
+    cr->ctx = ctx;
+    cr->req = req;
+    cr->form.num_params = 0;
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && parse_form(cr) != 0)
+        return -1;
+    form_id = as_form_get(&cr->form, "client_id");
+    form_secret = as_form_get(&cr->form, "client_secret");
+
+    if ((hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)) >= 0) {
+        const h2o_iovec_t *v = &req->headers.entries[hi].value;
+        int r = as_basic_parse(&req->pool, v->base, v->len, &cr->client_id, &cr->client_secret);
+        if (r == 1) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "unsupported authentication scheme");
+            return -1;
+        }
+        cr->used_basic = 1;
+        if (r != 0) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "malformed Basic credentials");
+            return -1;
+        }
+        if (form_secret != NULL) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "more than one client authentication method");
+            return -1;
+        }
+        if (form_id != NULL && !h2o_memis(form_id->base, form_id->len, cr->client_id.base, cr->client_id.len)) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "client_id does not match the authenticated client");
+            return -1;
+        }
+    } else if (form_id != NULL) {
+        cr->client_id = *form_id;
+        if (form_secret != NULL)
+            cr->client_secret = *form_secret;
+    } else {
+        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication required");
+        return -1;
+    }
+    if (cr->client_id.len > MAX_CLIENT_ID_LEN || cr->client_secret.len > MAX_SECRET_LEN) {
+        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_client(void *ctx, int err, const as_client_t *client)
+{
+    as_client_req_t *cr = ctx;
+    cr->job = NULL;
+
+    if (err != 0 && err != AS_ERR_NOT_FOUND) {
+        as_client_req_store_error(cr, err);
+        return;
+    }
+    if (client == NULL) {
+        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+        return;
+    }
+    if (client->is_public) {
+        /* a public client has no secret: presenting one (or Basic) is a confused or hostile client */
+        if (cr->client_secret.base != NULL || cr->used_basic) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+            return;
+        }
+    } else {
+        uint8_t hash[AS_SHA256_LEN];
+        if (cr->client_secret.base == NULL) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+            return;
+        }
+        as_sha256(cr->client_secret.base, cr->client_secret.len, hash);
+        if (as_memeq(hash, client->secret_hash, AS_SHA256_LEN) != 0) {
+            as_info("client authentication failed for client %s", client->client_id);
+            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+            return;
+        }
+    }
+    cr->on_authenticated(cr, client);
+}
+
+void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb cb)
+{
+    cr->on_authenticated = cb;
+    as_store_client_get(cr->ctx->db, &cr->req->pool, cr->client_id.base, on_client, cr, &cr->job);
+}
+
+void as_client_req_dispose(as_client_req_t *cr)
+{
+    as_pool_cancel(cr->job);
+    /* the pool is not zeroed when cleared: wipe the decoded secrets (the raw body belongs to the protocol
+     * layer, which may have freed it already: HTTP/2 releases a stream's body before its pool) */
+    if (cr->client_secret.base != NULL)
+        as_wipe(cr->client_secret.base, cr->client_secret.len);
+    for (size_t i = 0; i != cr->form.num_params; ++i)
+        as_wipe(cr->form.params[i].value.base, cr->form.params[i].value.len);
+}

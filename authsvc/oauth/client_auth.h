@@ -1,0 +1,52 @@
+/*
+ * oauth/client_auth — what every client-facing endpoint does first (RFC 6749
+ * §2.3): read the form body, read the client's credentials (HTTP Basic, or
+ * client_id/client_secret in the body, or client_id alone for a public client),
+ * look the client up and authenticate it. Failures are answered here, with the
+ * RFC 6749 §5.2 error; an endpoint only sees authenticated clients.
+ *
+ * Embed as_client_req_t first in the endpoint's request state, allocated with
+ * h2o_mem_alloc_shared; call as_client_req_dispose from its dispose callback.
+ */
+#ifndef AS_OAUTH_CLIENT_AUTH_H
+#define AS_OAUTH_CLIENT_AUTH_H
+
+#include <h2o.h>
+#include "authsvc/http/form.h"
+#include "authsvc/http/respond.h"
+#include "authsvc/oauth/oauth.h"
+#include "authsvc/store/store.h"
+
+typedef struct st_as_client_req_t as_client_req_t;
+typedef void (*as_client_authenticated_cb)(as_client_req_t *cr, const as_client_t *client);
+
+struct st_as_client_req_t {
+    as_oauth_ctx_t *ctx;
+    h2o_req_t *req;
+    as_form_t form;            /* empty for GET requests */
+    h2o_iovec_t client_id;
+    h2o_iovec_t client_secret; /* base NULL: none given */
+    int used_basic;
+    as_pool_job_t *job;        /* whatever database job the request waits for */
+    as_client_authenticated_cb on_authenticated;
+};
+
+/**
+ * Reads the form body (POST: application/x-www-form-urlencoded, no repeated
+ * parameter) and the credentials. Returns 0, or -1 after answering the request.
+ */
+int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req);
+
+/** Looks the client up and authenticates it, then calls `cb` (or answers invalid_client / 503). */
+void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb cb);
+
+/** Cancels the pending job and wipes the secrets the request carried. */
+void as_client_req_dispose(as_client_req_t *cr);
+
+/** An RFC 6749 error; invalid_client carries the Basic challenge. */
+void as_client_req_error(as_client_req_t *cr, as_oauth_error_t error, const char *description);
+
+/** The answer to a failed database call: 503 when unreachable or slow, 500 otherwise. */
+void as_client_req_store_error(as_client_req_t *cr, int err);
+
+#endif

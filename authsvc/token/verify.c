@@ -1,0 +1,178 @@
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "authsvc/as.h"
+#include "authsvc/token/verify.h"
+
+const char *as_jwt_strerror(as_jwt_err_t err)
+{
+    switch (err) {
+    case AS_JWT_OK:
+        return "valid";
+    case AS_JWT_MALFORMED:
+        return "malformed token";
+    case AS_JWT_BAD_ALGORITHM:
+        return "unacceptable algorithm";
+    case AS_JWT_BAD_TYPE:
+        return "not an access token (typ)";
+    case AS_JWT_UNKNOWN_KEY:
+        return "unknown signing key";
+    case AS_JWT_BAD_SIGNATURE:
+        return "bad signature";
+    case AS_JWT_EXPIRED:
+        return "expired";
+    case AS_JWT_NOT_YET_VALID:
+        return "not yet valid";
+    case AS_JWT_WRONG_ISSUER:
+        return "wrong issuer";
+    case AS_JWT_WRONG_AUDIENCE:
+        return "wrong audience";
+    case AS_JWT_MISSING_CLAIM:
+        return "missing or malformed claim";
+    }
+    return "invalid token";
+}
+
+static json_t *decode_object(const char *b64, size_t len)
+{
+    char *buf = as_malloc(AS_B64URL_DECLEN(len) + 1);
+    ssize_t n = as_b64url_decode(b64, len, buf);
+    json_t *obj = NULL;
+    if (n >= 0) {
+        /* JSON_REJECT_DUPLICATES: {"alg":"ES256","alg":"none"} must not mean two things to two parsers */
+        obj = json_loadb(buf, n, JSON_REJECT_DUPLICATES, NULL);
+        if (obj != NULL && !json_is_object(obj)) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    }
+    free(buf);
+    return obj;
+}
+
+static int typ_ok(const char *typ)
+{
+    /* RFC 9068 §4: "at+jwt", or the full media type "application/at+jwt"; media types are case-insensitive */
+    return typ != NULL && (strcasecmp(typ, "at+jwt") == 0 || strcasecmp(typ, "application/at+jwt") == 0);
+}
+
+static int audience_ok(json_t *aud, const char *want)
+{
+    if (want == NULL)
+        return 1;
+    if (json_is_string(aud))
+        return strcmp(json_string_value(aud), want) == 0;
+    if (json_is_array(aud)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(aud, i, v) if (json_is_string(v) && strcmp(json_string_value(v), want) == 0) return 1;
+    }
+    return 0;
+}
+
+static const char *string_claim(json_t *claims, const char *name)
+{
+    return json_string_value(json_object_get(claims, name));
+}
+
+static int int_claim(json_t *claims, const char *name, int64_t *out)
+{
+    json_t *v = json_object_get(claims, name);
+    if (!json_is_integer(v))
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+as_jwt_err_t as_jwt_verify_access(const char *token, size_t len, as_jwt_key_lookup lookup, void *lookup_ctx,
+                                  const as_jwt_expect_t *expect, as_jwt_t *out)
+{
+    const char *dot1, *dot2, *alg_name, *kid;
+    json_t *header = NULL;
+    uint8_t *sig = NULL;
+    ssize_t siglen;
+    as_alg_t alg;
+    const as_key_t *key;
+    as_jwt_err_t err = AS_JWT_MALFORMED;
+
+    memset(out, 0, sizeof(*out));
+    if (len == 0 || len > AS_JWT_MAX_LEN || memchr(token, '\0', len) != NULL)
+        goto Exit;
+    if ((dot1 = memchr(token, '.', len)) == NULL || (dot2 = memchr(dot1 + 1, '.', token + len - (dot1 + 1))) == NULL ||
+        memchr(dot2 + 1, '.', token + len - (dot2 + 1)) != NULL)
+        goto Exit;
+    if ((header = decode_object(token, dot1 - token)) == NULL)
+        goto Exit;
+
+    alg_name = json_string_value(json_object_get(header, "alg"));
+    if (alg_name == NULL || as_alg_parse(alg_name, &alg) != 0) {
+        err = AS_JWT_BAD_ALGORITHM;
+        goto Exit;
+    }
+    if (json_object_get(header, "crit") != NULL) { /* we understand no extensions (RFC 7515 §4.1.11) */
+        err = AS_JWT_MALFORMED;
+        goto Exit;
+    }
+    if (!typ_ok(json_string_value(json_object_get(header, "typ")))) {
+        err = AS_JWT_BAD_TYPE;
+        goto Exit;
+    }
+    if ((kid = json_string_value(json_object_get(header, "kid"))) == NULL || (key = lookup(lookup_ctx, kid)) == NULL) {
+        err = AS_JWT_UNKNOWN_KEY;
+        goto Exit;
+    }
+    if (as_key_alg(key) != alg) {
+        err = AS_JWT_BAD_ALGORITHM;
+        goto Exit;
+    }
+    sig = as_malloc(AS_B64URL_DECLEN(token + len - (dot2 + 1)) + 1);
+    if ((siglen = as_b64url_decode(dot2 + 1, token + len - (dot2 + 1), sig)) <= 0)
+        goto Exit;
+    if (as_jws_verify(key, token, dot2 - token, sig, siglen) != 0) {
+        err = AS_JWT_BAD_SIGNATURE;
+        goto Exit;
+    }
+
+    /* authenticated from here on */
+    if ((out->claims = decode_object(dot1 + 1, dot2 - (dot1 + 1))) == NULL)
+        goto Exit;
+    err = AS_JWT_MISSING_CLAIM;
+    if ((out->subject = string_claim(out->claims, "sub")) == NULL || (out->client_id = string_claim(out->claims, "client_id")) == NULL ||
+        (out->jti = string_claim(out->claims, "jti")) == NULL || int_claim(out->claims, "exp", &out->exp) != 0 ||
+        int_claim(out->claims, "iat", &out->iat) != 0)
+        goto Exit;
+    if (int_claim(out->claims, "nbf", &out->nbf) != 0)
+        out->nbf = out->iat;
+    if (json_object_get(out->claims, "ver") != NULL && (int_claim(out->claims, "ver", &out->token_version) != 0 || out->token_version < 1))
+        goto Exit;
+    out->scope = string_claim(out->claims, "scope");
+    if (out->scope == NULL)
+        out->scope = "";
+    if (string_claim(out->claims, "iss") == NULL || strcmp(string_claim(out->claims, "iss"), expect->issuer) != 0) {
+        err = AS_JWT_WRONG_ISSUER;
+        goto Exit;
+    }
+    if (!audience_ok(json_object_get(out->claims, "aud"), expect->audience)) {
+        err = AS_JWT_WRONG_AUDIENCE;
+        goto Exit;
+    }
+    if (expect->now >= out->exp + expect->leeway) {
+        err = AS_JWT_EXPIRED;
+        goto Exit;
+    }
+    if (expect->now + expect->leeway < out->nbf) {
+        err = AS_JWT_NOT_YET_VALID;
+        goto Exit;
+    }
+    err = AS_JWT_OK;
+Exit:
+    json_decref(header);
+    free(sig);
+    return err;
+}
+
+void as_jwt_clear(as_jwt_t *jwt)
+{
+    json_decref(jwt->claims);
+    memset(jwt, 0, sizeof(*jwt));
+}
