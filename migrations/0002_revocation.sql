@@ -10,11 +10,15 @@ CREATE TABLE revoked_tokens (
 );
 CREATE INDEX revoked_tokens_expires_idx ON revoked_tokens (expires_at);
 
--- The revocation feed, in commit-independent sequence order. A verifier polls the rows after its cursor.
+-- The revocation feed. A verifier's cursor is a transaction-id horizon H: it is sent the rows with
+-- H <= xid < X, where X is the oldest transaction still running when it asks (pg_snapshot_xmin), and X
+-- becomes its next cursor. Every transaction below X has finished, and every later one gets an xid >= X,
+-- so no row is ever skipped (as a sequence could: numbers are taken before commit, in another order).
 -- kind 'subject': tokens of `subject` with ver < min_version are revoked; kind 'jti': that token is revoked.
 -- Rows older than the longest access-token lifetime are compacted away: no token they affect is still valid.
 CREATE TABLE revocation_events (
     seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
     at          timestamptz NOT NULL DEFAULT now(),
     kind        text NOT NULL CHECK (kind IN ('subject', 'jti')),
     subject     text,
@@ -25,11 +29,12 @@ CREATE TABLE revocation_events (
     CHECK ((kind = 'jti') = (jti IS NOT NULL AND expires_at IS NOT NULL))
 );
 CREATE INDEX revocation_events_at_idx ON revocation_events (at);
+CREATE INDEX revocation_events_xid_idx ON revocation_events (xid);
 
--- Up to which seq the feed has been compacted: a cursor below it must resynchronise.
+-- The feed holds every row from this horizon on: a cursor below it must resynchronise from a snapshot.
 CREATE TABLE revocation_feed_state (
-    singleton         boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    compacted_through bigint NOT NULL DEFAULT 0
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    compacted_xid xid8 NOT NULL DEFAULT '0'
 );
 INSERT INTO revocation_feed_state DEFAULT VALUES;
 

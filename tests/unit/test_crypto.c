@@ -114,10 +114,11 @@ static const char RFC7515_RSA_PEM[] = "-----BEGIN PRIVATE KEY-----\n"
                                       "03k2+ZQwVK0JKSHuLFkuQ3U=\n"
                                       "-----END PRIVATE KEY-----\n";
 
-static const char RFC7515_N[] = "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-"
-                                "SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-"
-                                "KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-"
-                                "DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ";
+static const char RFC7515_N[] =
+    "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-"
+    "SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-"
+    "KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-"
+    "DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ";
 
 /*
  * The Ed25519 key of RFC 8037 Appendix A.1 (d = nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A) as PKCS#8, produced with
@@ -225,14 +226,14 @@ START_TEST(test_b64url_rejects)
         const char *s;
         size_t len;
     } bad[] = {
-        {"Zg==", 4},      {"Zm8=", 4},                /* padding */
-        {"+w", 2},        {"/w", 2},                  /* the base64 (not url) alphabet */
-        {" Zm8", 4},      {"Zm8 ", 4},   {"Zm\t8", 4}, /* whitespace */
-        {"Zm9v\r\nZg", 8},                            /* a line break */
-        {"Z", 1},         {"Zm9vY", 5},               /* a length of 1 mod 4 */
-        {"Zh", 2},        {"Zm9", 3},                 /* non-zero unused bits: "Zg" and "Zm8" are the canonical forms */
-        {"Zm\0v", 4},                                 /* an embedded NUL */
-        {"Zm\xc3\xa9", 4},                            /* non-ASCII */
+        {"Zg==", 4},       {"Zm8=", 4},                /* padding */
+        {"+w", 2},         {"/w", 2},                  /* the base64 (not url) alphabet */
+        {" Zm8", 4},       {"Zm8 ", 4},  {"Zm\t8", 4}, /* whitespace */
+        {"Zm9v\r\nZg", 8},                             /* a line break */
+        {"Z", 1},          {"Zm9vY", 5},               /* a length of 1 mod 4 */
+        {"Zh", 2},         {"Zm9", 3},                 /* non-zero unused bits: "Zg" and "Zm8" are the canonical forms */
+        {"Zm\0v", 4},                                  /* an embedded NUL */
+        {"Zm\xc3\xa9", 4},                             /* non-ASCII */
     };
     uint8_t out[16];
 
@@ -336,12 +337,14 @@ static void signing_input(const char *header, const char *payload, char *out)
 
 START_TEST(test_rfc7515_a2_rs256)
 {
-    static const char want_input[] = "eyJhbGciOiJSUzI1NiJ9."
-                                     "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
-    static const char want_sig[] = "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUA"
-                                   "r7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOL"
-                                   "n6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlV"
-                                   "mtVrBp0igcN_IoypGlUPQGe77Rw";
+    static const char want_input[] =
+        "eyJhbGciOiJSUzI1NiJ9."
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+    static const char want_sig[] =
+        "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUA"
+        "r7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOL"
+        "n6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlV"
+        "mtVrBp0igcN_IoypGlUPQGe77Rw";
     char input[256], got_sig[AS_B64URL_ENCLEN(AS_SIG_MAX) + 1];
     uint8_t sig[AS_SIG_MAX];
     size_t siglen;
@@ -356,7 +359,8 @@ START_TEST(test_rfc7515_a2_rs256)
     ck_assert_str_eq(jwk_get(jwk, "alg"), "RS256");
     ck_assert_ptr_null(json_object_get(jwk, "d"));
     /* A.2.1: header {"alg":"RS256"}, payload of A.1 with its CRLFs */
-    signing_input("{\"alg\":\"RS256\"}", "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}", input);
+    signing_input("{\"alg\":\"RS256\"}", "{\"iss\":\"joe\",\r\n \"exp\":1300819380,\r\n \"http://example.com/is_root\":true}",
+                  input);
     ck_assert_str_eq(input, want_input);
     /* RSASSA-PKCS1-v1_5 is deterministic: the signature must be the RFC's, byte for byte */
     ck_assert_int_eq(as_jws_sign(key, input, strlen(input), sig, &siglen), 0);
@@ -424,7 +428,8 @@ START_TEST(test_rfc8037_a_ed25519)
     ck_assert_int_eq(as_jws_verify(pub, input, strlen(input), sig, siglen), -1);
     sig[63] ^= 0x01;
     ck_assert_int_eq(as_jws_verify(pub, input, strlen(input), sig, 63), -1);
-    ck_assert_int_eq(as_jws_verify(pub, "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmC", strlen(input), sig, siglen), -1);
+    ck_assert_int_eq(as_jws_verify(pub, "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmC", strlen(input), sig, siglen),
+                     -1);
 
     json_decref(pubjwk);
     json_decref(jwk);
@@ -436,10 +441,11 @@ END_TEST
 START_TEST(test_rfc7638_rsa_thumbprint)
 {
     /* RFC 7638 §3.1 */
-    static const char n[] = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
-                            "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgd"
-                            "AZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFC"
-                            "ur-kEgU8awapJzKnqDKgw";
+    static const char n[] =
+        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
+        "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgd"
+        "AZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFC"
+        "ur-kEgU8awapJzKnqDKgw";
     json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kty", "RSA", "n", n, "e", "AQAB", "alg", "RS256", "kid", "2011-04-29");
     json_t *out;
     as_key_t *key = NULL;
@@ -587,7 +593,7 @@ START_TEST(test_load_pem_refuses_wrong_types)
     char truncated[sizeof(RFC8037_ED25519_PEM)];
     as_key_t *key = NULL;
 
-    ck_assert_int_eq(try_load_pem(AS_ALG_ES256, P384_PEM), -1);       /* EC, but not P-256 */
+    ck_assert_int_eq(try_load_pem(AS_ALG_ES256, P384_PEM), -1);        /* EC, but not P-256 */
     ck_assert_int_eq(try_load_pem(AS_ALG_ES256, RFC7515_RSA_PEM), -1); /* RSA */
     ck_assert_int_eq(try_load_pem(AS_ALG_ES256, RFC8037_ED25519_PEM), -1);
     ck_assert_int_eq(try_load_pem(AS_ALG_EDDSA, RFC7515_RSA_PEM), -1);
