@@ -95,3 +95,17 @@ void as_http_payload_too_large(h2o_req_t *req)
     static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"the request body is too large\"}";
     as_http_send_json_text(req, 413, body, sizeof(body) - 1, AS_RESP_NO_STORE);
 }
+
+void as_http_bearer_error(h2o_req_t *req, int status, const char *error, const char *description)
+{
+    if (status == 401) {
+        /* no error attribute when no credentials came (RFC 6750 §3.1) */
+        if (strcmp(error, "invalid_token") == 0) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer realm=\"authsvc\", error=\"invalid_token\""));
+        } else {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"authsvc\""));
+        }
+    }
+    as_http_send_json(req, status, json_pack("{s:s, s:s}", "error", error, "error_description", description), AS_RESP_NO_STORE);
+}

@@ -39,6 +39,13 @@ typedef enum en_as_oauth_error_t {
  */
 void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *description, int flags);
 
+/**
+ * An RFC 6750 §3 error for a protected resource: 401 with `WWW-Authenticate:
+ * Bearer realm="authsvc"` (plus error="invalid_token" when `error` is that),
+ * or 400/403 with the JSON body {"error", "error_description"}; no-store.
+ */
+void as_http_bearer_error(h2o_req_t *req, int status, const char *error, const char *description);
+
 /** 413 with an RFC 6749 invalid_request body, no-store. */
 void as_http_payload_too_large(h2o_req_t *req);
 

@@ -34,6 +34,10 @@ typedef struct st_as_thread_t {
     h2o_multithread_receiver_t stop_receiver;
     h2o_multithread_message_t stop_message;
     as_oauth_ctx_t oauth;
+    h2o_timeout_t cleanup_timeout; /* first thread only: periodic housekeeping in the database */
+    h2o_timeout_entry_t cleanup_entry;
+    h2o_mem_pool_t cleanup_pool;
+    as_pool_job_t *cleanup_job;
 } as_thread_t;
 
 typedef struct st_server_t {
@@ -60,6 +64,10 @@ static const struct {
     endpoint_fn fn;
 } routes[] = {
     {"/oauth2/token", "POST", as_oauth_token},
+    {"/oauth2/revoke", "POST", as_oauth_revoke},
+    {"/oauth2/introspect", "POST", as_oauth_introspect},
+    {"/oauth2/revocations", "GET", as_oauth_revocations},
+    {"/account/password", "POST", as_oauth_account_password},
     {"/.well-known/jwks.json", "GET", as_oauth_jwks},
     {"/.well-known/oauth-authorization-server", "GET", as_oauth_metadata},
     {"/.well-known/openid-configuration", "GET", as_oauth_metadata},
@@ -190,6 +198,21 @@ static void on_stop_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         h2o_linklist_unlink(messages->next);
 }
 
+static void on_cleanup_done(void *ctx, int err)
+{
+    as_thread_t *thr = ctx;
+    (void)err; /* logged by the store; the next round retries */
+    thr->cleanup_job = NULL;
+    h2o_mem_clear_pool(&thr->cleanup_pool);
+    h2o_timeout_link(thr->ctx.loop, &thr->cleanup_timeout, &thr->cleanup_entry);
+}
+
+static void on_cleanup_timer(h2o_timeout_entry_t *entry)
+{
+    as_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_thread_t, cleanup_entry, entry);
+    as_store_cleanup(thr->oauth.db, &thr->cleanup_pool, thr->oauth.config->access_ttl, on_cleanup_done, thr, &thr->cleanup_job);
+}
+
 static void *thread_main(void *arg)
 {
     as_thread_t *thr = arg;
@@ -219,6 +242,14 @@ static void *thread_main(void *arg)
         thr->tls_listener = start_listener(thr->ctx.loop, thr->tls_fd, &thr->tls_accept_ctx);
     }
 
+    if (thr == server->threads) {
+        /* housekeeping on one thread per instance; several instances doing it too is harmless (bounded deletes) */
+        h2o_mem_init_pool(&thr->cleanup_pool);
+        h2o_timeout_init(thr->ctx.loop, &thr->cleanup_timeout, 60000);
+        thr->cleanup_entry.cb = on_cleanup_timer;
+        h2o_timeout_link(thr->ctx.loop, &thr->cleanup_timeout, &thr->cleanup_entry);
+    }
+
     pthread_mutex_lock(&server->ready_mutex);
     ++server->num_ready;
     pthread_cond_signal(&server->ready_cond);
@@ -232,6 +263,12 @@ static void *thread_main(void *arg)
     if (thr->tls_listener != NULL) {
         h2o_socket_read_stop(thr->tls_listener);
         h2o_socket_close(thr->tls_listener);
+    }
+    if (thr == server->threads) {
+        as_pool_cancel(thr->cleanup_job);
+        if (h2o_timeout_is_linked(&thr->cleanup_entry))
+            h2o_timeout_unlink(&thr->cleanup_entry);
+        h2o_mem_clear_pool(&thr->cleanup_pool);
     }
     as_pool_dispose(thr->oauth.db);
     return NULL;

@@ -37,6 +37,14 @@ void as_oauth_build_metadata(as_oauth_config_t *config);
 
 /** POST /oauth2/token (RFC 6749 §3.2). */
 void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req);
+/** POST /oauth2/revoke (RFC 7009). */
+void as_oauth_revoke(as_oauth_ctx_t *ctx, h2o_req_t *req);
+/** POST /oauth2/introspect (RFC 7662). */
+void as_oauth_introspect(as_oauth_ctx_t *ctx, h2o_req_t *req);
+/** GET /oauth2/revocations?since=CURSOR: the revocation feed for offline verifiers. */
+void as_oauth_revocations(as_oauth_ctx_t *ctx, h2o_req_t *req);
+/** POST /account/password: self-service password change with a Bearer access token. */
+void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req);
 /** GET /.well-known/jwks.json */
 void as_oauth_jwks(as_oauth_ctx_t *ctx, h2o_req_t *req);
 /** GET /.well-known/oauth-authorization-server and /.well-known/openid-configuration */

@@ -9,7 +9,9 @@ struct st_as_pwcheck_job_t {
     h2o_multithread_message_t msg; /* first: the receiver gets this back */
     as_pwcheck_job_t *next;        /* in the worker queue */
     h2o_multithread_receiver_t *receiver;
+    int hash;  /* 1: make a hash into `result`; 0: verify against `phc` */
     char *phc;
+    char result[AS_PWHASH_MAX];
     char *password;
     size_t password_len;
     int ok;
@@ -44,7 +46,10 @@ static void *worker_main(void *arg)
             pw->tail = &pw->head;
         pthread_mutex_unlock(&pw->mutex);
 
-        job->ok = as_pwhash_verify(job->phc, job->password, job->password_len) == 0;
+        if (job->hash)
+            job->ok = as_pwhash(job->password, job->password_len, job->result) == 0;
+        else
+            job->ok = as_pwhash_verify(job->phc, job->password, job->password_len) == 0;
         as_wipe(job->password, job->password_len);
 
         pthread_mutex_lock(&pw->mutex);
@@ -85,6 +90,7 @@ void as_pwcheck_dispose(as_pwcheck_t *pw)
 static void job_free(as_pwcheck_job_t *job)
 {
     as_wipe(job->password, job->password_len);
+    as_wipe(job->result, sizeof(job->result));
     free(job->password);
     free(job->phc);
     free(job);
@@ -97,20 +103,20 @@ void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         as_pwcheck_job_t *job = H2O_STRUCT_FROM_MEMBER(as_pwcheck_job_t, msg.link, messages->next);
         h2o_linklist_unlink(&job->msg.link);
         if (job->cb != NULL)
-            job->cb(job->ctx, job->ok);
+            job->cb(job->ctx, job->ok, job->hash && job->ok ? job->result : NULL);
         job_free(job);
     }
 }
 
-as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
-                                    size_t password_len, as_pwcheck_cb cb, void *ctx)
+static as_pwcheck_job_t *submit(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, int hash, const char *phc,
+                                 const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx)
 {
     as_pwcheck_job_t *job;
 
     pthread_mutex_lock(&pw->mutex);
     if (pw->pending >= pw->max_pending) {
         pthread_mutex_unlock(&pw->mutex);
-        cb(ctx, -1);
+        cb(ctx, -1, NULL);
         return NULL;
     }
     ++pw->pending;
@@ -118,7 +124,8 @@ as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t
 
     job = as_calloc(1, sizeof(*job));
     job->receiver = receiver;
-    job->phc = as_strdup(phc);
+    job->hash = hash;
+    job->phc = as_strdup(phc != NULL ? phc : "");
     job->password = as_malloc(password_len + 1);
     memcpy(job->password, password, password_len);
     job->password[password_len] = '\0';
@@ -132,6 +139,18 @@ as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t
     pthread_cond_signal(&pw->cond);
     pthread_mutex_unlock(&pw->mutex);
     return job;
+}
+
+as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
+                                    size_t password_len, as_pwcheck_cb cb, void *ctx)
+{
+    return submit(pw, receiver, 0, phc, password, password_len, cb, ctx);
+}
+
+as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *password, size_t password_len,
+                                  as_pwcheck_cb cb, void *ctx)
+{
+    return submit(pw, receiver, 1, NULL, password, password_len, cb, ctx);
 }
 
 void as_pwcheck_cancel(as_pwcheck_job_t *job)

@@ -15,8 +15,12 @@
 typedef struct st_as_pwcheck_t as_pwcheck_t;
 typedef struct st_as_pwcheck_job_t as_pwcheck_job_t;
 
-/** Called on the loop thread: `ok` is 1 if the password matched, 0 if not, -1 if the pool was saturated. */
-typedef void (*as_pwcheck_cb)(void *ctx, int ok);
+/**
+ * Called on the loop thread. For a verification `ok` is 1 if the password
+ * matched, 0 if not; for a hash it is 1 and `phc` holds the new hash (valid
+ * during the call), or 0. -1: the pool was saturated and nothing was done.
+ */
+typedef void (*as_pwcheck_cb)(void *ctx, int ok, const char *phc);
 
 /** Starts `num_threads` workers; `max_pending` bounds the queue (beyond it jobs fail at once). */
 as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending);
@@ -37,6 +41,10 @@ void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
  */
 as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
                                     size_t password_len, as_pwcheck_cb cb, void *ctx);
+
+/** Hashes `password` with argon2id on a worker; as as_pwcheck_verify otherwise. */
+as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *password, size_t password_len,
+                                  as_pwcheck_cb cb, void *ctx);
 
 /** The callback of `job` will not run (loop thread only). */
 void as_pwcheck_cancel(as_pwcheck_job_t *job);

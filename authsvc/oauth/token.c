@@ -15,6 +15,7 @@
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/client_auth.h"
+#include "authsvc/oauth/issue.h"
 #include "authsvc/oauth/oauth.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/jwt.h"
@@ -142,42 +143,8 @@ static as_strlist_t split_scope(h2o_mem_pool_t *pool, const char *s)
 
 static void issue(token_req_t *tr, const char *subject, int64_t token_version)
 {
-    const as_oauth_config_t *cfg = tr->ctx->config;
-    const as_keyset_entry_t *signer = tr->keys->entries + tr->keys->active;
-    int ttl = tr->client->access_ttl > 0 ? tr->client->access_ttl : cfg->access_ttl;
-    const char *issuer_only[] = {cfg->issuer};
-    as_access_claims_t claims = {
-        .issuer = cfg->issuer,
-        .subject = subject,
-        .client_id = tr->client->client_id,
-        .scope = tr->granted_scope,
-        .audiences = tr->client->audiences.len != 0 ? tr->client->audiences.items : issuer_only,
-        .num_audiences = tr->client->audiences.len != 0 ? tr->client->audiences.len : 1,
-        .token_version = token_version,
-        .issued_at = (int64_t)time(NULL),
-        .lifetime = ttl,
-    };
-    char *jwt, jti[AS_JTI_LEN + 1];
-    json_t *body;
-
-    if (as_jwt_mint_access(signer->key, signer->kid, &claims, &jwt, jti) != 0) {
-        as_error("signing an access token with key %s failed", signer->kid);
-        reply_error(tr, AS_OAUTH_SERVER_ERROR, "internal error");
-        return;
-    }
-    body = json_pack("{s:s, s:s, s:i}", "access_token", jwt, "token_type", "Bearer", "expires_in", ttl);
-    as_wipe(jwt, strlen(jwt));
-    free(jwt);
-    if (tr->granted_scope[0] != '\0')
-        json_object_set_new(body, "scope", json_string(tr->granted_scope));
-    if (tr->have_refresh) {
-        char text[AS_REFRESH_TOKEN_LEN + 1];
-        as_refresh_format(tr->issued_raw, text);
-        json_object_set_new(body, "refresh_token", json_string(text));
-        as_wipe(text, sizeof(text));
-    }
-    as_debug("issued access token jti=%s client=%s sub=%s", jti, tr->client->client_id, subject);
-    as_http_send_json(tr->req, 200, body, AS_RESP_NO_STORE);
+    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->keys, tr->client, subject, token_version, tr->granted_scope,
+                         tr->have_refresh ? tr->issued_raw : NULL, NULL);
 }
 
 /* --- refresh_token grant --------------------------------------------------------- */
@@ -261,8 +228,9 @@ static void on_family_created(void *ctx, int err, const as_refresh_t *r)
     issue(tr, r->user_id, r->token_version);
 }
 
-static void on_password_checked(void *ctx, int ok)
+static void on_password_checked(void *ctx, int ok, const char *phc)
 {
+    (void)phc;
     token_req_t *tr = ctx;
     tr->pwjob = NULL;
     if (ok < 0) {

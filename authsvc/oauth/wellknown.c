@@ -17,6 +17,13 @@ void as_oauth_build_metadata(as_oauth_config_t *config)
     json_object_set_new(doc, "issuer", json_string(config->issuer));
     json_object_set_new(doc, "token_endpoint", URL("/oauth2/token"));
     json_object_set_new(doc, "jwks_uri", URL("/.well-known/jwks.json"));
+    json_object_set_new(doc, "revocation_endpoint", URL("/oauth2/revoke"));
+    json_object_set_new(doc, "revocation_endpoint_auth_methods_supported",
+                        json_pack("[s,s,s]", "client_secret_basic", "client_secret_post", "none"));
+    json_object_set_new(doc, "introspection_endpoint", URL("/oauth2/introspect"));
+    json_object_set_new(doc, "introspection_endpoint_auth_methods_supported",
+                        json_pack("[s,s,s]", "client_secret_basic", "client_secret_post", "none"));
+    json_object_set_new(doc, "revocation_feed_endpoint", URL("/oauth2/revocations"));
     json_object_set_new(doc, "grant_types_supported", json_pack("[s,s,s]", "client_credentials", "password", "refresh_token"));
     json_object_set_new(doc, "token_endpoint_auth_methods_supported",
                         json_pack("[s,s,s]", "client_secret_basic", "client_secret_post", "none"));

@@ -4,7 +4,23 @@
 #include "authsvc/as.h"
 #include "authsvc/store/store.h"
 
-enum { STMT_CLIENT_GET, STMT_USER_BY_NAME, STMT_FAMILY_CREATE, STMT_REFRESH_ROTATE, STMT_REFRESH_CHECK, STMT_PING, STMT__COUNT };
+enum {
+    STMT_CLIENT_GET,
+    STMT_USER_BY_NAME,
+    STMT_USER_BY_ID,
+    STMT_FAMILY_CREATE,
+    STMT_REFRESH_ROTATE,
+    STMT_REFRESH_CHECK,
+    STMT_REVOKE_REFRESH,
+    STMT_REVOKE_ACCESS,
+    STMT_ACCESS_STATUS,
+    STMT_REFRESH_INFO,
+    STMT_FEED,
+    STMT_PASSWORD_CHANGE,
+    STMT_CLEANUP,
+    STMT_PING,
+    STMT__COUNT
+};
 
 const as_stmt_t as_store_statements[] = {
     [STMT_CLIENT_GET] = {"client_get",
@@ -70,9 +86,89 @@ const as_stmt_t as_store_statements[] = {
                             " 'revoked', (SELECT count(*) FROM rev)) FROM v WHERE v.verdict = 'reuse')"
                             " SELECT verdict, user_id, scope, token_version, family_id FROM v",
                             4},
+    [STMT_USER_BY_ID] = {"user_by_id", "SELECT id, password_hash, token_version, disabled FROM users WHERE id = $1::uuid", 1},
+    /* RFC 7009 for a refresh token: the whole family goes. $1 token hash, $2 the requesting client (only its own). */
+    [STMT_REVOKE_REFRESH] = {"revoke_refresh",
+                             "WITH t AS (SELECT t.family_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
+                             " WHERE t.hash = $1::bytea AND f.client_id = $2),"
+                             " r AS (UPDATE refresh_families f SET revoked_at = now(), revoked_reason = 'revoked_by_client' FROM t"
+                             " WHERE f.id = t.family_id AND f.revoked_at IS NULL RETURNING f.id, f.user_id),"
+                             " a AS (INSERT INTO audit_events (kind, user_id, client_id, detail)"
+                             " SELECT 'refresh_token_revoked', r.user_id, $2, jsonb_build_object('family_id', r.id) FROM r)"
+                             " SELECT count(*) FROM r",
+                             2},
+    /* RFC 7009 for an access token: listed by jti until it expires, and announced on the feed. */
+    [STMT_REVOKE_ACCESS] = {"revoke_access",
+                            "WITH i AS (INSERT INTO revoked_tokens (jti, expires_at, client_id)"
+                            " VALUES ($1, to_timestamp($2::bigint), $3) ON CONFLICT (jti) DO NOTHING RETURNING jti, expires_at)"
+                            " INSERT INTO revocation_events (kind, jti, expires_at) SELECT 'jti', jti, expires_at FROM i",
+                            3},
+    /* Is a verified access token still good? $1 its subject when it is a user token (else NULL), $2 jti, $3 ver. */
+    [STMT_ACCESS_STATUS] = {"access_status",
+                            "SELECT NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
+                            " AND ($1::uuid IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = $1::uuid"
+                            " AND u.token_version = $3::bigint AND NOT u.disabled))",
+                            3},
+    /* RFC 7662 for a refresh token of the requesting client. */
+    [STMT_REFRESH_INFO] = {"refresh_info",
+                           "SELECT f.user_id, f.scope, extract(epoch FROM least(t.expires_at, f.expires_at))::bigint,"
+                           " extract(epoch FROM t.created_at)::bigint, f.token_version"
+                           " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id JOIN users u ON u.id = f.user_id"
+                           " WHERE t.hash = $1::bytea AND f.client_id = $2 AND t.used_at IS NULL AND t.expires_at > now()"
+                           " AND f.revoked_at IS NULL AND f.expires_at > now() AND u.token_version = f.token_version AND NOT u.disabled",
+                           2},
+    /* The revocation feed since horizon $1 (NULL: a full snapshot). See migrations/0002_revocation.sql. */
+    [STMT_FEED] = {"feed",
+                   "WITH st AS (SELECT s.compacted_xid, pg_snapshot_xmin(pg_current_snapshot()) AS horizon,"
+                   " ($1::xid8 IS NULL OR $1::xid8 < s.compacted_xid) AS reset FROM revocation_feed_state s),"
+                   " e AS (SELECT e.* FROM revocation_events e, st"
+                   " WHERE e.xid >= CASE WHEN st.reset THEN st.compacted_xid ELSE $1::xid8 END AND e.xid < st.horizon)"
+                   " SELECT st.horizon::text, st.reset,"
+                   " (SELECT coalesce(json_agg(json_build_object('sub', subject, 'min_ver', v) ORDER BY subject), '[]')"
+                   " FROM (SELECT subject, max(min_version) AS v FROM e WHERE kind = 'subject' GROUP BY subject) x)::text,"
+                   " (SELECT coalesce(json_agg(json_build_object('jti', jti, 'exp', extract(epoch FROM expires_at)::bigint)"
+                   " ORDER BY jti), '[]') FROM e WHERE kind = 'jti' AND expires_at > now())::text"
+                   " FROM st",
+                   1},
+    /* Self-service password change: only if the caller's token is still current ($3), so that two concurrent
+     * changes cannot both succeed. $1 user id, $2 new hash. Returns the new token_version. */
+    [STMT_PASSWORD_CHANGE] = {"password_change",
+                              "SELECT authsvc_revoke_user(u.id, 'password_change', $2, NULL, 'self') FROM users u"
+                              " WHERE u.id = $1::uuid AND u.token_version = $3::bigint AND NOT u.disabled",
+                              3},
+    /* Bounded housekeeping, short locks: expired families (their tokens cascade), idle-expired tokens, expired
+     * revoked jtis, and feed rows older than $1 seconds (the longest access-token lifetime, plus margin). */
+    [STMT_CLEANUP] = {"cleanup",
+                      "WITH f AS (DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families"
+                      " WHERE expires_at < now() OR revoked_at < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
+                      " t AS (DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens"
+                      " WHERE used_at IS NULL AND expires_at < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
+                      " j AS (DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens"
+                      " WHERE expires_at < now() LIMIT 1000) RETURNING 1),"
+                      " e AS (DELETE FROM revocation_events WHERE seq IN (SELECT seq FROM revocation_events"
+                      " WHERE at < now() - (greatest($1::integer, (SELECT max(access_ttl) FROM clients)) + 60) * interval '1 second'"
+                      " ORDER BY seq LIMIT 1000) RETURNING xid),"
+                      " s AS (UPDATE revocation_feed_state SET compacted_xid = greatest(compacted_xid,"
+                      " (SELECT (max(xid)::text::numeric + 1)::text::xid8 FROM e)) WHERE EXISTS (SELECT 1 FROM e))"
+                      " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM t), (SELECT count(*) FROM j), (SELECT count(*) FROM e)",
+                      1},
     [STMT_PING] = {"ping", "SELECT 1", 0},
 };
 const size_t as_store_num_statements = STMT__COUNT;
+
+int as_is_uuid(const char *s)
+{
+    for (int i = 0; i != 36; ++i) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return s[36] == '\0';
+}
 
 unsigned as_grant_parse(const char *name, size_t len)
 {
@@ -377,4 +473,163 @@ static void on_ping(void *ctx, int err, const PGresult *res)
 void as_store_ping(as_pool_t *pool, h2o_mem_pool_t *mem, as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
     as_pool_query(pool, STMT_PING, 0, NULL, NULL, NULL, on_ping, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+/* --- revocation, introspection, feed ---------------------------------------------- */
+
+static void on_done(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    ((as_store_done_cb)c->cb)(c->ctx, result_err(err, res, "statement"));
+}
+
+void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+                             as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    const char *values[] = {(const char *)hash, client_id};
+    const int lengths[] = {AS_SHA256_LEN, 0};
+    const int formats[] = {1, 0};
+    as_pool_query(pool, STMT_REVOKE_REFRESH, 2, values, lengths, formats, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+void as_store_revoke_access(as_pool_t *pool, h2o_mem_pool_t *mem, const char *jti, int64_t exp, const char *client_id,
+                            as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    char expbuf[24];
+    snprintf(expbuf, sizeof(expbuf), "%lld", (long long)exp);
+    const char *values[] = {jti, expbuf, client_id};
+    as_pool_query(pool, STMT_REVOKE_ACCESS, 3, values, NULL, NULL, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+static void on_access_status(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_flag_cb cb = (as_store_flag_cb)c->cb;
+    if ((err = result_err(err, res, "access-token status")) != 0) {
+        cb(c->ctx, err, 0);
+        return;
+    }
+    cb(c->ctx, 0, PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't');
+}
+
+void as_store_access_status(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *jti, int64_t token_version,
+                            as_store_flag_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    char ver[24];
+    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
+    const char *values[] = {user_id, jti, ver};
+    as_pool_query(pool, STMT_ACCESS_STATUS, 3, values, NULL, NULL, on_access_status, call_new(mem, (void (*)(void))cb, ctx),
+                  handle);
+}
+
+static void on_refresh_info(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_refresh_info_cb cb = (as_store_refresh_info_cb)c->cb;
+    as_refresh_info_t *info;
+    if ((err = result_err(err, res, "refresh-token introspection")) != 0) {
+        cb(c->ctx, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    info = h2o_mem_alloc_pool(c->mem, sizeof(*info));
+    info->user_id = dup_value(c->mem, res, 0, 0);
+    info->scope = dup_value(c->mem, res, 0, 1);
+    info->exp = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    info->iat = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    info->token_version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    cb(c->ctx, 0, info);
+}
+
+void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+                           as_store_refresh_info_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    const char *values[] = {(const char *)hash, client_id};
+    const int lengths[] = {AS_SHA256_LEN, 0};
+    const int formats[] = {1, 0};
+    as_pool_query(pool, STMT_REFRESH_INFO, 2, values, lengths, formats, on_refresh_info, call_new(mem, (void (*)(void))cb, ctx),
+                  handle);
+}
+
+static void on_feed(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_feed_cb cb = (as_store_feed_cb)c->cb;
+    as_feed_t *feed;
+    if ((err = result_err(err, res, "revocation feed")) != 0) {
+        cb(c->ctx, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(c->ctx, AS_ERR_INTERNAL, NULL);
+        return;
+    }
+    feed = h2o_mem_alloc_pool(c->mem, sizeof(*feed));
+    feed->cursor = dup_value(c->mem, res, 0, 0);
+    feed->reset = PQgetvalue(res, 0, 1)[0] == 't';
+    feed->subjects_json = dup_value(c->mem, res, 0, 2);
+    feed->jtis_json = dup_value(c->mem, res, 0, 3);
+    cb(c->ctx, 0, feed);
+}
+
+void as_store_feed(as_pool_t *pool, h2o_mem_pool_t *mem, const char *since, as_store_feed_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    const char *values[] = {since};
+    as_pool_query(pool, STMT_FEED, 1, values, NULL, NULL, on_feed, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+void as_store_user_by_id(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, as_store_user_cb cb, void *ctx,
+                         as_pool_job_t **handle)
+{
+    const char *values[] = {user_id};
+    as_pool_query(pool, STMT_USER_BY_ID, 1, values, NULL, NULL, on_user, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+static void on_password_changed(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_version_cb cb = (as_store_version_cb)c->cb;
+    if ((err = result_err(err, res, "password change")) != 0) {
+        cb(c->ctx, err, 0);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cb(c->ctx, AS_ERR_CONFLICT, 0);
+        return;
+    }
+    cb(c->ctx, 0, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+}
+
+void as_store_password_change(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *new_hash,
+                              int64_t token_version, as_store_version_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    char ver[24];
+    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
+    const char *values[] = {user_id, new_hash, ver};
+    as_pool_query(pool, STMT_PASSWORD_CHANGE, 3, values, NULL, NULL, on_password_changed, call_new(mem, (void (*)(void))cb, ctx),
+                  handle);
+}
+
+static void on_cleanup(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    if ((err = result_err(err, res, "cleanup")) == 0 && PQntuples(res) == 1) {
+        long long f = atoll(PQgetvalue(res, 0, 0)), t = atoll(PQgetvalue(res, 0, 1)), j = atoll(PQgetvalue(res, 0, 2)),
+                  e = atoll(PQgetvalue(res, 0, 3));
+        if (f + t + j + e != 0)
+            as_info("cleanup: removed %lld families, %lld refresh tokens, %lld revoked jtis, %lld feed entries", f, t, j, e);
+    }
+    ((as_store_done_cb)c->cb)(c->ctx, err);
+}
+
+void as_store_cleanup(as_pool_t *pool, h2o_mem_pool_t *mem, int feed_retention, as_store_done_cb cb, void *ctx,
+                      as_pool_job_t **handle)
+{
+    char ret[16];
+    snprintf(ret, sizeof(ret), "%d", feed_retention);
+    const char *values[] = {ret};
+    as_pool_query(pool, STMT_CLEANUP, 1, values, NULL, NULL, on_cleanup, call_new(mem, (void (*)(void))cb, ctx), handle);
 }

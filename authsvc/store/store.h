@@ -25,6 +25,9 @@ enum {
     AS_GRANT_PASSWORD = 1 << 1,
     AS_GRANT_REFRESH_TOKEN = 1 << 2,
 };
+/** 1 if `s` is a UUID in text form (user ids are): check before passing a subject as one. */
+int as_is_uuid(const char *s);
+
 /** Parses a grant_type name; returns its bit, or 0 if unknown. */
 unsigned as_grant_parse(const char *name, size_t len);
 
@@ -108,6 +111,68 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
 void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
                              const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
                              as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
+
+typedef void (*as_store_flag_cb)(void *ctx, int err, int flag);
+typedef void (*as_store_version_cb)(void *ctx, int err, int64_t token_version);
+
+typedef struct st_as_refresh_info_t {
+    const char *user_id;
+    const char *scope;
+    int64_t exp; /* when it stops working if unused: the earlier of its idle and its family's absolute expiry */
+    int64_t iat;
+    int64_t token_version;
+} as_refresh_info_t;
+typedef void (*as_store_refresh_info_cb)(void *ctx, int err, const as_refresh_info_t *info);
+
+typedef struct st_as_feed_t {
+    const char *cursor;        /* the next `since`: a transaction-id horizon, as decimal text */
+    int reset;                 /* the answer is a full snapshot: replace what you hold */
+    const char *subjects_json; /* [{"sub": ..., "min_ver": N}, ...] */
+    const char *jtis_json;     /* [{"jti": ..., "exp": N}, ...] (only unexpired ones) */
+} as_feed_t;
+typedef void (*as_store_feed_cb)(void *ctx, int err, const as_feed_t *feed);
+
+/** Loads a user by id (uuid text); AS_ERR_NOT_FOUND if there is none. */
+void as_store_user_by_id(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, as_store_user_cb cb, void *ctx,
+                         as_pool_job_t **handle);
+
+/** Revokes the family of a refresh token of `client_id` (nothing if it is another client's or unknown). */
+void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+                             as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
+
+/** Lists an access token's jti as revoked until `exp` (UNIX seconds), and announces it on the feed. */
+void as_store_revoke_access(as_pool_t *pool, h2o_mem_pool_t *mem, const char *jti, int64_t exp, const char *client_id,
+                            as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
+
+/**
+ * flag = 1 if a signature-verified access token is still good: its jti not
+ * revoked and, for a user token (`user_id` not NULL), its ver current and the
+ * user enabled.
+ */
+void as_store_access_status(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *jti, int64_t token_version,
+                            as_store_flag_cb cb, void *ctx, as_pool_job_t **handle);
+
+/** A live refresh token of `client_id`; AS_ERR_NOT_FOUND when it is not (or not the client's). */
+void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+                           as_store_refresh_info_cb cb, void *ctx, as_pool_job_t **handle);
+
+/** The revocation feed after cursor `since` (NULL: a full snapshot). */
+void as_store_feed(as_pool_t *pool, h2o_mem_pool_t *mem, const char *since, as_store_feed_cb cb, void *ctx, as_pool_job_t **handle);
+
+/**
+ * Sets a new password hash and revokes everything the user holds, in one
+ * transaction — only if the user's token_version is still `token_version`
+ * (else AS_ERR_CONFLICT). The callback gets the new version.
+ */
+void as_store_password_change(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *new_hash,
+                              int64_t token_version, as_store_version_cb cb, void *ctx, as_pool_job_t **handle);
+
+/**
+ * One bounded round of housekeeping (see STMT_CLEANUP); feed entries go once
+ * older than the longest access-token lifetime: `access_ttl` or any client's.
+ */
+void as_store_cleanup(as_pool_t *pool, h2o_mem_pool_t *mem, int access_ttl, as_store_done_cb cb, void *ctx,
+                      as_pool_job_t **handle);
 
 /** A trivial round trip, for health checks. */
 void as_store_ping(as_pool_t *pool, h2o_mem_pool_t *mem, as_store_done_cb cb, void *ctx, as_pool_job_t **handle);

@@ -1,0 +1,212 @@
+/*
+ * POST /account/password — a user changes their own password with an access
+ * token (Bearer, RFC 6750) and the current password. In one transaction the new
+ * hash is stored, the token_version incremented and every refresh family
+ * revoked; the caller gets a fresh token pair for the client it used, and every
+ * other session of the user ends (the revocation feed and introspection report
+ * the old access tokens at once).
+ */
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "authsvc/as.h"
+#include "authsvc/http/form.h"
+#include "authsvc/http/respond.h"
+#include "authsvc/keys/keyset.h"
+#include "authsvc/oauth/issue.h"
+#include "authsvc/oauth/oauth.h"
+#include "authsvc/token/verify.h"
+
+#define MIN_PASSWORD_LEN 8
+
+typedef struct st_account_req_t {
+    as_oauth_ctx_t *ctx;
+    h2o_req_t *req;
+    as_keyset_t *keys;
+    as_pool_job_t *job;
+    as_pwcheck_job_t *pwjob;
+    as_form_t form;
+    as_jwt_t jwt;
+    const h2o_iovec_t *current, *new_password;
+    const as_user_t *user;
+    const as_client_t *client;
+    int64_t new_version;
+    uint8_t refresh[AS_REFRESH_RAW_LEN];
+} account_req_t;
+
+static void on_dispose(void *p)
+{
+    account_req_t *ar = p;
+    as_pool_cancel(ar->job);
+    as_pwcheck_cancel(ar->pwjob);
+    as_keyset_release(ar->keys);
+    as_jwt_clear(&ar->jwt);
+    as_wipe(ar->refresh, sizeof(ar->refresh));
+    for (size_t i = 0; i != ar->form.num_params; ++i)
+        as_wipe(ar->form.params[i].value.base, ar->form.params[i].value.len);
+}
+
+static void store_error(account_req_t *ar, int err)
+{
+    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
+        as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly", 0);
+    } else {
+        as_http_oauth_error(ar->req, AS_OAUTH_SERVER_ERROR, "internal error", 0);
+    }
+}
+
+static void send_result(account_req_t *ar, int with_refresh)
+{
+    json_t *extra = json_pack("{s:I}", "token_version", (json_int_t)ar->new_version);
+    as_oauth_send_tokens(ar->req, ar->ctx->config, ar->keys, ar->client, ar->user->id, ar->new_version, ar->jwt.scope,
+                         with_refresh ? ar->refresh : NULL, extra);
+}
+
+static void on_family_created(void *ctx, int err, const as_refresh_t *r)
+{
+    account_req_t *ar = ctx;
+    (void)r;
+    ar->job = NULL;
+    /* the password is changed whatever happens here: without a new refresh token the user simply logs in again */
+    send_result(ar, err == 0);
+}
+
+static void on_client(void *ctx, int err, const as_client_t *client)
+{
+    account_req_t *ar = ctx;
+    ar->job = NULL;
+    if (err != 0) {
+        /* the change is committed; the calling client is gone or unreachable: report the change only */
+        json_t *body = json_pack("{s:I}", "token_version", (json_int_t)ar->new_version);
+        as_http_send_json(ar->req, 200, body, AS_RESP_NO_STORE);
+        return;
+    }
+    ar->client = client;
+    if (client->grants & AS_GRANT_REFRESH_TOKEN) {
+        const as_oauth_config_t *cfg = ar->ctx->config;
+        uint8_t hash[AS_SHA256_LEN];
+        as_refresh_new(ar->refresh);
+        as_refresh_hash(ar->refresh, hash);
+        as_store_family_create(ar->ctx->db, &ar->req->pool, ar->user->id, client->client_id, ar->new_version, ar->jwt.scope, hash,
+                               client->refresh_idle_ttl > 0 ? client->refresh_idle_ttl : cfg->refresh_idle_ttl,
+                               client->refresh_max_ttl > 0 ? client->refresh_max_ttl : cfg->refresh_max_ttl, on_family_created,
+                               ar, &ar->job);
+        return;
+    }
+    send_result(ar, 0);
+}
+
+static void on_changed(void *ctx, int err, int64_t version)
+{
+    account_req_t *ar = ctx;
+    ar->job = NULL;
+    if (err == AS_ERR_CONFLICT) {
+        as_http_bearer_error(ar->req, 401, "invalid_token", "the access token was revoked");
+        return;
+    }
+    if (err != 0) {
+        store_error(ar, err);
+        return;
+    }
+    ar->new_version = version;
+    as_info("password changed by user %s", ar->user->id);
+    as_store_client_get(ar->ctx->db, &ar->req->pool, ar->jwt.client_id, on_client, ar, &ar->job);
+}
+
+static void on_hashed(void *ctx, int ok, const char *phc)
+{
+    account_req_t *ar = ctx;
+    ar->pwjob = NULL;
+    if (ok != 1) {
+        as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many password operations in progress, retry shortly", 0);
+        return;
+    }
+    as_store_password_change(ar->ctx->db, &ar->req->pool, ar->user->id, h2o_strdup(&ar->req->pool, phc, SIZE_MAX).base,
+                             ar->jwt.token_version, on_changed, ar, &ar->job);
+}
+
+static void on_verified(void *ctx, int ok, const char *phc)
+{
+    account_req_t *ar = ctx;
+    (void)phc;
+    ar->pwjob = NULL;
+    if (ok < 0) {
+        as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many password operations in progress, retry shortly", 0);
+        return;
+    }
+    if (!ok) {
+        as_info("self-service password change refused (wrong current password) for user %s", ar->user->id);
+        as_http_oauth_error(ar->req, AS_OAUTH_INVALID_GRANT, "the current password is wrong", 0);
+        return;
+    }
+    ar->pwjob = as_pwcheck_hash(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, ar->new_password->base, ar->new_password->len,
+                                on_hashed, ar);
+}
+
+static void on_user(void *ctx, int err, const as_user_t *user)
+{
+    account_req_t *ar = ctx;
+    ar->job = NULL;
+    if (err != 0 && err != AS_ERR_NOT_FOUND) {
+        store_error(ar, err);
+        return;
+    }
+    if (user == NULL || user->disabled || user->token_version != ar->jwt.token_version) {
+        as_http_bearer_error(ar->req, 401, "invalid_token", "the access token was revoked");
+        return;
+    }
+    ar->user = user;
+    ar->pwjob = as_pwcheck_verify(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, user->password_hash, ar->current->base,
+                                  ar->current->len, on_verified, ar);
+}
+
+void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req)
+{
+    account_req_t *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), on_dispose);
+    ssize_t hi;
+    const h2o_iovec_t *auth;
+    as_jwt_err_t jerr;
+
+    memset(ar, 0, sizeof(*ar));
+    ar->ctx = ctx;
+    ar->req = req;
+    if ((hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)) < 0) {
+        as_http_bearer_error(req, 401, "invalid_request", "an access token is required (Authorization: Bearer)");
+        return;
+    }
+    auth = &req->headers.entries[hi].value;
+    if (auth->len < 8 || strncasecmp(auth->base, "Bearer ", 7) != 0) {
+        as_http_bearer_error(req, 401, "invalid_request", "an access token is required (Authorization: Bearer)");
+        return;
+    }
+    ar->keys = as_keys_current();
+    as_jwt_expect_t expect = {.issuer = ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
+    if ((jerr = as_jwt_verify_access(auth->base + 7, auth->len - 7, as_keyset_find, ar->keys, &expect, &ar->jwt)) != AS_JWT_OK) {
+        as_http_bearer_error(req, 401, "invalid_token", as_jwt_strerror(jerr));
+        return;
+    }
+    if (ar->jwt.token_version == 0 || !as_is_uuid(ar->jwt.subject)) {
+        as_http_bearer_error(req, 403, "insufficient_scope", "a user's access token is required");
+        return;
+    }
+
+    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
+                                     "application/x-www-form-urlencoded") ||
+        as_form_parse(&req->pool, req->entity.base, req->entity.len, &ar->form, NULL) != AS_FORM_OK) {
+        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "expected a form body with current_password and new_password", 0);
+        return;
+    }
+    ar->current = as_form_get(&ar->form, "current_password");
+    ar->new_password = as_form_get(&ar->form, "new_password");
+    if (ar->current == NULL || ar->new_password == NULL) {
+        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "missing current_password or new_password", 0);
+        return;
+    }
+    if (ar->new_password->len < MIN_PASSWORD_LEN || ar->new_password->len > AS_PASSWORD_MAX ||
+        ar->current->len > AS_PASSWORD_MAX) {
+        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "the new password must have 8 to 1024 bytes", 0);
+        return;
+    }
+    as_store_user_by_id(ctx->db, &req->pool, ar->jwt.subject, on_user, ar, &ar->job);
+}

@@ -1,0 +1,113 @@
+/*
+ * POST /oauth2/introspect — RFC 7662. An access token is active when its
+ * signature, issuer and expiry hold, its jti is not revoked, and (for a user
+ * token) its ver is still the user's token_version. Confidential clients (the
+ * resource servers) may introspect any access token; a client may introspect
+ * the access tokens issued to it and only its own refresh tokens. Everything
+ * else, unknown tokens included, is {"active": false}.
+ */
+#include <string.h>
+#include <time.h>
+#include "authsvc/as.h"
+#include "authsvc/keys/keyset.h"
+#include "authsvc/oauth/client_auth.h"
+#include "authsvc/token/refresh.h"
+#include "authsvc/token/verify.h"
+
+typedef struct st_introspect_req_t {
+    as_client_req_t cr;
+    as_keyset_t *keys;
+    const h2o_iovec_t *token;
+    const as_client_t *client;
+    as_jwt_t jwt;
+} introspect_req_t;
+
+static void on_dispose(void *p)
+{
+    introspect_req_t *ir = p;
+    as_client_req_dispose(&ir->cr);
+    as_keyset_release(ir->keys);
+    as_jwt_clear(&ir->jwt);
+}
+
+static void reply_inactive(introspect_req_t *ir)
+{
+    static const char body[] = "{\"active\":false}";
+    as_http_send_json_text(ir->cr.req, 200, body, sizeof(body) - 1, AS_RESP_NO_STORE);
+}
+
+static void on_access_status(void *ctx, int err, int good)
+{
+    introspect_req_t *ir = ctx;
+    ir->cr.job = NULL;
+    if (err != 0) {
+        as_client_req_store_error(&ir->cr, err);
+        return;
+    }
+    if (!good) {
+        reply_inactive(ir);
+        return;
+    }
+    json_t *body = json_deep_copy(ir->jwt.claims);
+    json_object_set_new(body, "active", json_true());
+    json_object_set_new(body, "token_type", json_string("Bearer"));
+    as_http_send_json(ir->cr.req, 200, body, AS_RESP_NO_STORE);
+}
+
+static void on_refresh_info(void *ctx, int err, const as_refresh_info_t *info)
+{
+    introspect_req_t *ir = ctx;
+    ir->cr.job = NULL;
+    if (err == AS_ERR_NOT_FOUND) {
+        reply_inactive(ir);
+        return;
+    }
+    if (err != 0) {
+        as_client_req_store_error(&ir->cr, err);
+        return;
+    }
+    json_t *body = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "active", 1, "client_id", ir->client->client_id, "sub",
+                             info->user_id, "scope", info->scope, "exp", (json_int_t)info->exp, "iat", (json_int_t)info->iat,
+                             "iss", ir->cr.ctx->config->issuer, "token_type", "refresh_token");
+    as_http_send_json(ir->cr.req, 200, body, AS_RESP_NO_STORE);
+}
+
+static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
+{
+    introspect_req_t *ir = (introspect_req_t *)cr;
+    uint8_t raw[AS_REFRESH_RAW_LEN], hash[AS_SHA256_LEN];
+
+    ir->client = client;
+    if (as_refresh_parse(ir->token->base, ir->token->len, raw) == 0) {
+        as_refresh_hash(raw, hash);
+        as_wipe(raw, sizeof(raw));
+        as_store_refresh_info(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_refresh_info, ir, &cr->job);
+        return;
+    }
+    as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
+    if (as_jwt_verify_access(ir->token->base, ir->token->len, as_keyset_find, ir->keys, &expect, &ir->jwt) != AS_JWT_OK ||
+        (client->is_public && strcmp(ir->jwt.client_id, client->client_id) != 0)) {
+        reply_inactive(ir);
+        return;
+    }
+    if (ir->jwt.token_version > 0 && !as_is_uuid(ir->jwt.subject)) {
+        reply_inactive(ir);
+        return;
+    }
+    as_store_access_status(cr->ctx->db, &cr->req->pool, ir->jwt.token_version > 0 ? ir->jwt.subject : NULL, ir->jwt.jti,
+                           ir->jwt.token_version, on_access_status, ir, &cr->job);
+}
+
+void as_oauth_introspect(as_oauth_ctx_t *ctx, h2o_req_t *req)
+{
+    introspect_req_t *ir = h2o_mem_alloc_shared(&req->pool, sizeof(*ir), on_dispose);
+    memset(ir, 0, sizeof(*ir));
+    if (as_client_req_parse(&ir->cr, ctx, req) != 0)
+        return;
+    if ((ir->token = as_form_get(&ir->cr.form, "token")) == NULL) {
+        as_client_req_error(&ir->cr, AS_OAUTH_INVALID_REQUEST, "missing token");
+        return;
+    }
+    ir->keys = as_keys_current();
+    as_client_req_authenticate(&ir->cr, on_authenticated);
+}

@@ -1,0 +1,87 @@
+/*
+ * POST /oauth2/revoke — RFC 7009. A refresh token revokes its whole family; an
+ * access token, being self-contained, is revoked by listing its jti until it
+ * expires (which introspection and the revocation feed then report). Unknown,
+ * invalid or other clients' tokens get the same 200: the answer reveals nothing.
+ */
+#include <string.h>
+#include <time.h>
+#include "authsvc/as.h"
+#include "authsvc/keys/keyset.h"
+#include "authsvc/oauth/client_auth.h"
+#include "authsvc/token/refresh.h"
+#include "authsvc/token/verify.h"
+
+typedef struct st_revoke_req_t {
+    as_client_req_t cr;
+    as_keyset_t *keys;
+    const h2o_iovec_t *token;
+} revoke_req_t;
+
+static void on_dispose(void *p)
+{
+    revoke_req_t *rr = p;
+    as_client_req_dispose(&rr->cr);
+    as_keyset_release(rr->keys);
+}
+
+static void reply_ok(revoke_req_t *rr)
+{
+    h2o_req_t *req = rr->cr.req;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = 0;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, NULL, 0);
+}
+
+static void on_revoked(void *ctx, int err)
+{
+    revoke_req_t *rr = ctx;
+    rr->cr.job = NULL;
+    if (err != 0) {
+        /* RFC 7009 §2.2.1: the client may retry later; it must not believe the token is gone */
+        as_client_req_store_error(&rr->cr, err);
+        return;
+    }
+    reply_ok(rr);
+}
+
+static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
+{
+    revoke_req_t *rr = (revoke_req_t *)cr;
+    uint8_t raw[AS_REFRESH_RAW_LEN], hash[AS_SHA256_LEN];
+
+    if (as_refresh_parse(rr->token->base, rr->token->len, raw) == 0) {
+        as_refresh_hash(raw, hash);
+        as_wipe(raw, sizeof(raw));
+        as_store_revoke_refresh(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_revoked, rr, &cr->job);
+        return;
+    }
+    as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
+    as_jwt_t jwt;
+    if (as_jwt_verify_access(rr->token->base, rr->token->len, as_keyset_find, rr->keys, &expect, &jwt) == AS_JWT_OK &&
+        strcmp(jwt.client_id, client->client_id) == 0) {
+        as_store_revoke_access(cr->ctx->db, &cr->req->pool, h2o_strdup(&cr->req->pool, jwt.jti, SIZE_MAX).base, jwt.exp,
+                               client->client_id, on_revoked, rr, &cr->job);
+        as_jwt_clear(&jwt);
+        return;
+    }
+    as_jwt_clear(&jwt);
+    reply_ok(rr); /* invalid, expired (nothing left to revoke) or another client's: 200 all the same */
+}
+
+void as_oauth_revoke(as_oauth_ctx_t *ctx, h2o_req_t *req)
+{
+    revoke_req_t *rr = h2o_mem_alloc_shared(&req->pool, sizeof(*rr), on_dispose);
+    memset(rr, 0, sizeof(*rr));
+    if (as_client_req_parse(&rr->cr, ctx, req) != 0)
+        return;
+    if ((rr->token = as_form_get(&rr->cr.form, "token")) == NULL) {
+        as_client_req_error(&rr->cr, AS_OAUTH_INVALID_REQUEST, "missing token");
+        return;
+    }
+    /* token_type_hint is only a hint (RFC 7009 §2.1): both kinds are recognised by their form */
+    rr->keys = as_keys_current();
+    as_client_req_authenticate(&rr->cr, on_authenticated);
+}
