@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "authsvc/as.h"
+#include "authsvc/cli/cli.h"
 #include "authsvc/cli/db.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/server.h"
@@ -25,12 +26,12 @@ static const char usage_main[] = "usage: authsvc COMMAND [OPTIONS]\n"
                                  "  user add USERNAME     create a user (password on standard input)\n"
                                  "  user passwd USERNAME  set a user's password (standard input); revokes all their tokens\n"
                                  "  client add CLIENT_ID  register a client; prints its secret last\n"
-                                 "  keys generate         create a signing key in the key directory\n"
+                                 "  keys generate|rotate|list|retire|prune   the signing-key lifecycle\n"
                                  "\n"
                                  "Every command takes --help. The database is found through libpq's environment\n"
                                  "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO.\n";
 
-__attribute__((format(printf, 2, 3))) static int fail_usage(const char *usage, const char *fmt, ...)
+int as_cli_usage(const char *usage, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "authsvc: ");
@@ -41,7 +42,7 @@ __attribute__((format(printf, 2, 3))) static int fail_usage(const char *usage, c
     return 2;
 }
 
-static int parse_int(const char *s, long min, long max, long *out)
+int as_cli_parse_int(const char *s, long min, long max, long *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
@@ -70,6 +71,7 @@ static const char usage_serve[] =
     "  --db-timeout MS             deadline of every database query (default 5000)\n"
     "  --max-body BYTES            largest request body accepted (default 16384)\n"
     "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
+    "  --keys-reload SECONDS       how often the key directory is re-read (default 10; also on SIGHUP)\n"
     "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
     "  --verbose                   log debug messages\n";
 
@@ -82,7 +84,7 @@ static int cmd_serve(int argc, char **argv)
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
         {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'},  {"db", required_argument, NULL, 'd'},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"keys-reload", required_argument, NULL, 'K' + 256},  {"db", required_argument, NULL, 'd'},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -93,6 +95,7 @@ static int cmd_serve(int argc, char **argv)
         .db_connections = 2,
         .db_timeout = 5000,
         .jwks_max_age = 300,
+        .keys_reload_interval = 10,
         .oauth = {.max_body = 16384, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
     };
     char issuer[512];
@@ -129,13 +132,18 @@ static int cmd_serve(int argc, char **argv)
             fputs(usage_serve, stdout);
             return 0;
         case 'g':
-            if (parse_int(optarg, 0, 300, &v) != 0)
-                return fail_usage(usage_serve, "invalid --refresh-grace (0 to 300 seconds): %s", optarg);
+            if (as_cli_parse_int(optarg, 0, 300, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --refresh-grace (0 to 300 seconds): %s", optarg);
             cfg.oauth.refresh_grace = (int)v;
             break;
+        case 'K' + 256:
+            if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --keys-reload: %s", optarg);
+            cfg.keys_reload_interval = (int)v;
+            break;
         case 'J':
-            if (parse_int(optarg, 0, 86400, &v) != 0)
-                return fail_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
+            if (as_cli_parse_int(optarg, 0, 86400, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
             cfg.jwks_max_age = (int)v;
             break;
         case 'a':
@@ -145,9 +153,9 @@ static int cmd_serve(int argc, char **argv)
         case 'C':
         case 'T':
         case 'b':
-            if (parse_int(optarg, c == 't' ? 0 : 1, c == 'T' ? 600000 : c == 'b' ? 1048576 : c == 't' || c == 'C' ? 256 : 31536000,
+            if (as_cli_parse_int(optarg, c == 't' ? 0 : 1, c == 'T' ? 600000 : c == 'b' ? 1048576 : c == 't' || c == 'C' ? 256 : 31536000,
                           &v) != 0)
-                return fail_usage(usage_serve, "invalid number: %s", optarg);
+                return as_cli_usage(usage_serve, "invalid number: %s", optarg);
             switch (c) {
             case 'a':
                 cfg.oauth.access_ttl = (int)v;
@@ -173,19 +181,19 @@ static int cmd_serve(int argc, char **argv)
             }
             break;
         default:
-            return fail_usage(usage_serve, "%s", "invalid option");
+            return as_cli_usage(usage_serve, "%s", "invalid option");
         }
     }
     if (optind != argc)
-        return fail_usage(usage_serve, "unexpected argument: %s", argv[optind]);
+        return as_cli_usage(usage_serve, "unexpected argument: %s", argv[optind]);
     if (cfg.tls_listen != NULL && (cfg.tls_cert == NULL || cfg.tls_key == NULL))
-        return fail_usage(usage_serve, "%s", "--tls-listen needs --tls-cert and --tls-key");
+        return as_cli_usage(usage_serve, "%s", "--tls-listen needs --tls-cert and --tls-key");
     if (cfg.oauth.issuer == NULL) {
         snprintf(issuer, sizeof(issuer), "http://%s", cfg.listen);
         cfg.oauth.issuer = issuer;
     }
     if (strlen(cfg.oauth.issuer) > 400 || strncmp(cfg.oauth.issuer, "http", 4) != 0)
-        return fail_usage(usage_serve, "the issuer must be an http(s) URL of at most 400 characters: %s", cfg.oauth.issuer);
+        return as_cli_usage(usage_serve, "the issuer must be an http(s) URL of at most 400 characters: %s", cfg.oauth.issuer);
     return as_server_run(&cfg);
 }
 
@@ -215,11 +223,11 @@ static int cmd_migrate(int argc, char **argv)
             fputs(usage_migrate, stdout);
             return 0;
         default:
-            return fail_usage(usage_migrate, "%s", "invalid option");
+            return as_cli_usage(usage_migrate, "%s", "invalid option");
         }
     }
     if (optind != argc)
-        return fail_usage(usage_migrate, "unexpected argument: %s", argv[optind]);
+        return as_cli_usage(usage_migrate, "unexpected argument: %s", argv[optind]);
     if ((pg = as_cli_connect(conninfo)) == NULL)
         return 1;
     ret = as_cli_migrate(pg, dir) == 0 ? 0 : 1;
@@ -320,19 +328,19 @@ static int cmd_user(int argc, char **argv)
             fputs(usage_user, stdout);
             return 0;
         default:
-            return fail_usage(usage_user, "%s", "invalid option");
+            return as_cli_usage(usage_user, "%s", "invalid option");
         }
     }
     if (argc - optind != 2)
-        return fail_usage(usage_user, "%s", "expected an action and a USERNAME");
+        return as_cli_usage(usage_user, "%s", "expected an action and a USERNAME");
     action = argv[optind];
     username = argv[optind + 1];
     if (username[0] == '\0' || strlen(username) > 255)
-        return fail_usage(usage_user, "%s", "the username must have 1 to 255 characters");
+        return as_cli_usage(usage_user, "%s", "the username must have 1 to 255 characters");
     if (strcmp(action, "revoke") == 0 || strcmp(action, "disable") == 0 || strcmp(action, "enable") == 0)
         return user_revoke(conninfo, action, username);
     if (strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0)
-        return fail_usage(usage_user, "unknown action: %s", action);
+        return as_cli_usage(usage_user, "unknown action: %s", action);
     if (read_password(pw, sizeof(pw), &pwlen) != 0)
         return 1;
     if (as_pwhash(pw, pwlen, phc) != 0) {
@@ -420,23 +428,23 @@ static int cmd_client(int argc, char **argv)
         case 'g': {
             unsigned bit = as_grant_parse(optarg, strlen(optarg));
             if (bit == 0)
-                return fail_usage(usage_client, "unknown grant type: %s", optarg);
+                return as_cli_usage(usage_client, "unknown grant type: %s", optarg);
             if ((grant_bits & bit) == 0 && array_add(grants, sizeof(grants), optarg) != 0)
-                return fail_usage(usage_client, "invalid grant: %s", optarg);
+                return as_cli_usage(usage_client, "invalid grant: %s", optarg);
             grant_bits |= bit;
         } break;
         case 'a':
             if (array_add(auds, sizeof(auds), optarg) != 0)
-                return fail_usage(usage_client, "invalid audience (no spaces, quotes, braces or commas): %s", optarg);
+                return as_cli_usage(usage_client, "invalid audience (no spaces, quotes, braces or commas): %s", optarg);
             break;
         case 's': {
             char *copy = as_strdup(optarg), *save = NULL;
             for (char *tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
                 for (const char *p = tok; *p; ++p)
                     if ((unsigned char)*p < 0x21 || *p == '"' || *p == '\\' || (unsigned char)*p > 0x7e)
-                        return fail_usage(usage_client, "invalid scope token: %s", tok);
+                        return as_cli_usage(usage_client, "invalid scope token: %s", tok);
                 if (array_add(scopes, sizeof(scopes), tok) != 0)
-                    return fail_usage(usage_client, "invalid scope token: %s", tok);
+                    return as_cli_usage(usage_client, "invalid scope token: %s", tok);
             }
             free(copy);
         } break;
@@ -444,8 +452,8 @@ static int cmd_client(int argc, char **argv)
             is_public = 1;
             break;
         case 't':
-            if (parse_int(optarg, 1, 86400, &v) != 0)
-                return fail_usage(usage_client, "invalid --access-ttl: %s", optarg);
+            if (as_cli_parse_int(optarg, 1, 86400, &v) != 0)
+                return as_cli_usage(usage_client, "invalid --access-ttl: %s", optarg);
             access_ttl = optarg;
             break;
         case 'd':
@@ -455,25 +463,25 @@ static int cmd_client(int argc, char **argv)
             fputs(usage_client, stdout);
             return 0;
         default:
-            return fail_usage(usage_client, "%s", "invalid option");
+            return as_cli_usage(usage_client, "%s", "invalid option");
         }
     }
     if (argc - optind != 2 || strcmp(argv[optind], "add") != 0)
-        return fail_usage(usage_client, "%s", "expected: client add CLIENT_ID");
+        return as_cli_usage(usage_client, "%s", "expected: client add CLIENT_ID");
     client_id = argv[optind + 1];
     if (client_id[0] == '\0' || strlen(client_id) > 255 || strpbrk(client_id, ":") != NULL)
-        return fail_usage(usage_client, "invalid client id (1 to 255 characters, no colon): %s", client_id);
+        return as_cli_usage(usage_client, "invalid client id (1 to 255 characters, no colon): %s", client_id);
     for (const char *p = client_id; *p; ++p)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return fail_usage(usage_client, "%s", "invalid client id: control character");
+            return as_cli_usage(usage_client, "%s", "invalid client id: control character");
     if (grant_bits == 0) {
         if (is_public)
-            return fail_usage(usage_client, "%s", "a public client needs --grant (password and/or refresh_token)");
+            return as_cli_usage(usage_client, "%s", "a public client needs --grant (password and/or refresh_token)");
         array_add(grants, sizeof(grants), "client_credentials");
         grant_bits = AS_GRANT_CLIENT_CREDENTIALS;
     }
     if (is_public && (grant_bits & AS_GRANT_CLIENT_CREDENTIALS))
-        return fail_usage(usage_client, "%s", "a public client cannot use client_credentials");
+        return as_cli_usage(usage_client, "%s", "a public client cannot use client_credentials");
     strcat(grants, "}");
     strcat(auds, "}");
     strcat(scopes, "}");
@@ -516,53 +524,12 @@ Exit:
     return ret;
 }
 
-/* --- keys --------------------------------------------------------------------------------- */
-
-static const char usage_keys[] = "usage: authsvc keys generate [--alg ES256|EdDSA|RS256] [--keys DIR]\n"
-                                 "Creates a signing key (active at once) in DIR (default keys), and the\n"
-                                 "refresh-token key if the directory has none. Prints the new key id.\n";
-
-static int cmd_keys(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"alg", required_argument, NULL, 'a'}, {"keys", required_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *dir = DEFAULT_KEYS_DIR;
-    as_alg_t alg = AS_ALG_ES256;
-    char kid[AS_KID_LEN + 1], err[512];
-    int c;
-
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            if (as_alg_parse(optarg, &alg) != 0)
-                return fail_usage(usage_keys, "unsupported algorithm: %s", optarg);
-            break;
-        case 'k':
-            dir = optarg;
-            break;
-        case 'h':
-            fputs(usage_keys, stdout);
-            return 0;
-        default:
-            return fail_usage(usage_keys, "%s", "invalid option");
-        }
-    }
-    if (argc - optind != 1 || strcmp(argv[optind], "generate") != 0)
-        return fail_usage(usage_keys, "%s", "expected: keys generate");
-    if (as_keys_generate(dir, alg, (int64_t)time(NULL), kid, err, sizeof(err)) != 0) {
-        fprintf(stderr, "authsvc: %s\n", err);
-        return 1;
-    }
-    printf("generated %s key %s in %s\n", as_alg_name(alg), kid, dir);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } commands[] = {{"serve", cmd_serve}, {"migrate", cmd_migrate}, {"user", cmd_user}, {"client", cmd_client}, {"keys", cmd_keys}};
+    } commands[] = {{"serve", cmd_serve}, {"migrate", cmd_migrate}, {"user", cmd_user}, {"client", cmd_client}, {"keys", as_cli_keys}};
 
     if (argc < 2) {
         fputs(usage_main, stderr);

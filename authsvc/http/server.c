@@ -276,17 +276,35 @@ static void *thread_main(void *arg)
 
 /* --- main thread ------------------------------------------------------------------------ */
 
-static void reload_keys(server_t *server)
+/**
+ * Re-reads the key directory (on SIGHUP, and periodically: key states follow the clock) and swaps the new
+ * set in when it differs. A broken directory leaves the current set in place; the same error is logged once.
+ */
+static void reload_keys(server_t *server, int forced)
 {
-    as_keyset_t *ks;
+    static char last_err[512];
+    as_keyset_t *ks, *cur;
     char err[512];
+
     if (as_keyset_load(server->config->keys_dir, (int64_t)time(NULL), &ks, err, sizeof(err)) != 0) {
-        as_error("key reload failed, keeping the current keys: %s", err);
+        if (forced || strcmp(err, last_err) != 0)
+            as_error("key reload failed, keeping the current keys: %s", err);
+        snprintf(last_err, sizeof(last_err), "%s", err);
         return;
     }
-    as_keys_install(ks);
-    as_info("keys reloaded from %s (%zu keys, signing with %s)", server->config->keys_dir, ks->num_entries,
+    last_err[0] = '\0';
+    cur = as_keys_current();
+    int same = as_keyset_same(cur, ks);
+    as_keyset_release(cur);
+    if (same) {
+        as_keyset_release(ks);
+        if (forced)
+            as_info("keys re-read from %s: unchanged", server->config->keys_dir);
+        return;
+    }
+    as_info("keys reloaded from %s: %zu published, signing with %s", server->config->keys_dir, ks->num_entries,
             ks->entries[ks->active].kid);
+    as_keys_install(ks);
 }
 
 int as_server_run(as_server_config_t *cfg)
@@ -377,11 +395,15 @@ int as_server_run(as_server_config_t *cfg)
     }
 
     for (;;) {
-        int sig;
-        if (sigwait(&sigs, &sig) != 0)
+        struct timespec period = {.tv_sec = cfg->keys_reload_interval};
+        int sig = sigtimedwait(&sigs, NULL, &period);
+        if (sig < 0) {
+            if (errno == EAGAIN)
+                reload_keys(&server, 0);
             continue;
+        }
         if (sig == SIGHUP) {
-            reload_keys(&server);
+            reload_keys(&server, 1);
             continue;
         }
         as_info("received signal %d, shutting down", sig);

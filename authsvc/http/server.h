@@ -22,6 +22,7 @@ typedef struct st_as_server_config_t {
     uint64_t db_timeout;    /* milliseconds */
     size_t pwcheck_threads; /* argon2id workers; 0: one per core */
     int jwks_max_age;       /* seconds, for the JWKS Cache-Control */
+    int keys_reload_interval; /* seconds between re-reads of the key directory */
     as_oauth_config_t oauth;
 } as_server_config_t;
 

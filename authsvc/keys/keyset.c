@@ -96,53 +96,122 @@ Exit:
     return ret;
 }
 
-static int load_entry(const char *dir, const char *kid, as_keyset_entry_t *e, char *err, size_t errlen)
+as_key_state_t as_keymeta_state(const as_keymeta_t *m, int64_t now)
 {
-    char path[4096], *meta_text = NULL, *pem = NULL;
-    size_t meta_len, pem_len;
-    json_t *meta = NULL;
+    if (now < m->published_at)
+        return AS_KEY_PENDING;
+    if (m->unpublish_at != 0 && m->unpublish_at <= now)
+        return AS_KEY_EXPIRED;
+    if (m->retired_at != 0 && m->retired_at <= now)
+        return AS_KEY_RETIRED;
+    return m->active_at <= now ? AS_KEY_ACTIVE : AS_KEY_NEXT;
+}
+
+const char *as_key_state_name(as_key_state_t state)
+{
+    static const char *const names[] = {"pending", "next", "active", "retired", "expired"};
+    return names[state];
+}
+
+int as_keymeta_read(const char *dir, const char *kid, as_keymeta_t *m, char *err, size_t errlen)
+{
+    char path[4096], *text = NULL;
+    size_t len;
+    json_t *meta = NULL, *v;
     json_error_t jerr;
-    as_alg_t alg;
     const char *alg_name, *meta_kid;
-    json_int_t created_at, active_at;
+    json_int_t created_at, published_at, active_at;
     int ret = -1;
 
-    memset(e, 0, sizeof(*e));
+    memset(m, 0, sizeof(*m));
     snprintf(path, sizeof(path), "%s/%s.json", dir, kid);
-    if (read_file(path, 0, &meta_text, &meta_len, err, errlen) != 0)
+    if (read_file(path, 0, &text, &len, err, errlen) != 0)
         goto Exit;
-    if ((meta = json_loadb(meta_text, meta_len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
+    if ((meta = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
         json_unpack(meta, "{s:s, s:s, s:I, s:I}", "kid", &meta_kid, "alg", &alg_name, "created_at", &created_at, "active_at",
                     &active_at) != 0 ||
-        strcmp(meta_kid, kid) != 0 || as_alg_parse(alg_name, &alg) != 0) {
+        strcmp(meta_kid, kid) != 0 || strlen(kid) != AS_KID_LEN || as_alg_parse(alg_name, &m->alg) != 0) {
         snprintf(err, errlen, "%s: malformed key metadata", path);
         goto Exit;
     }
+    published_at = json_is_integer(v = json_object_get(meta, "published_at")) ? json_integer_value(v) : created_at;
+    strcpy(m->kid, kid);
+    m->created_at = created_at;
+    m->published_at = published_at;
+    m->active_at = active_at;
+    m->retired_at = json_is_integer(v = json_object_get(meta, "retired_at")) ? json_integer_value(v) : 0;
+    m->unpublish_at = json_is_integer(v = json_object_get(meta, "unpublish_at")) ? json_integer_value(v) : 0;
+    if (m->active_at < m->published_at || (m->retired_at != 0 && m->retired_at < m->active_at) ||
+        (m->unpublish_at != 0 && m->unpublish_at < m->retired_at)) {
+        snprintf(err, errlen, "%s: lifecycle times out of order", path);
+        goto Exit;
+    }
+    ret = 0;
+Exit:
+    free(text);
+    json_decref(meta);
+    return ret;
+}
+
+int as_keymeta_write(const char *dir, const as_keymeta_t *m, char *err, size_t errlen)
+{
+    char path[4096], tmp[4200], *text;
+    json_t *meta = json_pack("{s:s, s:s, s:I, s:I, s:I}", "kid", m->kid, "alg", as_alg_name(m->alg), "created_at",
+                             (json_int_t)m->created_at, "published_at", (json_int_t)m->published_at, "active_at",
+                             (json_int_t)m->active_at);
+    int ret = -1;
+
+    if (m->retired_at != 0)
+        json_object_set_new(meta, "retired_at", json_integer(m->retired_at));
+    if (m->unpublish_at != 0)
+        json_object_set_new(meta, "unpublish_at", json_integer(m->unpublish_at));
+    text = json_dumps(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    snprintf(path, sizeof(path), "%s/%s.json", dir, m->kid);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.json.tmp", dir, m->kid);
+    unlink(tmp);
+    if (write_file(tmp, 0644, text, strlen(text), err, errlen) == 0) {
+        if (rename(tmp, path) == 0) {
+            ret = 0;
+        } else {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            unlink(tmp);
+        }
+    }
+    free(text);
+    json_decref(meta);
+    return ret;
+}
+
+int as_keys_load_one(const char *dir, const char *kid, as_keymeta_t *meta, as_key_t **key, char *err, size_t errlen)
+{
+    char path[4096], *pem = NULL, thumb[AS_KID_LEN + 1];
+    size_t pem_len;
+    int ret = -1;
+
+    *key = NULL;
+    if (as_keymeta_read(dir, kid, meta, err, errlen) != 0)
+        goto Exit;
     snprintf(path, sizeof(path), "%s/%s.pem", dir, kid);
     if (read_file(path, 1, &pem, &pem_len, err, errlen) != 0)
         goto Exit;
-    if (as_key_load_private_pem(alg, pem, pem_len, &e->key) != 0) {
-        snprintf(err, errlen, "%s: not a %s private key", path, alg_name);
+    if (as_key_load_private_pem(meta->alg, pem, pem_len, key) != 0) {
+        snprintf(err, errlen, "%s: not a valid %s private key", path, as_alg_name(meta->alg));
         goto Exit;
     }
-    if (as_key_thumbprint(e->key, e->kid) != 0 || strcmp(e->kid, kid) != 0) {
+    if (as_key_thumbprint(*key, thumb) != 0 || strcmp(thumb, kid) != 0) {
         snprintf(err, errlen, "%s: the key's thumbprint does not match its name", path);
         goto Exit;
     }
-    e->created_at = created_at;
-    e->active_at = active_at;
     ret = 0;
 Exit:
-    if (ret != 0 && e->key != NULL) {
-        as_key_release(e->key);
-        e->key = NULL;
+    if (ret != 0 && *key != NULL) {
+        as_key_release(*key);
+        *key = NULL;
     }
     if (pem != NULL) {
         as_wipe(pem, pem_len);
         free(pem);
     }
-    free(meta_text);
-    json_decref(meta);
     return ret;
 }
 
@@ -163,6 +232,24 @@ static int build_jwks(as_keyset_t *ks)
     as_b64url_encode(digest, sizeof(digest), b64);
     snprintf(ks->jwks_etag, sizeof(ks->jwks_etag), "\"%.22s\"", b64);
     return 0;
+}
+
+static int cmp_entries(const void *a, const void *b)
+{
+    const as_keyset_entry_t *x = a, *y = b;
+    if (x->meta.published_at != y->meta.published_at)
+        return x->meta.published_at < y->meta.published_at ? -1 : 1;
+    return strcmp(x->kid, y->kid);
+}
+
+int as_keyset_same(const as_keyset_t *a, const as_keyset_t *b)
+{
+    if (a->num_entries != b->num_entries || strcmp(a->entries[a->active].kid, b->entries[b->active].kid) != 0)
+        return 0;
+    for (size_t i = 0; i != a->num_entries; ++i)
+        if (strcmp(a->entries[i].kid, b->entries[i].kid) != 0)
+            return 0;
+    return memcmp(a->refresh_key, b->refresh_key, sizeof(a->refresh_key)) == 0;
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -200,22 +287,33 @@ int as_keyset_load(const char *dir, int64_t now, as_keyset_t **out, char *err, s
         }
         memcpy(kid, de->d_name, len);
         kid[len] = '\0';
-        if (load_entry(dir, kid, ks->entries + ks->num_entries, err, errlen) != 0)
+        as_keyset_entry_t *e = ks->entries + ks->num_entries;
+        if (as_keys_load_one(dir, kid, &e->meta, &e->key, err, errlen) != 0)
             goto Error;
+        as_key_state_t state = as_keymeta_state(&e->meta, now);
+        if (state == AS_KEY_PENDING || state == AS_KEY_EXPIRED) {
+            as_key_release(e->key); /* not in the JWKS: neither published yet nor any more */
+            e->key = NULL;
+            continue;
+        }
+        strcpy(e->kid, kid);
         ++ks->num_entries;
     }
     closedir(d);
     d = NULL;
-    /* the signing key: the newest of those already active */
+    /* a stable order (the JWKS, its ETag and as_keyset_same depend on it), then the signing key: the newest active */
+    qsort(ks->entries, ks->num_entries, sizeof(*ks->entries), cmp_entries);
     for (size_t i = 0; i != ks->num_entries; ++i) {
         as_keyset_entry_t *e = ks->entries + i;
-        if (e->active_at <= now && (!have_active || e->active_at > ks->entries[ks->active].active_at)) {
+        if (as_keymeta_state(&e->meta, now) == AS_KEY_ACTIVE &&
+            (!have_active || e->meta.active_at > ks->entries[ks->active].meta.active_at)) {
             ks->active = i;
             have_active = 1;
         }
     }
     if (!have_active) {
-        snprintf(err, errlen, "%s: no active signing key (run `authsvc keys generate --keys %s`)", dir, dir);
+        snprintf(err, errlen, "%s: no key may sign now (run `authsvc keys generate --keys %s`, or see `authsvc keys list`)", dir,
+                 dir);
         goto Error;
     }
     if (load_refresh_key(dir, ks->refresh_key, err, errlen) != 0)
@@ -260,12 +358,13 @@ void as_keyset_release(as_keyset_t *ks)
     free(ks);
 }
 
-int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, char kid[AS_KID_LEN + 1], char *err, size_t errlen)
+int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, int64_t active_at, char kid[AS_KID_LEN + 1], char *err,
+                     size_t errlen)
 {
-    char path[4096], *pem = NULL, *meta_text = NULL;
+    char path[4096], *pem = NULL;
     size_t pem_len;
     as_key_t *key = NULL;
-    json_t *meta = NULL;
+    as_keymeta_t meta;
     int ret = -1;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -289,16 +388,14 @@ int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, char kid[AS_KID
         snprintf(err, errlen, "cannot generate a %s key", as_alg_name(alg));
         goto Exit;
     }
-    meta = json_pack("{s:s, s:s, s:I, s:I}", "kid", kid, "alg", as_alg_name(alg), "created_at", (json_int_t)now, "active_at",
-                     (json_int_t)now);
-    meta_text = json_dumps(meta, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    /* metadata first: a directory never holds a private key the loader cannot describe */
-    snprintf(path, sizeof(path), "%s/%s.json", dir, kid);
-    if (write_file(path, 0644, meta_text, strlen(meta_text), err, errlen) != 0)
-        goto Exit;
+    meta = (as_keymeta_t){.alg = alg, .created_at = now, .published_at = now, .active_at = active_at};
+    strcpy(meta.kid, kid);
+    /* the private key first, then the metadata that makes the loader take it (a key without metadata is skipped
+     * by nobody: the loader reports it, so a crash in between is visible, never silently half-installed) */
     snprintf(path, sizeof(path), "%s/%s.pem", dir, kid);
-    if (write_file(path, 0600, pem, pem_len, err, errlen) != 0) {
-        snprintf(path, sizeof(path), "%s/%s.json", dir, kid);
+    if (write_file(path, 0600, pem, pem_len, err, errlen) != 0)
+        goto Exit;
+    if (as_keymeta_write(dir, &meta, err, errlen) != 0) {
         unlink(path);
         goto Exit;
     }
@@ -308,8 +405,6 @@ Exit:
         as_wipe(pem, pem_len);
         free(pem);
     }
-    free(meta_text);
-    json_decref(meta);
     if (key != NULL)
         as_key_release(key);
     return ret;

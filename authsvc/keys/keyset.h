@@ -3,9 +3,15 @@
  * and shared read-only by every thread.
  *
  * Directory layout (see keys/README.md): for each key, KID.pem (PKCS#8 private
- * key, mode 0600) and KID.json ({"kid", "alg", "created_at", "active_at"}, UNIX
- * seconds); plus refresh.key, the 32-byte secret (base64url) that derives
- * refresh-token successors, shared by every instance.
+ * key, mode 0600) and KID.json (as_keymeta_t: its algorithm and lifecycle
+ * times, UNIX seconds); plus refresh.key, the 32-byte secret (base64url) that
+ * derives refresh-token successors, shared by every instance.
+ *
+ * A key's state follows from the clock, so that every instance reading the
+ * same directory agrees without talking to the others:
+ *   published_at <= now            the key is in the JWKS
+ *   active_at <= now < retired_at  the key may sign (the newest such key does)
+ *   unpublish_at <= now            the key has left the JWKS (prune deletes it)
  */
 #ifndef AS_KEYS_KEYSET_H
 #define AS_KEYS_KEYSET_H
@@ -15,11 +21,44 @@
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/token/refresh.h"
 
+/** A key's metadata file. 0 for retired_at / unpublish_at: not scheduled. */
+typedef struct st_as_keymeta_t {
+    char kid[AS_KID_LEN + 1];
+    as_alg_t alg;
+    int64_t created_at;
+    int64_t published_at;
+    int64_t active_at;
+    int64_t retired_at;
+    int64_t unpublish_at;
+} as_keymeta_t;
+
+typedef enum en_as_key_state_t {
+    AS_KEY_PENDING,     /* not yet published */
+    AS_KEY_NEXT,        /* published, not yet signing: verifiers learn it before they meet it */
+    AS_KEY_ACTIVE,      /* may sign */
+    AS_KEY_RETIRED,     /* published until the tokens it signed have expired, no longer signing */
+    AS_KEY_EXPIRED,     /* unpublished: prune deletes it */
+} as_key_state_t;
+
+as_key_state_t as_keymeta_state(const as_keymeta_t *meta, int64_t now);
+const char *as_key_state_name(as_key_state_t state);
+
+/** Reads DIR/KID.json. Returns 0, or -1 with a message. */
+int as_keymeta_read(const char *dir, const char *kid, as_keymeta_t *meta, char *err, size_t errlen);
+/** Writes DIR/KID.json atomically (a temporary file renamed over it). */
+int as_keymeta_write(const char *dir, const as_keymeta_t *meta, char *err, size_t errlen);
+
+/**
+ * Loads and checks one key: DIR/KID.json and DIR/KID.pem (private, not group-
+ * or world-readable, of the metadata's algorithm, named after its thumbprint).
+ * Returns 0 and a new key reference, or -1 with a message.
+ */
+int as_keys_load_one(const char *dir, const char *kid, as_keymeta_t *meta, as_key_t **key, char *err, size_t errlen);
+
 typedef struct st_as_keyset_entry_t {
     as_key_t *key;
     char kid[AS_KID_LEN + 1];
-    int64_t created_at;
-    int64_t active_at;
+    as_keymeta_t meta;
 } as_keyset_entry_t;
 
 typedef struct st_as_keyset_t {
@@ -34,10 +73,11 @@ typedef struct st_as_keyset_t {
 } as_keyset_t;
 
 /**
- * Loads every key of `dir`. Fails (-1, with a message in `err`) if the
- * directory cannot be read, a file is corrupt or group/world-readable, there
- * is no refresh key, or no key is active at `now`. Blocking file I/O: never on
- * an event loop. Owner: the caller (as_keyset_release).
+ * Loads the keys of `dir` that are published at `now` (their JWKS is built
+ * here, once) and picks the signing key. Fails (-1, with a message in `err`)
+ * if the directory cannot be read, a file is corrupt or group/world-readable,
+ * there is no refresh key, or no key may sign at `now`. Blocking file I/O:
+ * never on an event loop. Owner: the caller (as_keyset_release).
  */
 int as_keyset_load(const char *dir, int64_t now, as_keyset_t **out, char *err, size_t errlen);
 
@@ -59,10 +99,15 @@ as_keyset_t *as_keys_current(void);
 /** Installs `ks` (reference taken over) as the current set. */
 void as_keys_install(as_keyset_t *ks);
 
+/** 1 if both sets publish the same keys and sign with the same one. */
+int as_keyset_same(const as_keyset_t *a, const as_keyset_t *b);
+
 /**
- * Generates a key of `alg` in `dir` (created 0700 if missing), active at once,
- * and the refresh key if the directory has none. Writes the new kid to `kid`.
+ * Generates a key of `alg` in `dir` (created 0700 if missing), published at
+ * `now` and active at `active_at`, and the refresh key if the directory has
+ * none. Writes the new kid to `kid`.
  */
-int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, char kid[AS_KID_LEN + 1], char *err, size_t errlen);
+int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, int64_t active_at, char kid[AS_KID_LEN + 1], char *err,
+                     size_t errlen);
 
 #endif
