@@ -160,6 +160,21 @@ static void on_user(void *ctx, int err, const as_user_t *user)
                                   ar->current->len, on_verified, ar);
 }
 
+static void on_status(void *ctx, int err, int good)
+{
+    account_req_t *ar = ctx;
+    ar->job = NULL;
+    if (err != 0) {
+        store_error(ar, err);
+        return;
+    }
+    if (!good) {
+        as_http_bearer_error(ar->req, 401, "invalid_token", "the access token was revoked");
+        return;
+    }
+    as_store_user_by_id(ar->ctx->db, &ar->req->pool, ar->jwt.subject, on_user, ar, &ar->job);
+}
+
 void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req)
 {
     account_req_t *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), on_dispose);
@@ -208,5 +223,6 @@ void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req)
         as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "the new password must have 8 to 1024 bytes", 0);
         return;
     }
-    as_store_user_by_id(ctx->db, &req->pool, ar->jwt.subject, on_user, ar, &ar->job);
+    /* a token revoked through /oauth2/revoke (a logout) must not be able to do this */
+    as_store_access_status(ctx->db, &req->pool, ar->jwt.subject, ar->jwt.jti, ar->jwt.token_version, on_status, ar, &ar->job);
 }

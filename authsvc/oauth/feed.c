@@ -57,7 +57,9 @@ static int parse_since(feed_req_t *fr, h2o_req_t *req)
     const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
     while (q < end) {
         const char *amp = memchr(q, '&', end - q), *pend = amp != NULL ? amp : end;
-        if (pend - q > 6 && memcmp(q, "since=", 6) == 0) {
+        if (pend - q >= 5 && memcmp(q, "since", 5) == 0 && (pend - q == 5 || q[5] == '=')) {
+            if (pend - q == 5) /* "?since" without a value */
+                return -1;
             size_t len = pend - (q + 6);
             if (fr->have_since || len == 0 || len > MAX_CURSOR_LEN)
                 return -1;

@@ -120,7 +120,8 @@ const as_stmt_t as_store_statements[] = {
     /* The revocation feed since horizon $1 (NULL: a full snapshot). See migrations/0002_revocation.sql. */
     [STMT_FEED] = {"feed",
                    "WITH st AS (SELECT s.compacted_xid, pg_snapshot_xmin(pg_current_snapshot()) AS horizon,"
-                   " ($1::xid8 IS NULL OR $1::xid8 < s.compacted_xid) AS reset FROM revocation_feed_state s),"
+                   " ($1::xid8 IS NULL OR $1::xid8 < s.compacted_xid OR $1::xid8 > pg_snapshot_xmin(pg_current_snapshot())) AS reset"
+                   " FROM revocation_feed_state s),"
                    " e AS (SELECT e.* FROM revocation_events e, st"
                    " WHERE e.xid >= CASE WHEN st.reset THEN st.compacted_xid ELSE $1::xid8 END AND e.xid < st.horizon)"
                    " SELECT st.horizon::text, st.reset,"
