@@ -12,8 +12,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <h2o.h>
 #include <h2o/http2.h>
 #include "authsvc/as.h"
@@ -172,21 +170,6 @@ static h2o_socket_t *start_listener(h2o_loop_t *loop, int fd, h2o_accept_ctx_t *
     sock->data = accept_ctx;
     h2o_socket_read_start(sock, on_accept);
     return sock;
-}
-
-static SSL_CTX *create_ssl_ctx(const char *cert, const char *key)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-        as_error("cannot load the TLS certificate %s or key %s", cert, key);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
-    return ctx;
 }
 
 /* --- event threads ----------------------------------------------------------------- */
@@ -348,7 +331,7 @@ int as_server_run(as_server_config_t *cfg)
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
 
-    if (cfg->tls_listen != NULL && (server.ssl_ctx = create_ssl_ctx(cfg->tls_cert, cfg->tls_key)) == NULL)
+    if (cfg->tls_listen != NULL && (server.ssl_ctx = as_tls_server_ctx(cfg->tls_cert, cfg->tls_key, h2o_http2_alpn_protocols)) == NULL)
         return 1;
 
     /* signals: handled by this thread only, with sigwait */
