@@ -100,7 +100,10 @@ void as_http_payload_too_large(h2o_req_t *req)
 
 void as_http_bearer_error(h2o_req_t *req, int status, const char *error, const char *description)
 {
-    if (status == 401) {
+    if (status == 403) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"authsvc\", error=\"insufficient_scope\""));
+    } else if (status == 401) {
         /* no error attribute when no credentials came (RFC 6750 §3.1) */
         if (strcmp(error, "invalid_token") == 0) {
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,

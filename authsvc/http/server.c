@@ -80,8 +80,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     for (size_t i = 0; i != sizeof(routes) / sizeof(routes[0]); ++i) {
         if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, routes[i].path, strlen(routes[i].path)))
             continue;
-        if (!h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method))) {
-            as_http_method_not_allowed(req, routes[i].method);
+        int is_get = strcmp(routes[i].method, "GET") == 0;
+        if (!h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method)) &&
+            !(is_get && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))) {
+            /* RFC 9110 §9.1: HEAD wherever GET is served (h2o sends the headers of the GET response only) */
+            as_http_method_not_allowed(req, is_get ? "GET, HEAD" : routes[i].method);
             return 0;
         }
         if (req->entity.len > thr->oauth.config->max_body) {

@@ -29,9 +29,6 @@ void as_oauth_build_metadata(as_oauth_config_t *config)
                         json_pack("[s,s,s]", "client_secret_basic", "client_secret_post", "none"));
     /* no authorization endpoint (yet): RFC 8414 still requires the member */
     json_object_set_new(doc, "response_types_supported", json_array());
-    json_object_set_new(doc, "subject_types_supported", json_pack("[s]", "public"));
-    json_object_set_new(doc, "id_token_signing_alg_values_supported", json_pack("[s]", "ES256"));
-    json_object_set_new(doc, "token_endpoint_auth_signing_alg_values_supported", json_pack("[s,s,s]", "ES256", "EdDSA", "RS256"));
 #undef URL
     config->metadata = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     config->metadata_len = strlen(config->metadata);

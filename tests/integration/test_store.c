@@ -387,7 +387,8 @@ END_TEST
 
 START_TEST(terminated_backend_fails_in_flight_then_recovers)
 {
-    as_pool_t *pool = new_pool(conninfo, 2, 10000, test_stmts, 2);
+    /* one connection: the second sleep is pipelined behind the first, so killing one backend fails both */
+    as_pool_t *pool = new_pool(conninfo, 1, 10000, test_stmts, 2);
     const char *secs[] = {"30"};
     int errs[2] = {1, 1}, after = 1;
     wait_ready(pool);
@@ -400,12 +401,12 @@ START_TEST(terminated_backend_fails_in_flight_then_recovers)
              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s' AND pid <> pg_backend_pid()"
              " AND query LIKE '%%pg_sleep%%'",
              dbname);
-    /* wait until both sleeps are visible, then kill them */
+    /* wait until the first sleep is running, then kill its backend */
     for (int i = 0; i < 1000; ++i) {
         PGresult *r = PQexec(admin, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'");
         int n = atoi(PQgetvalue(r, 0, 0));
         PQclear(r);
-        if (n == 2)
+        if (n >= 1) /* ours (an earlier test's abandoned sleep may still run too: it is killed as well) */
             break;
         h2o_evloop_run(loop, 10);
     }
