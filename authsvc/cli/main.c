@@ -67,7 +67,7 @@ static const char usage_serve[] =
     "  --refresh-grace SECONDS     a retry with a just-rotated refresh token within this window gets the same\n"
     "                              successor instead of counting as reuse (default 5; 0 turns it off)\n"
     "  --threads N                 event threads (default: one per core)\n"
-    "  --db-connections N          database connections per event thread (default 2)\n"
+    "  --db-connections N          database connections per event thread (default 4)\n"
     "  --db-timeout MS             deadline of every database query (default 5000)\n"
     "  --max-body BYTES            largest request body accepted (default 16384)\n"
     "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
@@ -92,7 +92,7 @@ static int cmd_serve(int argc, char **argv)
         .listen = "127.0.0.1:8080",
         .keys_dir = DEFAULT_KEYS_DIR,
         .conninfo = "",
-        .db_connections = 2,
+        .db_connections = 4,
         .db_timeout = 5000,
         .jwks_max_age = 300,
         .keys_reload_interval = 10,

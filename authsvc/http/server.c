@@ -345,7 +345,9 @@ int as_server_run(as_server_config_t *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    server.pwcheck = as_pwcheck_create(cfg->pwcheck_threads != 0 ? cfg->pwcheck_threads : (size_t)(ncpu > 0 ? ncpu : 1), 1024);
+    size_t pw_threads = cfg->pwcheck_threads != 0 ? cfg->pwcheck_threads : (size_t)(ncpu > 0 ? ncpu : 1);
+    /* about a second of queued argon2id work per worker; beyond it logins get 503 at once, not after 25 s */
+    server.pwcheck = as_pwcheck_create(pw_threads, pw_threads * 32, 2000);
     server.threads = as_calloc(server.num_threads, sizeof(*server.threads));
     for (size_t i = 0; i != server.num_threads; ++i) {
         as_thread_t *thr = server.threads + i;

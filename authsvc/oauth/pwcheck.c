@@ -1,4 +1,6 @@
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
@@ -15,6 +17,8 @@ struct st_as_pwcheck_job_t {
     char *password;
     size_t password_len;
     int ok;
+    uint64_t queued_at;     /* monotonic milliseconds */
+    _Atomic int cancelled;  /* set by the loop, read by the worker: skip the work */
     as_pwcheck_cb cb; /* loop thread only; NULL once cancelled */
     void *ctx;
 };
@@ -24,10 +28,18 @@ struct st_as_pwcheck_t {
     pthread_cond_t cond;
     as_pwcheck_job_t *head, **tail;
     size_t pending, max_pending;
+    uint64_t max_wait; /* milliseconds a job may wait in the queue before it is answered "busy" unhashed */
     int stopping;
     pthread_t *threads;
     size_t num_threads;
 };
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void *worker_main(void *arg)
 {
@@ -44,9 +56,14 @@ static void *worker_main(void *arg)
         job = pw->head;
         if ((pw->head = job->next) == NULL)
             pw->tail = &pw->head;
+        int stopping = pw->stopping;
         pthread_mutex_unlock(&pw->mutex);
 
-        if (job->hash)
+        /* a job whose request is gone, that waited too long (its client has given up or will), or that is left
+         * at shutdown costs nothing: hashing it would only delay the jobs behind it */
+        if (atomic_load(&job->cancelled) || stopping || now_ms() - job->queued_at > pw->max_wait)
+            job->ok = -1;
+        else if (job->hash)
             job->ok = as_pwhash(job->password, job->password_len, job->result) == 0;
         else
             job->ok = as_pwhash_verify(job->phc, job->password, job->password_len) == 0;
@@ -59,13 +76,14 @@ static void *worker_main(void *arg)
     }
 }
 
-as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending)
+as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending, uint64_t max_wait)
 {
     as_pwcheck_t *pw = as_calloc(1, sizeof(*pw));
     pthread_mutex_init(&pw->mutex, NULL);
     pthread_cond_init(&pw->cond, NULL);
     pw->tail = &pw->head;
     pw->max_pending = max_pending;
+    pw->max_wait = max_wait;
     pw->num_threads = num_threads == 0 ? 1 : num_threads;
     pw->threads = as_calloc(pw->num_threads, sizeof(*pw->threads));
     for (size_t i = 0; i != pw->num_threads; ++i)
@@ -103,7 +121,7 @@ void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         as_pwcheck_job_t *job = H2O_STRUCT_FROM_MEMBER(as_pwcheck_job_t, msg.link, messages->next);
         h2o_linklist_unlink(&job->msg.link);
         if (job->cb != NULL)
-            job->cb(job->ctx, job->ok, job->hash && job->ok ? job->result : NULL);
+            job->cb(job->ctx, job->ok, job->hash && job->ok == 1 ? job->result : NULL);
         job_free(job);
     }
 }
@@ -132,6 +150,7 @@ static as_pwcheck_job_t *submit(as_pwcheck_t *pw, h2o_multithread_receiver_t *re
     job->password_len = password_len;
     job->cb = cb;
     job->ctx = ctx;
+    job->queued_at = now_ms();
 
     pthread_mutex_lock(&pw->mutex);
     *pw->tail = job;
@@ -155,6 +174,16 @@ as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *
 
 void as_pwcheck_cancel(as_pwcheck_job_t *job)
 {
-    if (job != NULL)
+    if (job != NULL) {
         job->cb = NULL;
+        atomic_store(&job->cancelled, 1);
+    }
+}
+
+int as_pwcheck_saturated(as_pwcheck_t *pw)
+{
+    pthread_mutex_lock(&pw->mutex);
+    int full = pw->pending >= pw->max_pending;
+    pthread_mutex_unlock(&pw->mutex);
+    return full;
 }

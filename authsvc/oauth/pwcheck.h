@@ -10,6 +10,7 @@
 #define AS_OAUTH_PWCHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <h2o.h>
 
 typedef struct st_as_pwcheck_t as_pwcheck_t;
@@ -22,10 +23,17 @@ typedef struct st_as_pwcheck_job_t as_pwcheck_job_t;
  */
 typedef void (*as_pwcheck_cb)(void *ctx, int ok, const char *phc);
 
-/** Starts `num_threads` workers; `max_pending` bounds the queue (beyond it jobs fail at once). */
-as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending);
+/**
+ * Starts `num_threads` workers. `max_pending` bounds the queue (beyond it jobs
+ * fail at once); a job that waited more than `max_wait` milliseconds is
+ * answered -1 without being hashed, and so is a cancelled one.
+ */
+as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending, uint64_t max_wait);
 
-/** Stops the workers after the jobs in progress. */
+/** 1 if a new job would be refused: answer 503 before doing any other work for it. */
+int as_pwcheck_saturated(as_pwcheck_t *pw);
+
+/** Stops the workers after the jobs in progress; queued jobs are not hashed. */
 void as_pwcheck_dispose(as_pwcheck_t *pw);
 
 /**

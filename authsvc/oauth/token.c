@@ -338,6 +338,10 @@ void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req)
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
     }
+    if (tr->grant == AS_GRANT_PASSWORD && as_pwcheck_saturated(ctx->pwcheck)) {
+        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
+        return;
+    }
     tr->keys = as_keys_current();
     as_client_req_authenticate(&tr->cr, on_authenticated);
 }
