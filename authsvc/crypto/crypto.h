@@ -152,14 +152,12 @@ int as_pwhash_verify(const char *phc, const char *pw, size_t len) AS_WUR;
 /* --- TLS ------------------------------------------------------------------------ */
 
 struct ssl_ctx_st;
-struct st_h2o_iovec_t;
 
 /**
  * A server TLS context (TLS 1.2+, no compression or renegotiation) with the
- * certificate chain and key of these PEM files, offering `alpn` (a list ended
- * by an empty entry, e.g. h2o_http2_alpn_protocols). NULL (logged) if the files
- * do not load or do not match. Owner: the caller (SSL_CTX_free).
+ * certificate chain and key of these PEM files; the caller adds ALPN. NULL
+ * (logged) if the files do not load or do not match. Owner: the caller (SSL_CTX_free).
  */
-struct ssl_ctx_st *as_tls_server_ctx(const char *cert_file, const char *key_file, const struct st_h2o_iovec_t *alpn);
+struct ssl_ctx_st *as_tls_server_ctx(const char *cert_file, const char *key_file);
 
 #endif

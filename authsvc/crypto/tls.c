@@ -1,10 +1,10 @@
 #include <openssl/err.h>
+#include <stdlib.h>
 #include <openssl/ssl.h>
-#include <h2o/socket.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 
-SSL_CTX *as_tls_server_ctx(const char *cert_file, const char *key_file, const h2o_iovec_t *alpn)
+SSL_CTX *as_tls_server_ctx(const char *cert_file, const char *key_file)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL)
@@ -20,6 +20,5 @@ SSL_CTX *as_tls_server_ctx(const char *cert_file, const char *key_file, const h2
         SSL_CTX_free(ctx);
         return NULL;
     }
-    h2o_ssl_register_alpn_protocols(ctx, alpn);
     return ctx;
 }

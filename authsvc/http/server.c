@@ -334,8 +334,10 @@ int as_server_run(as_server_config_t *cfg)
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
 
-    if (cfg->tls_listen != NULL && (server.ssl_ctx = as_tls_server_ctx(cfg->tls_cert, cfg->tls_key, h2o_http2_alpn_protocols)) == NULL)
+    if (cfg->tls_listen != NULL && (server.ssl_ctx = as_tls_server_ctx(cfg->tls_cert, cfg->tls_key)) == NULL)
         return 1;
+    if (server.ssl_ctx != NULL)
+        h2o_ssl_register_alpn_protocols(server.ssl_ctx, h2o_http2_alpn_protocols);
 
     /* signals: handled by this thread only, with sigwait */
     sigemptyset(&sigs);
