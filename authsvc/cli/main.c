@@ -72,6 +72,8 @@ static const char usage_serve[] =
     "  --max-body BYTES            largest request body accepted (default 16384)\n"
     "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
     "  --keys-reload SECONDS       how often the key directory is re-read (default 10; also on SIGHUP)\n"
+    "  --client-cache-ttl SECONDS  how long a client record is reused before it is read again (default 5; 0: always\n"
+    "                              read it: a changed or deleted client is seen at once)\n"
     "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
     "  --verbose                   log debug messages\n";
 
@@ -84,7 +86,7 @@ static int cmd_serve(int argc, char **argv)
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
         {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"keys-reload", required_argument, NULL, 'K' + 256},  {"db", required_argument, NULL, 'd'},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256},  {"db", required_argument, NULL, 'd'},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -96,7 +98,7 @@ static int cmd_serve(int argc, char **argv)
         .db_timeout = 5000,
         .jwks_max_age = 300,
         .keys_reload_interval = 10,
-        .oauth = {.max_body = 16384, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
+        .oauth = {.max_body = 16384, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
     };
     char issuer[512];
     int c;
@@ -140,6 +142,11 @@ static int cmd_serve(int argc, char **argv)
             if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
                 return as_cli_usage(usage_serve, "invalid --keys-reload: %s", optarg);
             cfg.keys_reload_interval = (int)v;
+            break;
+        case 'c' + 256:
+            if (as_cli_parse_int(optarg, 0, 3600, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --client-cache-ttl: %s", optarg);
+            cfg.oauth.client_cache_ttl = (int)v;
             break;
         case 'J':
             if (as_cli_parse_int(optarg, 0, 86400, &v) != 0)

@@ -19,6 +19,7 @@
 #include "authsvc/http/respond.h"
 #include "authsvc/http/server.h"
 #include "authsvc/keys/keyset.h"
+#include "authsvc/oauth/client_cache.h"
 #include "authsvc/store/store.h"
 
 typedef struct st_as_thread_t {
@@ -215,6 +216,8 @@ static void *thread_main(void *arg)
 
     h2o_context_init(&thr->ctx, h2o_evloop_create(), &server->globalconf);
     thr->oauth.config = &cfg->oauth;
+    thr->oauth.loop = thr->ctx.loop;
+    thr->oauth.clients = as_client_cache_new((uint64_t)cfg->oauth.client_cache_ttl * 1000);
     thr->oauth.db = as_pool_create(thr->ctx.loop, &pool_config, as_store_statements, as_store_num_statements);
     thr->oauth.pwcheck = server->pwcheck;
     thr->oauth.pwcheck_receiver = &thr->pwcheck_receiver;
@@ -257,6 +260,7 @@ static void *thread_main(void *arg)
         h2o_mem_clear_pool(&thr->cleanup_pool);
     }
     as_pool_dispose(thr->oauth.db);
+    as_client_cache_free(thr->oauth.clients);
     return NULL;
 }
 

@@ -2,6 +2,7 @@
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/oauth/client_auth.h"
+#include "authsvc/oauth/client_cache.h"
 
 #define MAX_CLIENT_ID_LEN 255
 #define MAX_SECRET_LEN 1024
@@ -94,10 +95,14 @@ int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req
     return 0;
 }
 
+static void check_client(as_client_req_t *cr, const as_client_t *client);
+
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     as_client_req_t *cr = ctx;
     cr->job = NULL;
+    if (err == 0)
+        as_client_cache_put(cr->ctx->clients, client, h2o_now(cr->ctx->loop));
 
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
         as_client_req_store_error(cr, err);
@@ -107,6 +112,12 @@ static void on_client(void *ctx, int err, const as_client_t *client)
         as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
         return;
     }
+    check_client(cr, client);
+}
+
+/** Authenticates the request's credentials against the client's record. */
+static void check_client(as_client_req_t *cr, const as_client_t *client)
+{
     if (client->is_public) {
         /* a public client has no secret: presenting one (or Basic) is a confused or hostile client */
         if (cr->client_secret.base != NULL || cr->used_basic) {
@@ -131,7 +142,12 @@ static void on_client(void *ctx, int err, const as_client_t *client)
 
 void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb cb)
 {
+    const as_client_t *cached;
     cr->on_authenticated = cb;
+    if ((cached = as_client_cache_get(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop), &cr->req->pool)) != NULL) {
+        check_client(cr, cached);
+        return;
+    }
     as_store_client_get(cr->ctx->db, &cr->req->pool, cr->client_id.base, on_client, cr, &cr->job);
 }
 

@@ -18,16 +18,21 @@ typedef struct st_as_oauth_config_t {
     int refresh_max_ttl;  /* seconds a family lives at most */
     int refresh_grace;    /* seconds during which a retry with a just-rotated token gets the same successor */
     size_t max_body;      /* bytes: a larger body gets 413 */
+    int client_cache_ttl; /* seconds a client record is reused without asking the database; 0: never */
     const char *jwks_cache_control; /* "public, max-age=N, must-revalidate" */
     char *dummy_hash;     /* argon2id of a random password: unknown users cost the same */
     char *metadata;       /* the RFC 8414 document, serialized once */
     size_t metadata_len;
 } as_oauth_config_t;
 
+struct st_as_client_cache_t;
+
 /** One per event thread. */
 typedef struct st_as_oauth_ctx_t {
     const as_oauth_config_t *config;
+    h2o_loop_t *loop;
     as_pool_t *db;
+    struct st_as_client_cache_t *clients;
     as_pwcheck_t *pwcheck;
     h2o_multithread_receiver_t *pwcheck_receiver;
 } as_oauth_ctx_t;
