@@ -15,6 +15,7 @@
 #include "authsvc/http/server.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/store/store.h"
+#include "authsvc/verify/cli_verify.h"
 
 #define DEFAULT_KEYS_DIR "keys"
 
@@ -27,6 +28,7 @@ static const char usage_main[] = "usage: authsvc COMMAND [OPTIONS]\n"
                                  "  user passwd USERNAME  set a user's password (standard input); revokes all their tokens\n"
                                  "  client add CLIENT_ID  register a client; prints its secret last\n"
                                  "  keys generate|rotate|list|retire|prune   the signing-key lifecycle\n"
+                                 "  verify TOKEN          check an access token offline, as a resource server does\n"
                                  "\n"
                                  "Every command takes --help. The database is found through libpq's environment\n"
                                  "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO.\n";
@@ -536,7 +538,7 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } commands[] = {{"serve", cmd_serve}, {"migrate", cmd_migrate}, {"user", cmd_user}, {"client", cmd_client}, {"keys", as_cli_keys}};
+    } commands[] = {{"serve", cmd_serve}, {"migrate", cmd_migrate}, {"user", cmd_user}, {"client", cmd_client}, {"keys", as_cli_keys}, {"verify", as_cli_verify}};
 
     if (argc < 2) {
         fputs(usage_main, stderr);

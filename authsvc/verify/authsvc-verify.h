@@ -18,7 +18,8 @@
  * caller's buffer (which may be NULL). Reasons never contain the token or a secret. Allocation failure
  * aborts the process.
  *
- * Build: pkg-config --cflags --libs authsvc-verify (add --static for libauthsvc-verify.a).
+ * Build: cc ... $(pkg-config --cflags --libs authsvc-verify); for libauthsvc-verify.a, link it with
+ * $(pkg-config --libs libcrypto jansson libcurl) -pthread (see README.md).
  */
 #ifndef AUTHSVC_VERIFY_H
 #define AUTHSVC_VERIFY_H
@@ -43,23 +44,23 @@ extern "C" {
 typedef enum en_asv_err_t {
     ASV_OK = 0,
     /* the token */
-    ASV_ERR_MALFORMED = -1,        /* not three base64url parts of JSON objects, too long, duplicate member names, crit */
-    ASV_ERR_BAD_ALGORITHM = -2,    /* none, HS*, unknown, or not the algorithm of the key its kid names */
-    ASV_ERR_BAD_TYPE = -3,         /* typ is not at+jwt: not an access token */
-    ASV_ERR_UNKNOWN_KEY = -4,      /* no kid, or a kid that is not in the JWKS (even after a refetch) */
+    ASV_ERR_MALFORMED = -1,     /* not three base64url parts of JSON objects, too long, duplicate member names, crit */
+    ASV_ERR_BAD_ALGORITHM = -2, /* none, HS*, unknown, or not the algorithm of the key its kid names */
+    ASV_ERR_BAD_TYPE = -3,      /* typ is not at+jwt: not an access token */
+    ASV_ERR_UNKNOWN_KEY = -4,   /* no kid, or a kid that is not in the JWKS (even after a refetch) */
     ASV_ERR_BAD_SIGNATURE = -5,
-    ASV_ERR_EXPIRED = -6,          /* now >= exp + leeway */
-    ASV_ERR_NOT_YET_VALID = -7,    /* now + leeway < nbf */
+    ASV_ERR_EXPIRED = -6,       /* now >= exp + leeway */
+    ASV_ERR_NOT_YET_VALID = -7, /* now + leeway < nbf */
     ASV_ERR_WRONG_ISSUER = -8,
     ASV_ERR_WRONG_AUDIENCE = -9,
-    ASV_ERR_MISSING_CLAIM = -10,   /* sub, client_id, jti, exp or iat absent or of the wrong type; ver < 1 */
-    ASV_ERR_REVOKED_TOKEN = -11,   /* its jti is listed by the revocation feed */
-    ASV_ERR_REVOKED_SUBJECT = -12, /* its ver is below the feed's min_ver for its sub */
+    ASV_ERR_MISSING_CLAIM = -10,     /* sub, client_id, jti, exp or iat absent or of the wrong type; ver < 1 */
+    ASV_ERR_REVOKED_TOKEN = -11,     /* its jti is listed by the revocation feed */
+    ASV_ERR_REVOKED_SUBJECT = -12,   /* its ver is below the feed's min_ver for its sub */
     ASV_ERR_STALE_REVOCATIONS = -13, /* revocations_max_age is set and the feed has not answered for that long */
     /* fetching and configuration */
-    ASV_ERR_FETCH = -20,           /* the fetch callback failed (transport, or an HTTP status other than 200) */
-    ASV_ERR_BAD_DOCUMENT = -21,    /* the JWKS or feed answer is not what the protocol says; the old state is kept */
-    ASV_ERR_CONFIG = -22,          /* invalid configuration or call (e.g. polling without a feed_url) */
+    ASV_ERR_FETCH = -20,        /* the fetch callback failed (transport, or an HTTP status other than 200) */
+    ASV_ERR_BAD_DOCUMENT = -21, /* the JWKS or feed answer is not what the protocol says; the old state is kept */
+    ASV_ERR_CONFIG = -22,       /* invalid configuration or call (e.g. polling without a feed_url) */
 } asv_err_t;
 
 /** A short English description of an asv_err_t ("expired", "revoked token", ...). Static storage. */
@@ -83,12 +84,12 @@ typedef void (*asv_log_cb)(void *ctx, const char *message);
  * every string, so the struct and its strings may go away after asv_verifier_new.
  */
 typedef struct st_asv_config_t {
-    const char *issuer;        /* required: the exact "iss" of authsvc (its --issuer) */
-    const char *audience;      /* this resource server's audience, which "aud" must contain; NULL accepts any
-                                  audience (only for tools: a token meant for another API would pass) */
-    const char *jwks_url;      /* required: authsvc's /.well-known/jwks.json */
-    const char *feed_url;      /* optional: authsvc's /oauth2/revocations; needs client_id and client_secret */
-    const char *client_id;     /* a confidential client of authsvc: the feed's Basic credentials */
+    const char *issuer;    /* required: the exact "iss" of authsvc (its --issuer) */
+    const char *audience;  /* this resource server's audience, which "aud" must contain; NULL accepts any
+                              audience (only for tools: a token meant for another API would pass) */
+    const char *jwks_url;  /* required: authsvc's /.well-known/jwks.json */
+    const char *feed_url;  /* optional: authsvc's /oauth2/revocations; needs client_id and client_secret */
+    const char *client_id; /* a confidential client of authsvc: the feed's Basic credentials */
     const char *client_secret;
     int leeway_seconds;            /* clock skew tolerated on exp and nbf; default 30, ASV_NO_LEEWAY for none */
     int jwks_min_refetch_interval; /* at most one JWKS refetch for an unknown kid per this many seconds; default 30 */
@@ -102,7 +103,7 @@ typedef struct st_asv_config_t {
     int fetch_timeout_ms;          /* the built-in libcurl fetcher's total deadline per request; default 5000 */
     asv_fetch_cb fetch;            /* NULL: the built-in libcurl fetcher (http and https only, no redirects) */
     void *fetch_ctx;
-    asv_log_cb log;                /* NULL: one line on standard error, "authsvc-verify: ..." */
+    asv_log_cb log; /* NULL: one line on standard error, "authsvc-verify: ..." */
     void *log_ctx;
 } asv_config_t;
 
@@ -123,7 +124,7 @@ ASV_API void asv_verifier_free(asv_verifier_t *v);
 /** The claims of a verified token. Every pointer is owned by the struct: release with asv_claims_clear. */
 typedef struct st_asv_claims_t {
     const char *iss;
-    const char *sub;       /* the user's id, or the client id for client_credentials tokens */
+    const char *sub; /* the user's id, or the client id for client_credentials tokens */
     const char *client_id;
     const char *jti;
     const char *scope;     /* space-separated; "" when the token has none */
@@ -138,8 +139,7 @@ typedef struct st_asv_claims_t {
  * revocation state. Returns 0 and fills `out` (may be NULL), or a negative asv_err_t with `out` zeroed
  * (clearing it is harmless) and a reason. Thread-safe.
  */
-ASV_API int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *out, char *reason,
-                       size_t reasonlen) ASV_WUR;
+ASV_API int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *out, char *reason, size_t reasonlen) ASV_WUR;
 
 /** Frees what asv_verify put in `c` and zeroes it; idempotent. */
 ASV_API void asv_claims_clear(asv_claims_t *c);

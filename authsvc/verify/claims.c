@@ -16,6 +16,7 @@ _Static_assert(ASV_ERR_MALFORMED == (int)AS_JWT_MALFORMED && ASV_ERR_BAD_ALGORIT
                    ASV_ERR_NOT_YET_VALID == (int)AS_JWT_NOT_YET_VALID && ASV_ERR_WRONG_ISSUER == (int)AS_JWT_WRONG_ISSUER &&
                    ASV_ERR_WRONG_AUDIENCE == (int)AS_JWT_WRONG_AUDIENCE && ASV_ERR_MISSING_CLAIM == (int)AS_JWT_MISSING_CLAIM,
                "asv_err_t and as_jwt_err_t must agree");
+_Static_assert(ASV_TOKEN_MAX_LEN == AS_JWT_MAX_LEN, "the documented limit is token/verify's");
 
 const char *asv_strerror(int err)
 {
@@ -96,7 +97,7 @@ int asv_bearer_token(const char *value, size_t len, const char **token, size_t *
 
     while (i < len && (value[i] == ' ' || value[i] == '\t'))
         ++i;
-    if (len - i < 7 || strncasecmp(value + i, "Bearer", 6) != 0 || value[i + 6] != ' ')
+    if (i + 7 > len || strncasecmp(value + i, "Bearer", 6) != 0 || value[i + 6] != ' ')
         return -1;
     for (i += 6; i < len && value[i] == ' '; ++i)
         ;

@@ -45,9 +45,9 @@ static char *read_token(void)
 int as_cli_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"issuer", required_argument, NULL, 'i'}, {"audience", required_argument, NULL, 'a'},
+        {"issuer", required_argument, NULL, 'i'},   {"audience", required_argument, NULL, 'a'},
         {"jwks-url", required_argument, NULL, 'j'}, {"leeway", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     asv_config_t cfg = {.issuer = DEFAULT_ISSUER};
     char reason[ASV_REASON_MAX], *jwks_url = NULL, *stdin_token = NULL, *end, *json;
@@ -84,7 +84,8 @@ int as_cli_verify(int argc, char **argv)
         }
     }
     if (optind != argc - 1)
-        return fail_usage(optind == argc ? "the token is missing" : "unexpected argument: ", optind == argc ? NULL : argv[optind + 1]);
+        return fail_usage(optind == argc ? "the token is missing" : "unexpected argument: ",
+                          optind == argc ? NULL : argv[optind + 1]);
     if (strcmp(argv[optind], "-") == 0) {
         if ((stdin_token = read_token()) == NULL)
             return fail_usage("no token on standard input", NULL);

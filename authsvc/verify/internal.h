@@ -27,7 +27,7 @@ typedef struct st_asv__keyset_t {
     struct st_asv__kid_key_t {
         char *kid;
         as_key_t *key;
-    } *keys;
+    } * keys;
 } asv__keyset_t;
 
 /** An empty key set. Owner: the caller (asv__keyset_free). */
@@ -50,7 +50,7 @@ typedef struct st_asv__strmap_t {
     struct st_asv__strmap_entry_t {
         char *key;
         int64_t value;
-    } *slots;
+    } * slots;
     size_t capacity; /* a power of two, or 0 */
     size_t count;
     uint64_t seed;

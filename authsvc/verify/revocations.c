@@ -128,10 +128,15 @@ asv__revset_t *asv__revset_apply(const asv__revset_t *cur, const asv__feed_t *fe
     }
     /* merge: the larger min_ver wins; a jti keeps its latest exp (asv__feed_parse checked every type) */
     json_array_foreach(feed->subjects, i, e)
-        asv__strmap_put_max(&rs->subjects, json_string_value(json_object_get(e, "sub")),
-                            json_integer_value(json_object_get(e, "min_ver")));
+    {
+        const char *sub = json_string_value(json_object_get(e, "sub"));
+        asv__strmap_put_max(&rs->subjects, sub, json_integer_value(json_object_get(e, "min_ver")));
+    }
     json_array_foreach(feed->jtis, i, e)
-        add_jti(rs, json_string_value(json_object_get(e, "jti")), json_integer_value(json_object_get(e, "exp")), drop_until);
+    {
+        const char *jti = json_string_value(json_object_get(e, "jti"));
+        add_jti(rs, jti, json_integer_value(json_object_get(e, "exp")), drop_until);
+    }
     return rs;
 }
 

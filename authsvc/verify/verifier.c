@@ -37,7 +37,7 @@
 struct st_asv_verifier_t {
     /* the configuration: immutable after asv_verifier_new */
     char *issuer, *audience, *jwks_url, *feed_url, *client_id, *client_secret;
-    int64_t leeway;                     /* seconds */
+    int64_t leeway; /* seconds */
     int64_t min_refetch_ms, jwks_refresh_ms, feed_poll_ms, revocations_max_age_ms;
     int no_fetch_in_verify, fetch_timeout_ms;
     asv_fetch_cb fetch;
@@ -47,9 +47,9 @@ struct st_asv_verifier_t {
 
     /* what asv_verify reads */
     pthread_rwlock_t lock;
-    asv__keyset_t *keys;      /* never NULL */
-    asv__revset_t *revs;      /* never NULL */
-    uint64_t keys_generation; /* bumped on every swap of `keys` */
+    asv__keyset_t *keys;           /* never NULL */
+    asv__revset_t *revs;           /* never NULL */
+    uint64_t keys_generation;      /* bumped on every swap of `keys` */
     _Atomic int64_t feed_ok_at_ms; /* monotonic time of the last successful poll; 0: none yet */
 
     /* JWKS fetches, one at a time */
@@ -222,8 +222,8 @@ void asv_verifier_free(asv_verifier_t *v)
 /* --- fetching ----------------------------------------------------------------------------------------- */
 
 /** Fetches `url`; on failure writes "WHAT: why" into the reason. */
-static int fetch(asv_verifier_t *v, const char *what, const char *url, const char *user, const char *password,
-                 size_t max_body, char **body, size_t *len, char *reason, size_t reasonlen)
+static int fetch(asv_verifier_t *v, const char *what, const char *url, const char *user, const char *password, size_t max_body,
+                 char **body, size_t *len, char *reason, size_t reasonlen)
 {
     char err[ASV_REASON_MAX] = "";
     int r;
@@ -288,7 +288,7 @@ static int take_kid_refetch_slot(asv_verifier_t *v)
     int64_t now = mono_ms();
     int ok;
     pthread_mutex_lock(&v->bg_mutex);
-    if ((ok = v->kid_refetch_at_ms == INT64_MIN || now - v->kid_refetch_at_ms >= v->min_refetch_ms))
+    if ((ok = (v->kid_refetch_at_ms == INT64_MIN || now - v->kid_refetch_at_ms >= v->min_refetch_ms)))
         v->kid_refetch_at_ms = now;
     pthread_mutex_unlock(&v->bg_mutex);
     return ok;
@@ -380,8 +380,8 @@ int asv_poll_revocations(asv_verifier_t *v, char *reason, size_t reasonlen)
     if (feed.reset)
         v->snapshot_at_ms = now_ms;
     atomic_store(&v->feed_ok_at_ms, now_ms > 0 ? now_ms : 1);
-    asv__reason(reason, reasonlen, "%zu revoked subjects, %zu revoked jtis (%s)", v->revs->subjects.count,
-                v->revs->jtis.count, feed.reset ? "snapshot" : "merged");
+    asv__reason(reason, reasonlen, "%zu revoked subjects, %zu revoked jtis (%s)", v->revs->subjects.count, v->revs->jtis.count,
+                feed.reset ? "snapshot" : "merged");
     asv__feed_dispose(&feed);
 Exit:
     pthread_mutex_unlock(&v->feed_mutex);
@@ -430,8 +430,7 @@ static json_t *explain_part(const char *b64, size_t len, const char *name, char 
     } else if ((j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, NULL)) == NULL || !json_is_object(j)) {
         json_decref(j);
         j = json_loadb(buf, n, 0, NULL);
-        snprintf(detail, dlen, "the %s %s", name,
-                 json_is_object(j) ? "has a member name twice" : "is not a JSON object");
+        snprintf(detail, dlen, "the %s %s", name, json_is_object(j) ? "has a member name twice" : "is not a JSON object");
         json_decref(j);
         j = NULL;
     }
@@ -440,10 +439,11 @@ static json_t *explain_part(const char *b64, size_t len, const char *name, char 
 }
 
 /** Says why as_jwt_verify_access refused the token. Runs only on failure, so it may decode again. */
-static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size_t len, const as_jwt_t *jwt,
-                    const lookup_t *l, refetch_t refetch, int64_t now, char *detail, size_t dlen)
+static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size_t len, const as_jwt_t *jwt, const lookup_t *l,
+                    refetch_t refetch, int64_t now, char *detail, size_t dlen)
 {
-    const char *dot1 = memchr(token, '.', len), *dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', token + len - dot1 - 1) : NULL;
+    const char *dot1 = len != 0 ? memchr(token, '.', len) : NULL,
+               *dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', token + len - dot1 - 1) : NULL;
     json_t *header = NULL, *payload = NULL;
     char s[80];
 
@@ -501,11 +501,11 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
         }
         asv__sanitize(kid, 64, s);
         snprintf(detail, dlen, "kid \"%s\" is not in the JWKS%s", s,
-                 refetch == REFETCH_DONE            ? " (refetched)"
-                 : refetch == REFETCH_FAILED        ? " (the refetch failed)"
-                 : refetch == REFETCH_SCHEDULED     ? " (a refetch is scheduled)"
-                 : refetch == REFETCH_RATE_LIMITED  ? " (refetch rate-limited)"
-                                                    : "");
+                 refetch == REFETCH_DONE           ? " (refetched)"
+                 : refetch == REFETCH_FAILED       ? " (the refetch failed)"
+                 : refetch == REFETCH_SCHEDULED    ? " (a refetch is scheduled)"
+                 : refetch == REFETCH_RATE_LIMITED ? " (refetch rate-limited)"
+                                                   : "");
         break;
     }
     case AS_JWT_BAD_SIGNATURE:
@@ -610,8 +610,8 @@ int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *o
         goto Exit;
     }
     if (err == ASV_ERR_REVOKED_SUBJECT) {
-        asv__reason(reason, reasonlen, "%s: its ver %lld is below %lld, the subject's sessions were revoked",
-                    asv_strerror(err), (long long)jwt.token_version, (long long)min_ver);
+        asv__reason(reason, reasonlen, "%s: its ver %lld is below %lld, the subject's sessions were revoked", asv_strerror(err),
+                    (long long)jwt.token_version, (long long)min_ver);
         goto Exit;
     }
 
