@@ -399,7 +399,9 @@ Exit:
 
 static const char usage_client[] =
     "usage: authsvc client add CLIENT_ID [--grant GRANT]... [--audience AUD]... [--scope \"S1 S2\"]\n"
-    "                          [--public] [--access-ttl SECONDS] [--db CONNINFO]\n"
+    "                          [--public] [--access-ttl SECONDS] [--refresh-idle-ttl SECONDS]\n"
+    "                          [--refresh-max-ttl SECONDS] [--db CONNINFO]\n"
+    "  The TTL options override the server's defaults for this client.\n"
     "  GRANT is client_credentials, password or refresh_token (default: client_credentials;\n"
     "  a public client must name its grants and cannot have client_credentials).\n"
     "  A confidential client's secret is printed as the last line: it is shown only once.\n";
@@ -423,8 +425,9 @@ static int cmd_client(int argc, char **argv)
     static const struct option opts[] = {
         {"grant", required_argument, NULL, 'g'}, {"audience", required_argument, NULL, 'a'}, {"scope", required_argument, NULL, 's'},
         {"public", no_argument, NULL, 'p'},      {"access-ttl", required_argument, NULL, 't'}, {"db", required_argument, NULL, 'd'},
+        {"refresh-idle-ttl", required_argument, NULL, 'i'}, {"refresh-max-ttl", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
-    const char *conninfo = "", *client_id, *access_ttl = NULL;
+    const char *conninfo = "", *client_id, *access_ttl = NULL, *idle_ttl = NULL, *max_ttl = NULL;
     char grants[256] = "{", auds[4096] = "{", scopes[4096] = "{";
     int c, is_public = 0, ret = 1;
     unsigned grant_bits = 0;
@@ -464,6 +467,12 @@ static int cmd_client(int argc, char **argv)
             if (as_cli_parse_int(optarg, 1, 86400, &v) != 0)
                 return as_cli_usage(usage_client, "invalid --access-ttl: %s", optarg);
             access_ttl = optarg;
+            break;
+        case 'i':
+        case 'm':
+            if (as_cli_parse_int(optarg, 1, 10 * 365 * 86400, &v) != 0)
+                return as_cli_usage(usage_client, "invalid --refresh-%s-ttl: %s", c == 'i' ? "idle" : "max", optarg);
+            *(c == 'i' ? &idle_ttl : &max_ttl) = optarg;
             break;
         case 'd':
             conninfo = optarg;
@@ -506,12 +515,14 @@ static int cmd_client(int argc, char **argv)
 
     if ((pg = as_cli_connect(conninfo)) == NULL)
         goto Exit;
-    const char *params[] = {client_id, is_public ? NULL : hash_hex, is_public ? "true" : "false", grants, auds, scopes, access_ttl};
+    const char *params[] = {client_id, is_public ? NULL : hash_hex, is_public ? "true" : "false", grants, auds, scopes, access_ttl,
+                            idle_ttl, max_ttl};
     res = as_cli_exec(pg, PGRES_TUPLES_OK, "adding the client",
-                      "INSERT INTO clients (client_id, secret_hash, public, grant_types, audiences, scopes, access_ttl)"
-                      " VALUES ($1, $2::bytea, $3::boolean, $4::text[], $5::text[], $6::text[], $7::integer)"
+                      "INSERT INTO clients (client_id, secret_hash, public, grant_types, audiences, scopes, access_ttl,"
+                      " refresh_idle_ttl, refresh_max_ttl)"
+                      " VALUES ($1, $2::bytea, $3::boolean, $4::text[], $5::text[], $6::text[], $7::integer, $8::integer, $9::integer)"
                       " ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
-                      7, params);
+                      9, params);
     if (res == NULL)
         goto Exit;
     if (PQntuples(res) != 1) {

@@ -352,6 +352,48 @@ START_TEST(idle_expiry)
 }
 END_TEST
 
+/* --- housekeeping ------------------------------------------------------------------------- */
+
+static void on_cleaned(void *ctx, int err)
+{
+    *(int *)ctx = err;
+    ++done;
+}
+
+START_TEST(cleanup_removes_only_what_is_dead)
+{
+    as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
+    uint8_t live[AS_REFRESH_RAW_LEN], dead[AS_REFRESH_RAW_LEN];
+    int err = 1;
+    sql("TRUNCATE revoked_tokens, revocation_events");
+    sql("UPDATE revocation_feed_state SET compacted_xid = '0'");
+    as_refresh_new(live);
+    create_family(pool, live, 1);
+    as_refresh_new(dead);
+    create_family(pool, dead, 1);
+    sql("UPDATE refresh_families SET expires_at = now() - interval '1 second'"
+        " WHERE id = (SELECT family_id FROM refresh_tokens ORDER BY created_at DESC LIMIT 1)");
+    sql("INSERT INTO revoked_tokens (jti, expires_at) VALUES ('gone', now() - interval '1 second'), ('kept', now() + interval '1 hour')");
+    sql("INSERT INTO revocation_events (kind, subject, min_version, at) VALUES ('subject', 'old', 2, now() - interval '2 days')");
+    sql("INSERT INTO revocation_events (kind, subject, min_version) VALUES ('subject', 'new', 3)");
+    done = 0;
+    as_store_cleanup(pool, &mem, 300, on_cleaned, &err, NULL);
+    run_until(&done, 1);
+    ck_assert_int_eq(err, 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families"), 1);        /* the expired family went */
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens"), 1);          /* with its token (cascade) */
+    ck_assert_int_eq(count("SELECT count(*) FROM revoked_tokens WHERE jti = 'kept'"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM revoked_tokens"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM revocation_events WHERE subject = 'new'"), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM revocation_events"), 1);
+    /* the horizon moved past the deleted entry (a cursor from before it must resynchronise), not past the kept one */
+    ck_assert_int_eq(count("SELECT (compacted_xid::text::numeric > 0)::int FROM revocation_feed_state"), 1);
+    ck_assert_int_eq(count("SELECT (compacted_xid <= (SELECT xid FROM revocation_events WHERE subject = 'new'))::int"
+                           " FROM revocation_feed_state"), 1);
+    as_pool_dispose(pool);
+}
+END_TEST
+
 /* --- failures ------------------------------------------------------------------------------ */
 
 static const as_stmt_t test_stmts[] = {
@@ -469,6 +511,7 @@ int main(void)
     tcase_add_test(tc, retry_after_grace_is_reuse);
     tcase_add_test(tc, rotation_refuses_what_it_must);
     tcase_add_test(tc, idle_expiry);
+    tcase_add_test(tc, cleanup_removes_only_what_is_dead);
     tcase_add_test(tc, deadline_turns_a_hung_query_into_a_timeout);
     tcase_add_test(tc, terminated_backend_fails_in_flight_then_recovers);
     tcase_add_test(tc, unreachable_database_fails_fast);
