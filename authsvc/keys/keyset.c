@@ -249,7 +249,7 @@ int as_keyset_same(const as_keyset_t *a, const as_keyset_t *b)
     for (size_t i = 0; i != a->num_entries; ++i)
         if (strcmp(a->entries[i].kid, b->entries[i].kid) != 0)
             return 0;
-    return memcmp(a->refresh_key, b->refresh_key, sizeof(a->refresh_key)) == 0;
+    return as_memeq(a->refresh_key, b->refresh_key, sizeof(a->refresh_key)) == 0;
 }
 
 static int has_suffix(const char *s, const char *suffix)
