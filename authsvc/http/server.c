@@ -22,6 +22,8 @@
 #include "authsvc/oauth/client_cache.h"
 #include "authsvc/store/store.h"
 
+#define SHUTDOWN_DRAIN_MS 2000
+
 typedef struct st_as_thread_t {
     h2o_context_t ctx; /* h2o hands this back with every request */
     struct st_server_t *server;
@@ -247,12 +249,19 @@ static void *thread_main(void *arg)
     while (!atomic_load(&server->stopping))
         h2o_evloop_run(thr->ctx.loop, INT32_MAX);
 
+    /* graceful: accept nothing more, send HTTP/2 GOAWAY, let the requests in flight finish (a rotation already
+     * committed still reaches its client), for at most SHUTDOWN_DRAIN_MS */
     h2o_socket_read_stop(thr->listener);
     h2o_socket_close(thr->listener);
     if (thr->tls_listener != NULL) {
         h2o_socket_read_stop(thr->tls_listener);
         h2o_socket_close(thr->tls_listener);
     }
+    h2o_context_request_shutdown(&thr->ctx);
+    for (uint64_t deadline = h2o_now(thr->ctx.loop) + SHUTDOWN_DRAIN_MS;
+         (!h2o_linklist_is_empty(&thr->ctx.http1._conns) || !h2o_linklist_is_empty(&thr->ctx.http2._conns)) &&
+         h2o_now(thr->ctx.loop) < deadline;)
+        h2o_evloop_run(thr->ctx.loop, 100);
     if (thr == server->threads) {
         as_pool_cancel(thr->cleanup_job);
         if (h2o_timeout_is_linked(&thr->cleanup_entry))
