@@ -305,6 +305,43 @@ class GraceWindowTests(RefreshCase):
         self.assertTokenSuccess(self.refresh(web, second), refresh=True)
 
 
+class PerClientLifetimeTests(RefreshCase):
+    """A client's own lifetimes (`client add --access-ttl/--refresh-idle-ttl/--refresh-max-ttl`) win over the server's."""
+
+    serve_args = ["--refresh-idle-ttl", str(IDLE_TTL), "--refresh-max-ttl", str(MAX_TTL), "--access-ttl", "300"]
+    users = {"alice": "alice-password"}
+    clients = [Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read")]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        result = cls.cli.run("client", "add", "short", "--grant", "password", "--grant", "refresh_token", "--audience", API,
+                             "--scope", "read", "--access-ttl", "60", "--refresh-idle-ttl", "120", "--refresh-max-ttl", "600")
+        cls.short = Client("short", grants=["password", "refresh_token"], audiences=[API], scope="read")
+        cls.short.secret = result.stdout.strip().splitlines()[-1]
+
+    def lifetimes(self, client):
+        response = self.password_login(client, "alice", self.users["alice"])
+        token = response["refresh_token"]
+        idle = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_tokens "
+                                   f"WHERE hash = {sql_hash(token)}"))
+        absolute = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_families "
+                                       f"WHERE id = '{self.family_of(token)}'"))
+        return response["expires_in"], idle, absolute
+
+    def test_a_clients_own_lifetimes_win(self):
+        access, idle, absolute = self.lifetimes(self.short)
+        self.assertEqual(access, 60)
+        self.assertAlmostEqual(idle, 120, delta=2)
+        self.assertAlmostEqual(absolute, 600, delta=2)
+
+    def test_other_clients_keep_the_servers(self):
+        access, idle, absolute = self.lifetimes(self.client["web"])
+        self.assertEqual(access, 300)
+        self.assertAlmostEqual(idle, IDLE_TTL, delta=2)
+        self.assertAlmostEqual(absolute, MAX_TTL, delta=2)
+
+
 class GraceRaceTests(RefreshCase):
     """Races inside a grace window. The window is wide here so that a slow machine (sanitizers, a loaded
     CI runner) cannot push a straggler out of it: the point is that nobody gets a second branch."""
