@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
+#include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
 
 static const char *reason_of(int status)
@@ -113,4 +114,40 @@ void as_http_bearer_error(h2o_req_t *req, int status, const char *error, const c
         }
     }
     as_http_send_json(req, status, json_pack("{s:s, s:s}", "error", error, "error_description", description), AS_RESP_NO_STORE);
+}
+
+int as_http_read_form(h2o_req_t *req, as_form_t *form)
+{
+    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    const char *why;
+
+    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
+                                     "application/x-www-form-urlencoded")) {
+        why = "the body must be application/x-www-form-urlencoded";
+    } else {
+        switch (as_form_parse(&req->pool, req->entity.base, req->entity.len, form, NULL)) {
+        case AS_FORM_OK:
+            return 0;
+        case AS_FORM_DUPLICATE:
+            why = "a parameter is repeated";
+            break;
+        case AS_FORM_TOO_MANY:
+            why = "too many parameters";
+            break;
+        default:
+            why = "malformed form body";
+            break;
+        }
+    }
+    as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, why, 0);
+    return -1;
+}
+
+void as_http_store_error(h2o_req_t *req, int err)
+{
+    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
+        as_http_oauth_error(req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly", 0);
+    } else {
+        as_http_oauth_error(req, AS_OAUTH_SERVER_ERROR, "internal error", 0);
+    }
 }

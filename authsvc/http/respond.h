@@ -49,6 +49,17 @@ void as_http_bearer_error(h2o_req_t *req, int status, const char *error, const c
 /** 413 with an RFC 6749 invalid_request body, no-store. */
 void as_http_payload_too_large(h2o_req_t *req);
 
+/**
+ * Reads the request's application/x-www-form-urlencoded body into `form`
+ * (struct as_form_t of http/form.h). Returns 0, or -1 after answering
+ * invalid_request (wrong content type, malformed, repeated or too many parameters).
+ */
+struct st_as_form_t;
+int as_http_read_form(h2o_req_t *req, struct st_as_form_t *form);
+
+/** The answer to a failed database call: 503 temporarily_unavailable when unreachable or slow, else 500. */
+void as_http_store_error(h2o_req_t *req, int err);
+
 /** 404 with a JSON body. */
 void as_http_not_found(h2o_req_t *req);
 

@@ -46,15 +46,6 @@ static void on_dispose(void *p)
         as_wipe(ar->form.params[i].value.base, ar->form.params[i].value.len);
 }
 
-static void store_error(account_req_t *ar, int err)
-{
-    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
-        as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly", 0);
-    } else {
-        as_http_oauth_error(ar->req, AS_OAUTH_SERVER_ERROR, "internal error", 0);
-    }
-}
-
 static void send_result(account_req_t *ar, int with_refresh)
 {
     json_t *extra = json_pack("{s:I}", "token_version", (json_int_t)ar->new_version);
@@ -105,7 +96,7 @@ static void on_changed(void *ctx, int err, int64_t version)
         return;
     }
     if (err != 0) {
-        store_error(ar, err);
+        as_http_store_error(ar->req, err);
         return;
     }
     ar->new_version = version;
@@ -148,7 +139,7 @@ static void on_user(void *ctx, int err, const as_user_t *user)
     account_req_t *ar = ctx;
     ar->job = NULL;
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        store_error(ar, err);
+        as_http_store_error(ar->req, err);
         return;
     }
     if (user == NULL || user->disabled || user->token_version != ar->jwt.token_version) {
@@ -165,7 +156,7 @@ static void on_status(void *ctx, int err, int good)
     account_req_t *ar = ctx;
     ar->job = NULL;
     if (err != 0) {
-        store_error(ar, err);
+        as_http_store_error(ar->req, err);
         return;
     }
     if (!good) {
@@ -205,13 +196,8 @@ void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req)
         return;
     }
 
-    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
-                                     "application/x-www-form-urlencoded") ||
-        as_form_parse(&req->pool, req->entity.base, req->entity.len, &ar->form, NULL) != AS_FORM_OK) {
-        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "expected a form body with current_password and new_password", 0);
+    if (as_http_read_form(req, &ar->form) != 0)
         return;
-    }
     ar->current = as_form_get(&ar->form, "current_password");
     ar->new_password = as_form_get(&ar->form, "new_password");
     if (ar->current == NULL || ar->new_password == NULL) {

@@ -15,36 +15,7 @@ void as_client_req_error(as_client_req_t *cr, as_oauth_error_t error, const char
 
 void as_client_req_store_error(as_client_req_t *cr, int err)
 {
-    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
-        as_client_req_error(cr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly");
-    } else {
-        as_client_req_error(cr, AS_OAUTH_SERVER_ERROR, "internal error");
-    }
-}
-
-static int parse_form(as_client_req_t *cr)
-{
-    h2o_req_t *req = cr->req;
-    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-
-    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
-                                     "application/x-www-form-urlencoded")) {
-        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "the body must be application/x-www-form-urlencoded");
-        return -1;
-    }
-    switch (as_form_parse(&req->pool, req->entity.base, req->entity.len, &cr->form, NULL)) {
-    case AS_FORM_OK:
-        return 0;
-    case AS_FORM_DUPLICATE:
-        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "a parameter is repeated");
-        return -1;
-    case AS_FORM_TOO_MANY:
-        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "too many parameters");
-        return -1;
-    default:
-        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "malformed form body");
-        return -1;
-    }
+    as_http_store_error(cr->req, err);
 }
 
 int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req)
@@ -55,7 +26,7 @@ int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req
     cr->ctx = ctx;
     cr->req = req;
     cr->form.num_params = 0;
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && parse_form(cr) != 0)
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && as_http_read_form(req, &cr->form) != 0)
         return -1;
     form_id = as_form_get(&cr->form, "client_id");
     form_secret = as_form_get(&cr->form, "client_secret");
