@@ -5,6 +5,7 @@
 #define AS_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /** Errors are negative; 0 is success. Only http/ turns them into statuses. */
 typedef enum en_as_err_t {
@@ -35,6 +36,12 @@ void as_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
         if (as_log_level >= AS_LOG_DEBUG)                                                                                        \
             as_log(AS_LOG_DEBUG, __VA_ARGS__);                                                                                   \
     } while (0)
+
+/** A list of strings; who owns the strings is said where one is handed out. */
+typedef struct st_as_strlist_t {
+    const char **items;
+    size_t len;
+} as_strlist_t;
 
 /** Allocation that aborts on failure (as h2o, Redis and palloc do). */
 void *as_malloc(size_t sz);

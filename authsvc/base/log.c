@@ -1,3 +1,7 @@
+/*
+ * base/log — as_log: one line per message on standard error, with a UTC
+ * timestamp, the process id and the level (interface in authsvc/as.h).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,28 +41,4 @@ void as_log(int level, const char *fmt, ...)
     if (write(2, line, n) < 0) {
         /* nothing sensible to do */
     }
-}
-
-void *as_malloc(size_t sz)
-{
-    void *p = malloc(sz == 0 ? 1 : sz);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-void *as_calloc(size_t n, size_t sz)
-{
-    void *p = calloc(n == 0 ? 1 : n, sz == 0 ? 1 : sz);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-char *as_strdup(const char *s)
-{
-    char *p = strdup(s);
-    if (p == NULL)
-        abort();
-    return p;
 }

@@ -19,7 +19,7 @@
 #include "authsvc/http/respond.h"
 #include "authsvc/http/server.h"
 #include "authsvc/keys/keyset.h"
-#include "authsvc/oauth/client_cache.h"
+#include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
 
 #define SHUTDOWN_DRAIN_MS 2000

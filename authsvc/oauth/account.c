@@ -15,7 +15,7 @@
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/issue.h"
 #include "authsvc/oauth/oauth.h"
-#include "authsvc/token/verify.h"
+#include "authsvc/token/access.h"
 
 #define MIN_PASSWORD_LEN 8
 

@@ -2,7 +2,7 @@
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/oauth/client_auth.h"
-#include "authsvc/oauth/client_cache.h"
+#include "authsvc/store/client_cache.h"
 
 #define MAX_CLIENT_ID_LEN 255
 #define MAX_SECRET_LEN 1024

@@ -12,7 +12,7 @@
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/token/refresh.h"
-#include "authsvc/token/verify.h"
+#include "authsvc/token/access.h"
 
 typedef struct st_introspect_req_t {
     as_client_req_t cr;

@@ -7,7 +7,7 @@
 #define AS_OAUTH_H
 
 #include <h2o.h>
-#include "authsvc/oauth/pwcheck.h"
+#include "authsvc/work/pwcheck.h"
 #include "authsvc/store/pool.h"
 
 /** Settings shared by every thread; read-only once serving. */

@@ -19,9 +19,8 @@
 #include "authsvc/oauth/oauth.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/jwt.h"
+#include "authsvc/token/grants.h"
 #include "authsvc/token/refresh.h"
-
-#define MAX_SCOPE_LEN 1024
 
 typedef struct st_token_req_t {
     as_client_req_t cr; /* first: the client-authentication state, with ctx, req and the pending job */
@@ -62,83 +61,6 @@ static void reply_store_error(token_req_t *tr, int err)
     as_client_req_store_error(&tr->cr, err);
 }
 
-/* --- scopes (RFC 6749 §3.3) ------------------------------------------------- */
-
-static int scope_token_valid(const char *s, size_t len)
-{
-    if (len == 0)
-        return 0;
-    for (size_t i = 0; i != len; ++i) {
-        unsigned char c = s[i];
-        if (c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e)
-            return 0;
-    }
-    return 1;
-}
-
-static int list_has(const as_strlist_t *list, const char *s, size_t len)
-{
-    for (size_t i = 0; i != list->len; ++i)
-        if (strlen(list->items[i]) == len && memcmp(list->items[i], s, len) == 0)
-            return 1;
-    return 0;
-}
-
-/**
- * Resolves the requested scope against `allowed`: NULL requests everything
- * allowed. The result keeps the order of `allowed` and has no duplicates.
- * Returns 0, or -1 (malformed or not allowed).
- */
-static int resolve_scope(h2o_mem_pool_t *pool, const h2o_iovec_t *requested, const as_strlist_t *allowed, const char **out)
-{
-    size_t total = 1;
-    for (size_t i = 0; i != allowed->len; ++i)
-        total += strlen(allowed->items[i]) + 1;
-    char *buf = h2o_mem_alloc_pool(pool, total), *p = buf;
-    as_strlist_t req = {NULL, 0};
-
-    if (requested != NULL) {
-        if (requested->len > MAX_SCOPE_LEN)
-            return -1;
-        req.items = h2o_mem_alloc_pool(pool, sizeof(*req.items) * (requested->len / 2 + 1));
-        const char *s = requested->base, *end = s + requested->len;
-        while (s < end) {
-            const char *sp = memchr(s, ' ', end - s), *tok_end = sp != NULL ? sp : end;
-            if (!scope_token_valid(s, tok_end - s) || !list_has(allowed, s, tok_end - s))
-                return -1;
-            req.items[req.len++] = h2o_strdup(pool, s, tok_end - s).base;
-            s = tok_end + 1;
-        }
-    }
-    for (size_t i = 0; i != allowed->len; ++i) {
-        const char *item = allowed->items[i];
-        if (requested != NULL && !list_has(&req, item, strlen(item)))
-            continue;
-        if (p != buf)
-            *p++ = ' ';
-        memcpy(p, item, strlen(item));
-        p += strlen(item);
-    }
-    *p = '\0';
-    *out = buf;
-    return 0;
-}
-
-/** Splits a space-separated string into a list (pool memory). */
-static as_strlist_t split_scope(h2o_mem_pool_t *pool, const char *s)
-{
-    size_t len = strlen(s);
-    as_strlist_t list = {h2o_mem_alloc_pool(pool, sizeof(char *) * (len / 2 + 1)), 0};
-    const char *end = s + len;
-    while (s < end) {
-        const char *sp = memchr(s, ' ', end - s), *tok_end = sp != NULL ? sp : end;
-        if (tok_end != s)
-            list.items[list.len++] = h2o_strdup(pool, s, tok_end - s).base;
-        s = tok_end + 1;
-    }
-    return list;
-}
-
 /* --- issuing ------------------------------------------------------------------ */
 
 static void issue(token_req_t *tr, const char *subject, int64_t token_version)
@@ -169,8 +91,8 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
     }
     if (tr->scope != NULL) {
         /* the statement already checked that the requested scope is within the family's */
-        as_strlist_t family_scope = split_scope(&tr->req->pool, r->scope);
-        if (resolve_scope(&tr->req->pool, tr->scope, &family_scope, &tr->granted_scope) != 0) {
+        as_strlist_t family_scope = as_scope_split(&tr->req->pool, r->scope);
+        if (as_scope_resolve(&tr->req->pool, tr->scope, &family_scope, &tr->granted_scope) != 0) {
             reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope exceeds the original grant");
             return;
         }
@@ -197,7 +119,7 @@ static void grant_refresh(token_req_t *tr)
     if (tr->scope != NULL) {
         /* syntax and the client's own scopes first; the family's scope is checked by the statement */
         const char *ignored;
-        if (resolve_scope(&tr->req->pool, tr->scope, &tr->client->scopes, &ignored) != 0) {
+        if (as_scope_resolve(&tr->req->pool, tr->scope, &tr->client->scopes, &ignored) != 0) {
             reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope is invalid or not allowed for this client");
             return;
         }
@@ -297,14 +219,14 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     }
     switch (tr->grant) {
     case AS_GRANT_CLIENT_CREDENTIALS:
-        if (resolve_scope(&tr->req->pool, tr->scope, &client->scopes, &tr->granted_scope) != 0) {
+        if (as_scope_resolve(&tr->req->pool, tr->scope, &client->scopes, &tr->granted_scope) != 0) {
             reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope is invalid or not allowed for this client");
             return;
         }
         issue(tr, client->client_id, 0);
         break;
     case AS_GRANT_PASSWORD:
-        if (resolve_scope(&tr->req->pool, tr->scope, &client->scopes, &tr->granted_scope) != 0) {
+        if (as_scope_resolve(&tr->req->pool, tr->scope, &client->scopes, &tr->granted_scope) != 0) {
             reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope is invalid or not allowed for this client");
             return;
         }

@@ -157,33 +157,6 @@ const as_stmt_t as_store_statements[] = {
 };
 const size_t as_store_num_statements = STMT__COUNT;
 
-int as_is_uuid(const char *s)
-{
-    for (int i = 0; i != 36; ++i) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-            return 0;
-        }
-    }
-    return s[36] == '\0';
-}
-
-unsigned as_grant_parse(const char *name, size_t len)
-{
-#define IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
-    if (IS("client_credentials"))
-        return AS_GRANT_CLIENT_CREDENTIALS;
-    if (IS("password"))
-        return AS_GRANT_PASSWORD;
-    if (IS("refresh_token"))
-        return AS_GRANT_REFRESH_TOKEN;
-    return 0;
-#undef IS
-}
-
 /* The adapter between the pool's generic callback and a typed one. Lives in the caller's memory pool. */
 typedef struct st_call_t {
     h2o_mem_pool_t *mem;

@@ -14,27 +14,11 @@
 #include <h2o.h>
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/store/pool.h"
+#include "authsvc/token/grants.h"
 
 /** The statements every connection prepares; pass to as_pool_create. */
 extern const as_stmt_t as_store_statements[];
 extern const size_t as_store_num_statements;
-
-/** Grant types, as a bit set. */
-enum {
-    AS_GRANT_CLIENT_CREDENTIALS = 1 << 0,
-    AS_GRANT_PASSWORD = 1 << 1,
-    AS_GRANT_REFRESH_TOKEN = 1 << 2,
-};
-/** 1 if `s` is a UUID in text form (user ids are): check before passing a subject as one. */
-int as_is_uuid(const char *s);
-
-/** Parses a grant_type name; returns its bit, or 0 if unknown. */
-unsigned as_grant_parse(const char *name, size_t len);
-
-typedef struct st_as_strlist_t {
-    const char **items;
-    size_t len;
-} as_strlist_t;
 
 typedef struct st_as_client_t {
     const char *client_id;

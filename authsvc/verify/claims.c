@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include "authsvc/as.h"
-#include "authsvc/token/verify.h"
+#include "authsvc/token/access.h"
 #include "authsvc/verify/internal.h"
 
 /* the token errors are token/verify's, value for value */

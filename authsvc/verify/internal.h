@@ -1,7 +1,7 @@
 /*
  * authsvc/verify — what the library's files share and the application never sees. Everything here is
  * hidden in libauthsvc-verify.so (-fvisibility=hidden) and localized in libauthsvc-verify.a, so that
- * these names and our copies of crypto/, token/verify.c and base/log.c cannot clash with the application.
+ * these names and our copies of crypto/, token/access.c and base/log.c cannot clash with the application.
  */
 #ifndef ASV_INTERNAL_H
 #define ASV_INTERNAL_H

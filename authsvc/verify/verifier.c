@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include "authsvc/as.h"
-#include "authsvc/token/verify.h"
+#include "authsvc/token/access.h"
 #include "authsvc/verify/internal.h"
 
 #define DEFAULT_LEEWAY 30

@@ -1,5 +1,5 @@
 /*
- * A fuzz target for the access-token parser and verifier (token/verify.c).
+ * A fuzz target for the access-token parser and verifier (token/access.c).
  *
  * The input's first byte picks what the rest of it becomes:
  *   0: the whole token text;
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/token/jwt.h"
-#include "authsvc/token/verify.h"
+#include "authsvc/token/access.h"
 
 static as_key_t *key;
 static char kid[AS_KID_LEN + 1];

@@ -1,12 +1,12 @@
 /*
- * oauth/client_cache — a small per-thread, read-through cache of client
+ * store/client_cache — a small per-thread, read-through cache of client
  * records, so that a service hammering the token endpoint does not cost a
  * database round trip per request. Entries live `ttl` seconds: a client
  * changed in the database (another secret, other grants) is seen by every
  * instance within that time. Only found clients are cached. Loop thread only.
  */
-#ifndef AS_OAUTH_CLIENT_CACHE_H
-#define AS_OAUTH_CLIENT_CACHE_H
+#ifndef AS_STORE_CLIENT_CACHE_H
+#define AS_STORE_CLIENT_CACHE_H
 
 #include <stdint.h>
 #include <h2o.h>

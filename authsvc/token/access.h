@@ -1,10 +1,10 @@
 /*
- * token/verify — checking an RFC 9068 access token: JWS compact form, the key
+ * token/access — checking an RFC 9068 access token: JWS compact form, the key
  * named by its kid (whose algorithm must be the header's; no "none", no HS*),
  * typ at+jwt, issuer, audience, and exp/nbf with a leeway. Thread-safe, no I/O.
  */
-#ifndef AS_TOKEN_VERIFY_H
-#define AS_TOKEN_VERIFY_H
+#ifndef AS_TOKEN_ACCESS_H
+#define AS_TOKEN_ACCESS_H
 
 #include <stdint.h>
 #include <jansson.h>

@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
-#include "authsvc/oauth/client_cache.h"
+#include "authsvc/store/client_cache.h"
 
 #define NUM_SLOTS 256 /* direct-mapped: a collision replaces the older entry */
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
-#include "authsvc/oauth/pwcheck.h"
+#include "authsvc/work/pwcheck.h"
 
 struct st_as_pwcheck_job_t {
     h2o_multithread_message_t msg; /* first: the receiver gets this back */

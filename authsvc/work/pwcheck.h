@@ -1,13 +1,13 @@
 /*
- * oauth/pwcheck — argon2id verification on worker threads.
+ * work/pwcheck — argon2id verification on worker threads.
  *
  * The event loops never hash: they hand a job to this process-wide pool of
  * threads and get the answer back through h2o's multithread queue of their own
  * loop. A job outlives a cancelled request safely: the loop frees it when the
  * answer arrives.
  */
-#ifndef AS_OAUTH_PWCHECK_H
-#define AS_OAUTH_PWCHECK_H
+#ifndef AS_WORK_PWCHECK_H
+#define AS_WORK_PWCHECK_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
 #include <string.h>
 #include <strings.h>
 #include "authsvc/as.h"
-#include "authsvc/token/verify.h"
+#include "authsvc/token/access.h"
 
 const char *as_jwt_strerror(as_jwt_err_t err)
 {

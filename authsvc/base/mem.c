@@ -1,0 +1,31 @@
+/*
+ * base/mem — heap allocation that aborts on failure, as h2o, Redis and palloc
+ * do: callers never check for NULL (interface in authsvc/as.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "authsvc/as.h"
+
+void *as_malloc(size_t sz)
+{
+    void *p = malloc(sz == 0 ? 1 : sz);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+void *as_calloc(size_t n, size_t sz)
+{
+    void *p = calloc(n == 0 ? 1 : n, sz == 0 ? 1 : sz);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+char *as_strdup(const char *s)
+{
+    char *p = strdup(s);
+    if (p == NULL)
+        abort();
+    return p;
+}
