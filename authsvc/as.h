@@ -7,7 +7,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/** Errors are negative; 0 is success. Only http/ turns them into statuses. */
+/**
+ * The one error convention: a function returns 0 or a negative as_err_t, and
+ * hands results out through parameters. Only http/ turns an error into a
+ * status; crypto/ keeps libsodium's 0/-1 (its callers never need a reason).
+ */
 typedef enum en_as_err_t {
     AS_OK = 0,
     AS_ERR_INTERNAL = -1,       /* a bug or an impossible state: logged, answered 500 only as a last resort */
@@ -15,9 +19,28 @@ typedef enum en_as_err_t {
     AS_ERR_DB_TIMEOUT = -3,     /* the query's deadline passed: 503 */
     AS_ERR_DB_QUERY = -4,       /* the server rejected the statement (constraint, bug): logged */
     AS_ERR_NOT_FOUND = -5,
-    AS_ERR_CONFLICT = -6,
-    AS_ERR_BAD_INPUT = -7,
+    AS_ERR_CONFLICT = -6,       /* the state changed under us (a race lost, a version moved on) */
+    AS_ERR_BAD_INPUT = -7,      /* malformed input */
+    AS_ERR_DUPLICATE = -8,      /* something that must appear once appears twice (a form parameter, a header) */
+    AS_ERR_TOO_LARGE = -9,      /* over a size or count limit */
+    AS_ERR_BUSY = -10,          /* a bounded queue is full: retry later (503) */
+    AS_ERR_IO = -11,            /* a file could not be read or written */
+    AS_ERR_UNSUPPORTED = -12,   /* well-formed but not something we implement (an auth scheme, an algorithm) */
+    /* token/access: why an access token was refused */
+    AS_ERR_TOKEN_MALFORMED = -20,      /* not three base64url parts of JSON objects, oversized, duplicate keys */
+    AS_ERR_TOKEN_BAD_ALGORITHM = -21,  /* none, HS*, unknown, or not the key's algorithm */
+    AS_ERR_TOKEN_BAD_TYPE = -22,       /* typ is not at+jwt */
+    AS_ERR_TOKEN_UNKNOWN_KEY = -23,    /* no key with that kid */
+    AS_ERR_TOKEN_BAD_SIGNATURE = -24,
+    AS_ERR_TOKEN_EXPIRED = -25,
+    AS_ERR_TOKEN_NOT_YET_VALID = -26,
+    AS_ERR_TOKEN_WRONG_ISSUER = -27,
+    AS_ERR_TOKEN_WRONG_AUDIENCE = -28,
+    AS_ERR_TOKEN_MISSING_CLAIM = -29,  /* sub, exp, iat, jti or client_id absent or of the wrong type */
 } as_err_t;
+
+/** A short English reason for an error code (a static string; never names a secret). */
+const char *as_strerror(int err);
 
 /** Log levels; messages go to standard error, one line each. Never pass a secret. */
 enum { AS_LOG_ERROR, AS_LOG_WARN, AS_LOG_INFO, AS_LOG_DEBUG };
