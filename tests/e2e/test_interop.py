@@ -14,7 +14,6 @@ The libraries must agree on the claims, and each must refuse a token with one fl
 one with a changed claim.
 """
 
-import base64
 import json
 import os
 import shutil
@@ -24,9 +23,8 @@ import tempfile
 import jwt
 
 import harness
-from harness import Client, ISSUER, JWKS_PATH
+from harness import API, Client, ISSUER, JWKS_PATH, b64url_decode, b64url_encode
 
-API = "https://api.example.test"
 API2 = "https://reports.example.test"
 OTHER_AUDIENCE = "https://elsewhere.example.test"
 
@@ -36,8 +34,6 @@ JOSE_SCRIPT = os.path.join(INTEROP_DIR, "jose_verify.mjs")
 CJOSE_SOURCE = os.path.join(INTEROP_DIR, "cjose_verify.c")
 
 LIBRARIES = ("PyJWT", "jose", "cjose")
-REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"]
-
 # cjose_verify's exit status when its cjose does not implement the algorithm.
 CJOSE_UNSUPPORTED = 3
 
@@ -85,14 +81,6 @@ def tearDownModule():
 # Helpers
 
 
-def b64url_decode(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def b64url_encode(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def flip_signature_byte(token):
     """The same token with one bit of one signature byte flipped (decoded, flipped, re-encoded)."""
     header, payload, signature = token.split(".")
@@ -134,7 +122,7 @@ class InteropTests:
         if "tokens" not in self._memo:
             backend, web = self.client["backend"], self.client["web"]
             cc = self.assertTokenSuccess(self.http.token({"grant_type": "client_credentials"}, basic=backend.basic))
-            pw = self.password_login(web, "alice", self.users["alice"])
+            pw = self.password_login(web, "alice")
             self._memo["tokens"] = {"client_credentials": (cc["access_token"], backend),
                                     "password": (pw["access_token"], web)}
         return self._memo["tokens"]
@@ -146,21 +134,15 @@ class InteropTests:
         return self._memo["jwks"]
 
     def served_jwk(self, token):
-        kid = jwt.get_unverified_header(token).get("kid")
-        keys = {k.get("kid"): k for k in self.served_jwks()["keys"]}
-        self.assertIn(kid, keys, f"token kid {kid!r} not in the served JWKS {self.served_jwks()}")
-        return keys[kid]
+        return harness.jwk_of(token, self.served_jwks())
 
     def verify(self, library, token, audience):
         """Verifies with one library; returns (header, claims) or raises AssertionError / Unsupported."""
         return getattr(self, "verify_" + library.lower())(token, audience)
 
     def verify_pyjwt(self, token, audience):
-        jwk = self.served_jwk(token)
-        key = jwt.PyJWK(jwk, algorithm=self.key_alg).key
         try:
-            claims = jwt.decode(token, key, algorithms=[self.key_alg], audience=audience, issuer=ISSUER,
-                                options={"require": REQUIRED_CLAIMS})
+            claims = self.verify_pyjwt_raw(token, audience)
         except jwt.PyJWTError as e:
             raise AssertionError(f"PyJWT: {type(e).__name__}: {e}") from None
         return jwt.get_unverified_header(token), claims
@@ -305,8 +287,8 @@ class InteropTests:
             self.verify_pyjwt_raw(token, [OTHER_AUDIENCE])
 
     def verify_pyjwt_raw(self, token, audience):
-        key = jwt.PyJWK(self.served_jwk(token), algorithm=self.key_alg).key
-        return jwt.decode(token, key, algorithms=[self.key_alg], audience=audience, issuer=ISSUER)
+        """PyJWT's verification with the served key (PyJWT's own errors)."""
+        return harness.decode_jwt(token, self.served_jwk(token), audience=audience, algorithm=self.key_alg)
 
     def assertRejectedEverywhere(self, tamper, jose_code, pyjwt_error):
         tampered = {grant: (tamper(token), client) for grant, (token, client) in self.tokens().items()}

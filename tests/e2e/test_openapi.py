@@ -19,8 +19,6 @@ import os
 import re
 import secrets
 import sys
-import time
-import types
 import unittest
 
 try:
@@ -30,20 +28,13 @@ except ImportError as e:  # Debian's python3-jsonschema and python3-yaml (deploy
     sys.exit(f"test_openapi: {e}: install Debian's python3-jsonschema and python3-yaml")
 
 import harness
-from harness import Client, ISSUER, JWKS_PATH, TOKEN_PATH
+from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PATH, HEALTH_PATH, INTROSPECT_PATH,
+                     ISSUER, JWKS_PATH, METADATA_PATHS, REVOKE_PATH, TOKEN_PATH)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
 ROUTES_SOURCE = os.path.join(ROOT, "authsvc", "http", "server.c")
 
-REVOKE_PATH = "/oauth2/revoke"
-INTROSPECT_PATH = "/oauth2/introspect"
-FEED_PATH = "/oauth2/revocations"
-ACCOUNT_PATH = "/account/password"
-METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
-HEALTH_PATH = "/healthz"
-
-API = "https://api.example.test"
 API2 = "https://other.example.test"
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 DEFAULT_MAX_BODY = 16384
@@ -427,45 +418,21 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         cls.passwords = dict(cls.users)  # the current ones: account_ok changes carol's
         # The second server: same key directory and issuer (so it accepts the first one's tokens), and a
         # database in a Unix-socket directory that does not exist, so every connection attempt fails at once.
-        nowhere = types.SimpleNamespace(conninfo=f"host={cls.workdir}/no-such-socket-dir dbname=authsvc")
-        log_dir = os.path.join(cls.workdir, "unreachable-db")
-        os.mkdir(log_dir)
-        cls.down_server = harness.Server(nowhere, cls.keys_dir, log_dir, ["--db-timeout", "2000"])
-        cls.down_server.start()
-        cls.addClassCleanup(cls._stop_down_server)
-        cls.down_http = harness.Http(cls.down_server, cls.workdir)
-
-    @classmethod
-    def _stop_down_server(cls):
-        status = cls.down_server.stop()
-        if status != 0:
-            raise AssertionError(f"the server without a database exited with status {status} after SIGTERM\n"
-                                 f"{cls.down_server.describe()}")
+        cls.down_server, cls.down_http = cls.start_another_server(
+            "the server without a database", conninfo=f"host={cls.workdir}/no-such-socket-dir dbname=authsvc",
+            extra_args=["--db-timeout", "2000"])
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def token(self, fields, client=None, method="basic", http=None, **kwargs):
-        """A form POST to the token endpoint (or kwargs['path']) authenticated as `client`.
-
-        method: basic (client_secret_basic), post (client_secret_post) or none (client_id only).
-        Returns (response, the form fields sent)."""
-        fields = dict(fields)
-        basic = None
-        if client is not None:
-            if method == "basic":
-                basic = client.basic
-            elif method == "post":
-                fields.update(client_id=client.client_id, client_secret=client.secret)
-            else:
-                fields["client_id"] = client.client_id
-        path = kwargs.pop("path", TOKEN_PATH)
-        return (http or self.http).post_form(path, fields, basic=basic, **kwargs), fields
+    def token(self, fields, client=None, method=None, http=None, path=TOKEN_PATH, **kwargs):
+        """A form POST to the token endpoint (or `path`) in which `client` authenticates with `method`
+        (harness.client_auth). Returns (response, the form fields sent)."""
+        return (http or self.http).post_form_as(path, client, fields, method=method, **kwargs)
 
     def login(self, username="alice", client_id="web"):
         """A password grant that must succeed; returns the token response body."""
-        client = self.client[client_id]
         response, _ = self.token({"grant_type": "password", "username": username,
-                                  "password": self.passwords[username]}, client, "none" if client.public else "basic")
+                                  "password": self.passwords[username]}, self.client[client_id])
         return self.assertOperation(TOKEN_PATH, "POST", response, 200)
 
     def service_token(self):
@@ -547,20 +514,20 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         return self.token({"token": "x"}, self.client["backend"], path=INTROSPECT_PATH, http=self.down_http)[0]
 
     def feed(self, query="", http=None, basic=True):
-        headers = ["Authorization: " + harness.basic_auth(*self.client["backend"].basic)] if basic else []
-        return (http or self.http).get(FEED_PATH + query, headers=headers)
+        return (http or self.http).get(FEED_PATH + query, basic=self.client["backend"].basic if basic else None)
 
     def feed_ok(self):
         return self.feed()
 
-    def feed_until(self, query, predicate, timeout=10):
+    def feed_until(self, query, predicate):
         """The feed (documented) once `predicate(feed)` holds: its horizon waits for running transactions."""
-        deadline = time.monotonic() + timeout
-        while True:
-            feed = self.assertOperation(FEED_PATH, "GET", self.feed(query), 200)
-            if predicate(feed) or time.monotonic() > deadline:
-                return feed
-            time.sleep(0.2)
+        seen = []
+
+        def feed():
+            seen.append(self.assertOperation(FEED_PATH, "GET", self.feed(query), 200))
+            return seen[-1] if predicate(seen[-1]) else None
+
+        return harness.wait_for(f"the feed {query!r} to list the change", feed, context=lambda: f"last feed: {seen[-1]}")
 
     def feed_invalid_request(self):
         return self.feed("?since=abc")
@@ -686,8 +653,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                                      "invalid_request")
         with self.subTest("JSON body"):
             response = self.http.request("POST", TOKEN_PATH, body=b'{"grant_type":"client_credentials"}',
-                                         headers=["Content-Type: application/json",
-                                                  "Authorization: " + harness.basic_auth(*backend.basic)])
+                                         headers=["Content-Type: application/json"], basic=backend.basic)
             self.assertOperation(TOKEN_PATH, "POST", response, 400, "invalid_request")
         with self.subTest("Basic and client_secret in the body"):
             response = self.http.token({"grant_type": "client_credentials", "client_secret": backend.secret},
@@ -726,7 +692,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                     response = self.http.post_form(path, {**fields, **credentials}, headers=headers)
                     self.assertOperation(path, "POST", response, 401, "invalid_client")
         with self.subTest(path=FEED_PATH, case="a public client"):
-            response = self.http.get(FEED_PATH, headers=["Authorization: " + harness.basic_auth("mobile", "")])
+            response = self.http.get(FEED_PATH, basic=("mobile", ""))
             self.assertOperation(FEED_PATH, "GET", response, 401, "invalid_client")
 
     # -- revocation, introspection, the feed, the account ---------------------------------------------------
