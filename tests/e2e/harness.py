@@ -14,7 +14,7 @@ polling for a condition, refresh-token hashes as the database stores them, JWT a
 key directory, and the assertions on RFC 6749 answers.
 
 Environment: AUTHSVC_BIN (the binary), PGHOST/PGPORT/PGUSER (a throwaway cluster, PGUSER a superuser),
-AUTHSVC_PG_CTL (a `stop`/`start` script for that cluster; only the outage test uses it).
+AUTHSVC_PG_CTL (a `stop`/`start` script for that cluster; the outage test fails without it).
 """
 
 import base64
@@ -239,18 +239,6 @@ class Cli:
         if alg is not None:
             args += ["--alg", alg]
         return self.run(*args, db=False)
-
-
-_serve_help = None
-
-
-def serve_supports(option):
-    """Whether `authsvc serve --help` documents an option (for options the spec leaves optional)."""
-    global _serve_help
-    if _serve_help is None:
-        result = run([authsvc_bin(), "serve", "--help"], check=False)
-        _serve_help = result.stdout + result.stderr
-    return re.search(re.escape(option) + r"\b", _serve_help) is not None
 
 
 # ---------------------------------------------------------------------------------------------------------

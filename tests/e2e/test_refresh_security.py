@@ -4,6 +4,8 @@
   exactly one live successor exists; with `--refresh-grace 0` exactly one request wins. Never two
   branches, never a 5xx. Raced both from 50 curl processes (many connections, every event thread) and
   from one curl multiplexing 50 streams on one HTTP/2 connection.
+- A client retrying with the token it just rotated, inside the grace window, gets the same successor back,
+  and the retry does not count as reuse.
 - A consumed token presented outside the grace window is reuse: invalid_grant, the whole family dies,
   and an audit event records it.
 - Idle and absolute lifetimes; rotation never extends the family's absolute expiry.
@@ -86,7 +88,7 @@ class RefreshCase(harness.ServiceTestCase):
         return winners
 
 
-class GraceWindowTests(RefreshCase):
+class DefaultGraceWindowTests(RefreshCase):
     """The default grace window (5 s), with short idle and absolute lifetimes to check against."""
 
     serve_args = ["--refresh-idle-ttl", str(IDLE_TTL), "--refresh-max-ttl", str(MAX_TTL)]
@@ -254,9 +256,10 @@ class PerClientLifetimeTests(RefreshCase):
         self.assertAlmostEqual(absolute, MAX_TTL, delta=2)
 
 
-class GraceRaceTests(RefreshCase):
-    """Races inside a grace window. The window is wide here so that a slow machine (sanitizers, a loaded
-    CI runner) cannot push a straggler out of it: the point is that nobody gets a second branch."""
+class WideGraceWindowTests(RefreshCase):
+    """Retries and races inside a grace window. The window is wide here so that a slow machine (sanitizers,
+    a loaded CI runner) cannot push a retry or a straggler out of it: the point is that nobody gets a second
+    branch, and that a retry does not count as reuse."""
 
     serve_args = ["--refresh-grace", "60"]
     users = {"alice": "alice-password", "bob": "bob-password"}
@@ -264,6 +267,17 @@ class GraceRaceTests(RefreshCase):
         Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read write"),
         Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True),
     ]
+
+    def test_a_retry_gets_the_same_successor_and_is_not_reuse(self):
+        web = self.client["web"]
+        token = self.login()
+        first = self.assertTokenSuccess(self.refresh(web, token), refresh=True)
+        retry = self.assertTokenSuccess(self.refresh(web, token), refresh=True)
+        self.assertEqual(retry["refresh_token"], first["refresh_token"], "a retry must get the same successor")
+        self.assertEqual(len(self.family_tokens(self.family_of(token))), 2, "the retry made a second branch")
+        # The successor still works, and so does its own successor: the retry did not revoke the family.
+        second = self.assertTokenSuccess(self.refresh(web, first["refresh_token"]), refresh=True)
+        self.assertTokenSuccess(self.refresh(web, second["refresh_token"]), refresh=True)
 
     def test_race_from_50_connections_gives_everyone_the_same_successor(self):
         web = self.client["web"]
