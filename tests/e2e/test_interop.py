@@ -7,7 +7,8 @@ password grants are verified against the JWKS the server serves, fetched over HT
     createRemoteJWKSet fetching the JWKS (tests/e2e/interop/jose_verify.mjs);
   - cjose (Debian's libcjose-dev), through a small C verifier compiled here at test time
     (tests/e2e/interop/cjose_verify.c) and given the served JWK. cjose 0.6 has no EdDSA: that one pair is
-    skipped, and only because the verifier reports, from cjose's own list of algorithms, that it cannot.
+    skipped, and only because the verifier reports, from cjose's own list of algorithms, that it cannot;
+    a library that reports it cannot do any other algorithm (ES256 above all, the default) fails the test.
     (Debian's libjwt 1.10 cannot be used: its jwt_decode refuses every token whose typ is not "JWT", so it
     rejects any RFC 9068 `at+jwt` token before looking at the signature.)
 The libraries must agree on the claims, and each must refuse a token with one flipped signature byte and
@@ -36,6 +37,10 @@ CJOSE_SOURCE = os.path.join(INTEROP_DIR, "cjose_verify.c")
 LIBRARIES = ("PyJWT", "jose", "cjose")
 # cjose_verify's exit status when its cjose does not implement the algorithm.
 CJOSE_UNSUPPORTED = 3
+
+# The only (library, algorithm) pairs that may be skipped because the library reports it cannot do the
+# algorithm. Any other report of that kind is a failure: ES256, the default, must never be skipped.
+MAY_BE_UNSUPPORTED = {("cjose", "EdDSA")}
 
 
 class Unsupported(Exception):
@@ -160,10 +165,17 @@ class InteropTests:
             json.dump(jwk, f)
         result = harness.run([_tools["cjose"], jwk_path, self.key_alg, ISSUER, audience[0], token], check=False)
         if result.returncode == CJOSE_UNSUPPORTED:
-            raise Unsupported(result.stderr.strip())
+            raise self.unsupported("cjose", result.stderr.strip())
         if result.returncode != 0:
             raise AssertionError(f"cjose: exit {result.returncode}: {result.stderr.strip()}")
         return jwt.get_unverified_header(token), json.loads(result.stdout)
+
+    def unsupported(self, library, message):
+        """The Unsupported to raise when a library reports it cannot do the class's algorithm; an
+        AssertionError (a failure, not a skip) unless MAY_BE_UNSUPPORTED allows that pair."""
+        if (library, self.key_alg) not in MAY_BE_UNSUPPORTED:
+            return AssertionError(f"{library} reports it cannot do {self.key_alg}, which it must: {message}")
+        return Unsupported(message)
 
     def jose(self, cases):
         """Runs jose_verify.mjs on a list of cases; returns its results."""
