@@ -859,7 +859,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                 self.assertOperation(path, "GET", self.down_http.get(path), 200)
 
 
-class _AlgorithmTests(DocumentAssertions, harness.ServiceTestCase):
+class _OpenApiAlgorithmTests(DocumentAssertions, harness.ServiceTestCase):
     """The JWKS and an access token of another signing algorithm (ES256: above) against the document."""
 
     clients = [Client("backend", grants=["client_credentials"], audiences=[API], scope="read")]
@@ -873,15 +873,15 @@ class _AlgorithmTests(DocumentAssertions, harness.ServiceTestCase):
         self.assertEqual(header["alg"], self.key_alg, header)
 
 
-class EdDSATests(_AlgorithmTests):
+class EdDSAOpenApiTests(_OpenApiAlgorithmTests):
     key_alg = "EdDSA"
 
 
-class RS256Tests(_AlgorithmTests):
+class RS256OpenApiTests(_OpenApiAlgorithmTests):
     key_alg = "RS256"
 
 
-del _AlgorithmTests  # only its subclasses run
+del _OpenApiAlgorithmTests  # only its subclasses run
 
 
 if __name__ == "__main__":
