@@ -144,3 +144,37 @@ int as_media_type_is(const char *value, size_t len, const char *expected)
         ;
     return i == len || value[i] == ';';
 }
+
+int as_cookie_find(const char *header, size_t len, const char *name, h2o_iovec_t *value)
+{
+    size_t nlen = strlen(name);
+    const char *p = header, *end = header + len;
+    int found = 0;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ';'))
+            ++p;
+        const char *semi = memchr(p, ';', end - p), *pair_end = semi != NULL ? semi : end;
+        if ((size_t)(pair_end - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            if (found)
+                return AS_ERR_DUPLICATE;
+            const char *v = p + nlen + 1, *vend = pair_end;
+            while (vend > v && vend[-1] == ' ')
+                --vend;
+            *value = h2o_iovec_init(v, vend - v);
+            found = 1;
+        }
+        p = pair_end;
+    }
+    return found ? 0 : AS_ERR_NOT_FOUND;
+}
+
+h2o_iovec_t as_cookie_format(h2o_mem_pool_t *pool, const char *name, const char *value, int64_t max_age, int flags)
+{
+    size_t cap = strlen(name) + strlen(value) + 96;
+    char *buf = h2o_mem_alloc_pool(pool, cap);
+    int n = snprintf(buf, cap, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", name, value, (flags & AS_COOKIE_SECURE) ? "; Secure" : "");
+    if (max_age >= 0)
+        n += snprintf(buf + n, cap - n, "; Max-Age=%lld", (long long)max_age);
+    return h2o_iovec_init(buf, (size_t)n);
+}

@@ -1,7 +1,8 @@
 /*
- * http/form — application/x-www-form-urlencoded bodies and HTTP Basic
- * credentials (RFC 6749 §2.3.1, Appendix B). Pure functions on pool memory;
- * any thread.
+ * http/form — the syntax of what requests carry and responses set:
+ * application/x-www-form-urlencoded bodies, HTTP Basic credentials (RFC 6749
+ * §2.3.1, Appendix B), media types, cookies (RFC 6265). Pure functions on pool
+ * memory; any thread.
  */
 #ifndef AS_HTTP_FORM_H
 #define AS_HTTP_FORM_H
@@ -42,6 +43,26 @@ const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name);
  * if malformed.
  */
 int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iovec_t *id, h2o_iovec_t *secret);
+
+/**
+ * Finds cookie `name` in a Cookie header value ("a=1; b=2"). Returns 0 and
+ * its value (not decoded), AS_ERR_NOT_FOUND, or AS_ERR_DUPLICATE when the
+ * header carries it twice.
+ */
+int as_cookie_find(const char *header, size_t len, const char *name, h2o_iovec_t *value);
+
+/** Cookie attributes. */
+enum {
+    AS_COOKIE_SECURE = 1, /* Secure: sent over https only (and required by the __Host- prefix) */
+};
+
+/**
+ * A Set-Cookie value in `pool`: "NAME=VALUE; Path=/; HttpOnly; SameSite=Lax"
+ * plus "; Secure" and "; Max-Age=N" (`max_age` >= 0; 0 deletes the cookie, a
+ * negative value makes a session cookie). `value` must be cookie-octets
+ * (base64url is).
+ */
+h2o_iovec_t as_cookie_format(h2o_mem_pool_t *pool, const char *name, const char *value, int64_t max_age, int flags);
 
 /** 1 if a media type (a Content-Type value) is `expected`, ignoring case and parameters. */
 int as_media_type_is(const char *value, size_t len, const char *expected);

@@ -91,3 +91,24 @@ int as_http_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value)
     }
     return found ? 0 : AS_ERR_NOT_FOUND;
 }
+
+int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value)
+{
+    int found = 0;
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) >= 0;) {
+        h2o_iovec_t v;
+        switch (as_cookie_find(req->headers.entries[i].value.base, req->headers.entries[i].value.len, name, &v)) {
+        case 0:
+            if (found)
+                return AS_ERR_DUPLICATE;
+            *value = v;
+            found = 1;
+            break;
+        case AS_ERR_DUPLICATE:
+            return AS_ERR_DUPLICATE;
+        default:
+            break;
+        }
+    }
+    return found ? 0 : AS_ERR_NOT_FOUND;
+}

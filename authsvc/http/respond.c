@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
+#include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
 
 static const char *reason_of(int status)
@@ -111,6 +112,12 @@ void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len)
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     send_body(req, status, H2O_STRLIT("text/html; charset=utf-8"), body, len, AS_RESP_NO_STORE);
+}
+
+void as_http_set_cookie(h2o_req_t *req, const char *name, const char *value, int64_t max_age, int flags)
+{
+    h2o_iovec_t v = as_cookie_format(&req->pool, name, value, max_age, flags);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL, v.base, v.len);
 }
 
 void as_http_redirect(h2o_req_t *req, as_redirect_t kind, const char *location)

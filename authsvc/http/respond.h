@@ -38,6 +38,9 @@ void as_http_send_not_modified(h2o_req_t *req);
  */
 void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len);
 
+/** Adds a Set-Cookie header (see as_cookie_format in form.h); call before sending the response. */
+void as_http_set_cookie(h2o_req_t *req, const char *name, const char *value, int64_t max_age, int flags);
+
 /** How a redirect asks the browser to follow. */
 typedef enum en_as_redirect_t {
     AS_REDIRECT_FOUND,     /* 302: the authorization response (RFC 6749 §4.1.2) */

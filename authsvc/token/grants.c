@@ -104,3 +104,74 @@ int as_is_uuid(const char *s)
     }
     return s[36] == '\0';
 }
+
+int as_pkce_verifier_valid(const char *v, size_t len)
+{
+    if (len < AS_PKCE_VERIFIER_MIN || len > AS_PKCE_VERIFIER_MAX)
+        return 0;
+    for (size_t i = 0; i != len; ++i) {
+        unsigned char c = v[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+              c == '~'))
+            return 0;
+    }
+    return 1;
+}
+
+int as_pkce_challenge_valid(const char *c, size_t len)
+{
+    uint8_t digest[AS_SHA256_LEN + 2];
+    return len == AS_PKCE_CHALLENGE_LEN && as_b64url_decode(c, len, digest) == AS_SHA256_LEN;
+}
+
+void as_pkce_s256(const char *verifier, size_t len, char challenge[AS_PKCE_CHALLENGE_LEN + 1])
+{
+    uint8_t digest[AS_SHA256_LEN];
+    as_sha256(verifier, len, digest);
+    as_b64url_encode(digest, sizeof(digest), challenge);
+}
+
+/**
+ * Splits a loopback redirect URI into what must match and what may not: `host` is "127.0.0.1" or "[::1]" (with
+ * "http://"), `rest` what follows the port. Returns 0, or -1 if `uri` is not an http loopback URI.
+ */
+static int split_loopback(const char *uri, size_t len, h2o_iovec_t *host, h2o_iovec_t *rest)
+{
+    static const char *const hosts[] = {"http://127.0.0.1", "http://[::1]"};
+    for (size_t i = 0; i != sizeof(hosts) / sizeof(hosts[0]); ++i) {
+        size_t hlen = strlen(hosts[i]);
+        if (len < hlen || memcmp(uri, hosts[i], hlen) != 0)
+            continue;
+        size_t p = hlen;
+        if (p < len && uri[p] == ':') {
+            size_t digits = 0;
+            for (++p; p < len && uri[p] >= '0' && uri[p] <= '9'; ++p)
+                ++digits;
+            if (digits == 0 || digits > 5)
+                return -1;
+        }
+        if (p < len && uri[p] != '/' && uri[p] != '?')
+            return -1;
+        *host = h2o_iovec_init(uri, hlen);
+        *rest = h2o_iovec_init(uri + p, len - p);
+        return 0;
+    }
+    return -1;
+}
+
+int as_redirect_uri_allowed(const as_strlist_t *registered, const char *uri, size_t len)
+{
+    h2o_iovec_t host, rest, rhost, rrest;
+    int loopback = split_loopback(uri, len, &host, &rest) == 0;
+
+    for (size_t i = 0; i != registered->len; ++i) {
+        const char *r = registered->items[i];
+        size_t rlen = strlen(r);
+        if (rlen == len && memcmp(r, uri, len) == 0)
+            return 1;
+        if (loopback && split_loopback(r, rlen, &rhost, &rrest) == 0 && h2o_memis(host.base, host.len, rhost.base, rhost.len) &&
+            h2o_memis(rest.base, rest.len, rrest.base, rrest.len))
+            return 1;
+    }
+    return 0;
+}

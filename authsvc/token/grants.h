@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <h2o.h>
 #include "authsvc/as.h"
+#include "authsvc/crypto/crypto.h"
 
 /** Grant types, as a bit set (a client's record holds the ones it may use). */
 enum {
@@ -39,6 +40,29 @@ int as_scope_resolve(h2o_mem_pool_t *pool, const h2o_iovec_t *requested, const a
 
 /** Splits a space-separated scope into a list (pool memory), skipping empty tokens. */
 as_strlist_t as_scope_split(h2o_mem_pool_t *pool, const char *scope);
+
+/** PKCE (RFC 7636) with S256, the only method accepted (OAuth 2.1): the lengths of a verifier and a challenge. */
+#define AS_PKCE_VERIFIER_MIN 43
+#define AS_PKCE_VERIFIER_MAX 128
+#define AS_PKCE_CHALLENGE_LEN 43
+
+/** 1 if `v` is a code_verifier: 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1). */
+int as_pkce_verifier_valid(const char *v, size_t len);
+
+/** 1 if `c` can be an S256 code_challenge: 43 base64url characters, the encoding of a SHA-256. */
+int as_pkce_challenge_valid(const char *c, size_t len);
+
+/** The S256 challenge of a verifier: base64url(SHA-256(verifier)), NUL-terminated. */
+void as_pkce_s256(const char *verifier, size_t len, char challenge[AS_PKCE_CHALLENGE_LEN + 1]);
+
+/**
+ * 1 if `uri` may receive an authorization response for a client that
+ * registered `registered`: an exact, case-sensitive match of one of them
+ * (RFC 9700 §2.1) — except that for a registered loopback URI
+ * (http://127.0.0.1 or http://[::1]) the port may differ, as native apps pick
+ * one when they start (RFC 8252 §7.3). "localhost" gets no such exception.
+ */
+int as_redirect_uri_allowed(const as_strlist_t *registered, const char *uri, size_t len);
 
 /** 1 if `s` is a UUID in text form: the subjects of user tokens are (client tokens carry the client id). */
 int as_is_uuid(const char *s);

@@ -120,6 +120,38 @@ START_TEST(media_types)
 }
 END_TEST
 
+START_TEST(cookies_are_found_by_exact_name)
+{
+    h2o_iovec_t v;
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("a=1; __Host-sid=abc_DEF-9; b=2"), "__Host-sid", &v), 0);
+    ck_assert(h2o_memis(v.base, v.len, H2O_STRLIT("abc_DEF-9")));
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("sid=x"), "sid", &v), 0);
+    ck_assert(h2o_memis(v.base, v.len, H2O_STRLIT("x")));
+    /* a name that only begins or ends like ours is another cookie */
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("xsid=1; sidx=2; sid"), "sid", &v), AS_ERR_NOT_FOUND);
+    ck_assert_int_eq(as_cookie_find("", 0, "sid", &v), AS_ERR_NOT_FOUND);
+    /* two values for one name (e.g. one set for another path): neither is trusted */
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("sid=1; other=2; sid=3"), "sid", &v), AS_ERR_DUPLICATE);
+    /* an empty value is a value */
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("sid="), "sid", &v), 0);
+    ck_assert_uint_eq(v.len, 0);
+}
+END_TEST
+
+START_TEST(cookie_attributes)
+{
+    h2o_iovec_t c = as_cookie_format(&pool, "__Host-sid", "v4lue", 3600, AS_COOKIE_SECURE);
+    ck_assert_str_eq(c.base, "__Host-sid=v4lue; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=3600");
+    ck_assert_uint_eq(c.len, strlen(c.base));
+    /* over plain http (a development issuer): no Secure, which browsers would refuse there */
+    c = as_cookie_format(&pool, "sid", "v", -1, 0);
+    ck_assert_str_eq(c.base, "sid=v; Path=/; HttpOnly; SameSite=Lax");
+    /* deletion */
+    c = as_cookie_format(&pool, "sid", "", 0, 0);
+    ck_assert_str_eq(c.base, "sid=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("form");
@@ -132,6 +164,8 @@ int main(void)
     tcase_add_test(tc, limits_parameter_count);
     tcase_add_test(tc, basic_credentials);
     tcase_add_test(tc, basic_rejects);
+    tcase_add_test(tc, cookies_are_found_by_exact_name);
+    tcase_add_test(tc, cookie_attributes);
     tcase_add_test(tc, media_types);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -33,6 +33,7 @@ START_TEST(grant_names)
     ck_assert_uint_eq(as_grant_parse(H2O_STRLIT("Password")), 0);
     ck_assert_uint_eq(as_grant_parse(H2O_STRLIT("password ")), 0);
     ck_assert_uint_eq(as_grant_parse(H2O_STRLIT("refresh")), 0);
+    ck_assert_uint_eq(as_grant_parse(H2O_STRLIT("authorization_code")), AS_GRANT_AUTHORIZATION_CODE);
     ck_assert_uint_eq(as_grant_parse(H2O_STRLIT("implicit")), 0);
     ck_assert_uint_eq(as_grant_parse("", 0), 0);
     /* the bits are distinct: a client's grant set can hold any combination */
@@ -131,6 +132,89 @@ START_TEST(user_subjects_are_uuids)
 }
 END_TEST
 
+START_TEST(pkce_s256_matches_rfc7636_appendix_b)
+{
+    static const char verifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    char challenge[AS_PKCE_CHALLENGE_LEN + 1];
+    as_pkce_s256(verifier, strlen(verifier), challenge);
+    ck_assert_str_eq(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    ck_assert(as_pkce_challenge_valid(challenge, strlen(challenge)));
+    ck_assert(as_pkce_verifier_valid(verifier, strlen(verifier)));
+}
+END_TEST
+
+START_TEST(pkce_verifier_and_challenge_syntax)
+{
+    char v[AS_PKCE_VERIFIER_MAX + 2];
+    memset(v, 'a', sizeof(v));
+    ck_assert(as_pkce_verifier_valid(v, AS_PKCE_VERIFIER_MIN));
+    ck_assert(as_pkce_verifier_valid(v, AS_PKCE_VERIFIER_MAX));
+    ck_assert(!as_pkce_verifier_valid(v, AS_PKCE_VERIFIER_MIN - 1));
+    ck_assert(!as_pkce_verifier_valid(v, AS_PKCE_VERIFIER_MAX + 1));
+    ck_assert(as_pkce_verifier_valid(H2O_STRLIT("0123456789-._~ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")));
+    ck_assert(!as_pkce_verifier_valid(H2O_STRLIT("0123456789+/=ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")));
+    ck_assert(!as_pkce_verifier_valid(H2O_STRLIT("0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi")));
+    /* a challenge is the base64url of 32 bytes: 43 characters, no padding, canonical last character */
+    ck_assert(!as_pkce_challenge_valid(H2O_STRLIT("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGlSTFbrqI=")));
+    ck_assert(!as_pkce_challenge_valid(H2O_STRLIT("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGlSTFbrq")));
+    ck_assert(!as_pkce_challenge_valid(H2O_STRLIT("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGlSTFbrqJ")));
+    ck_assert(!as_pkce_challenge_valid(H2O_STRLIT("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGlSTFb+qI")));
+    /* "plain" would make the challenge the verifier itself: a verifier is not a valid S256 challenge unless it
+     * happens to be 43 base64url characters, which the authorize endpoint cannot tell apart; the method decides */
+}
+END_TEST
+
+static int allowed(const char *uri, const char *const *registered, size_t n)
+{
+    as_strlist_t list = {(const char **)registered, n};
+    return as_redirect_uri_allowed(&list, uri, strlen(uri));
+}
+
+START_TEST(redirect_uris_match_exactly)
+{
+    const char *reg[] = {"https://app.example/cb", "com.example.app:/oauth2redirect"};
+    ck_assert(allowed("https://app.example/cb", reg, 2));
+    ck_assert(allowed("com.example.app:/oauth2redirect", reg, 2));
+    /* no prefix, suffix, query, fragment, case, trailing-slash or port games (RFC 9700 §2.1) */
+    ck_assert(!allowed("https://app.example/cb/", reg, 2));
+    ck_assert(!allowed("https://app.example/cb?x=1", reg, 2));
+    ck_assert(!allowed("https://app.example/cb#x", reg, 2));
+    ck_assert(!allowed("https://APP.example/cb", reg, 2));
+    ck_assert(!allowed("https://app.example:443/cb", reg, 2));
+    ck_assert(!allowed("https://app.example.evil/cb", reg, 2));
+    ck_assert(!allowed("http://app.example/cb", reg, 2));
+    ck_assert(!allowed("https://app.example/c", reg, 2));
+    ck_assert(!allowed("", reg, 2));
+    ck_assert(!allowed("https://app.example/cb", reg, 0));
+}
+END_TEST
+
+START_TEST(loopback_redirect_uris_may_change_port)
+{
+    const char *reg[] = {"http://127.0.0.1/callback", "http://[::1]:8000/cb?app=1"};
+    /* RFC 8252 §7.3: any port on the loopback IP literal, the rest exact */
+    ck_assert(allowed("http://127.0.0.1:51234/callback", reg, 2));
+    ck_assert(allowed("http://127.0.0.1/callback", reg, 2));
+    ck_assert(allowed("http://[::1]:9/cb?app=1", reg, 2));
+    ck_assert(allowed("http://[::1]/cb?app=1", reg, 2));
+    ck_assert(!allowed("http://127.0.0.1:51234/callback2", reg, 2));
+    ck_assert(!allowed("http://127.0.0.1:51234/other", reg, 2));
+    ck_assert(!allowed("http://[::1]:9/cb?app=2", reg, 2));
+    ck_assert(!allowed("http://127.0.0.1:/callback", reg, 2));
+    ck_assert(!allowed("http://127.0.0.1:123456/callback", reg, 2));
+    ck_assert(!allowed("http://127.0.0.1.evil/callback", reg, 2));
+    ck_assert(!allowed("http://127.0.0.1@evil/callback", reg, 2));
+    ck_assert(!allowed("https://127.0.0.1:51234/callback", reg, 2));
+    /* "localhost" is not a loopback literal: no port freedom for it */
+    const char *local[] = {"http://localhost/cb"};
+    ck_assert(!allowed("http://localhost:8080/cb", local, 1));
+    ck_assert(allowed("http://localhost/cb", local, 1));
+    /* the port freedom is for registered loopback URIs only */
+    const char *web[] = {"https://app.example/cb"};
+    ck_assert(!allowed("http://127.0.0.1:8080/cb", web, 1));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("grants");
@@ -144,6 +228,10 @@ int main(void)
     tcase_add_test(tc, scope_token_syntax);
     tcase_add_test(tc, split_skips_empty_tokens);
     tcase_add_test(tc, user_subjects_are_uuids);
+    tcase_add_test(tc, pkce_s256_matches_rfc7636_appendix_b);
+    tcase_add_test(tc, pkce_verifier_and_challenge_syntax);
+    tcase_add_test(tc, redirect_uris_match_exactly);
+    tcase_add_test(tc, loopback_redirect_uris_may_change_port);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
