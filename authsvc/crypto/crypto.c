@@ -53,6 +53,13 @@ void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN])
         fatal("EVP_Digest(SHA-256)");
 }
 
+void as_sha512(const void *data, size_t len, uint8_t out[AS_SHA512_LEN])
+{
+    unsigned outlen = 0;
+    if (EVP_Digest(data, len, out, &outlen, EVP_sha512(), NULL) != 1 || outlen != AS_SHA512_LEN)
+        fatal("EVP_Digest(SHA-512)");
+}
+
 void as_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[AS_HMAC_SHA256_LEN])
 {
     static const uint8_t empty = 0;

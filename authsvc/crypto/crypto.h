@@ -62,6 +62,9 @@ void as_wipe(void *p, size_t len);
 
 void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN]);
 
+#define AS_SHA512_LEN 64
+void as_sha512(const void *data, size_t len, uint8_t out[AS_SHA512_LEN]);
+
 void as_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[AS_HMAC_SHA256_LEN]);
 
 /* --- signing keys and JWS ----------------------------------------------- */

@@ -140,6 +140,100 @@ START_TEST(refresh_text_form)
 }
 END_TEST
 
+/** Mints an id_token with `alg` and checks its header, claims and at_hash against an independent computation. */
+static void mint_id_and_check(as_alg_t alg)
+{
+    as_key_t *key;
+    char kid[AS_KID_LEN + 1], *token;
+    static const char access[] = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+    as_id_claims_t c = {.issuer = "https://auth.example", .subject = "user-1", .audience = "web", .nonce = "n-0S6_WzA2Mj",
+                        .sid = "sess-1", .access_token = access, .auth_time = 1699999000, .issued_at = 1700000000,
+                        .lifetime = 300};
+
+    ck_assert_int_eq(as_key_generate(alg, &key), 0);
+    ck_assert_int_eq(as_key_thumbprint(key, kid), 0);
+    ck_assert_int_eq(as_jwt_mint_id(key, kid, &c, &token), 0);
+    char *dot1 = strchr(token, '.'), *dot2 = strrchr(token, '.');
+    json_t *h = decode_part(token, dot1 - token), *p = decode_part(dot1 + 1, dot2 - dot1 - 1);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "typ")), "JWT");
+    ck_assert_str_eq(json_string_value(json_object_get(h, "kid")), kid);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "aud")), "web");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "nonce")), "n-0S6_WzA2Mj");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "sid")), "sess-1");
+    ck_assert_int_eq(json_integer_value(json_object_get(p, "auth_time")), 1699999000);
+    ck_assert_int_eq(json_integer_value(json_object_get(p, "exp")), 1700000300);
+    ck_assert_ptr_null(json_object_get(p, "client_id")); /* an id_token is not an access token */
+    ck_assert_ptr_null(json_object_get(p, "scope"));
+
+    /* OIDC Core §3.1.3.6: base64url of the left half of the hash of the access token's ASCII */
+    uint8_t digest[AS_SHA512_LEN];
+    char expected[AS_B64URL_ENCLEN(AS_SHA512_LEN / 2) + 1];
+    size_t n = alg == AS_ALG_EDDSA ? AS_SHA512_LEN : AS_SHA256_LEN;
+    if (alg == AS_ALG_EDDSA)
+        as_sha512(access, strlen(access), digest);
+    else
+        as_sha256(access, strlen(access), digest);
+    as_b64url_encode(digest, n / 2, expected);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "at_hash")), expected);
+    ck_assert_uint_eq(strlen(expected), alg == AS_ALG_EDDSA ? 43 : 22);
+
+    uint8_t sig[AS_SIG_MAX];
+    ssize_t siglen = as_b64url_decode(dot2 + 1, strlen(dot2 + 1), sig);
+    ck_assert_int_eq(as_jws_verify(key, token, dot2 - token, sig, siglen), 0);
+    json_decref(h);
+    json_decref(p);
+    free(token);
+    as_key_release(key);
+}
+
+START_TEST(mints_id_tokens)
+{
+    mint_id_and_check(AS_ALG_ES256);
+    mint_id_and_check(AS_ALG_EDDSA);
+    mint_id_and_check(AS_ALG_RS256);
+}
+END_TEST
+
+START_TEST(id_token_without_nonce_sid_or_access_token)
+{
+    as_key_t *key;
+    char *token;
+    as_id_claims_t c = {.issuer = "https://auth.example", .subject = "u", .audience = "web", .auth_time = 1, .issued_at = 2,
+                        .lifetime = 300};
+    ck_assert_int_eq(as_key_generate(AS_ALG_ES256, &key), 0);
+    ck_assert_int_eq(as_jwt_mint_id(key, "kid", &c, &token), 0);
+    char *dot1 = strchr(token, '.'), *dot2 = strrchr(token, '.');
+    json_t *p = decode_part(dot1 + 1, dot2 - dot1 - 1);
+    ck_assert_ptr_null(json_object_get(p, "nonce"));
+    ck_assert_ptr_null(json_object_get(p, "sid"));
+    ck_assert_ptr_null(json_object_get(p, "at_hash"));
+    json_decref(p);
+    free(token);
+    as_key_release(key);
+}
+END_TEST
+
+START_TEST(access_token_with_a_chosen_jti)
+{
+    as_key_t *key;
+    char *token, jti[AS_JTI_LEN + 1], chosen[AS_JTI_LEN + 1];
+    const char *auds[] = {"api"};
+    as_jwt_new_jti(chosen);
+    ck_assert_uint_eq(strlen(chosen), AS_JTI_LEN);
+    as_access_claims_t c = {.issuer = "i", .subject = "s", .client_id = "c", .audiences = auds, .num_audiences = 1,
+                            .issued_at = 1, .lifetime = 2, .jti = chosen};
+    ck_assert_int_eq(as_key_generate(AS_ALG_ES256, &key), 0);
+    ck_assert_int_eq(as_jwt_mint_access(key, "kid", &c, &token, jti), 0);
+    ck_assert_str_eq(jti, chosen);
+    char *dot1 = strchr(token, '.'), *dot2 = strrchr(token, '.');
+    json_t *p = decode_part(dot1 + 1, dot2 - dot1 - 1);
+    ck_assert_str_eq(json_string_value(json_object_get(p, "jti")), chosen);
+    json_decref(p);
+    free(token);
+    as_key_release(key);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("token");
@@ -149,6 +243,9 @@ int main(void)
     tcase_add_test(tc, single_audience_is_a_string_and_client_tokens_have_no_ver);
     tcase_add_test(tc, refresh_successor_is_derived);
     tcase_add_test(tc, refresh_text_form);
+    tcase_add_test(tc, mints_id_tokens);
+    tcase_add_test(tc, id_token_without_nonce_sid_or_access_token);
+    tcase_add_test(tc, access_token_with_a_chosen_jti);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
