@@ -171,7 +171,7 @@ void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req)
     account_req_t *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), on_dispose);
     ssize_t hi;
     const h2o_iovec_t *auth;
-    as_jwt_err_t jerr;
+    int jerr;
 
     memset(ar, 0, sizeof(*ar));
     ar->ctx = ctx;
@@ -187,8 +187,8 @@ void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req)
     }
     ar->keys = as_keys_current();
     as_jwt_expect_t expect = {.issuer = ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    if ((jerr = as_jwt_verify_access(auth->base + 7, auth->len - 7, as_keyset_find, ar->keys, &expect, &ar->jwt)) != AS_JWT_OK) {
-        as_http_bearer_error(req, 401, "invalid_token", as_jwt_strerror(jerr));
+    if ((jerr = as_jwt_verify_access(auth->base + 7, auth->len - 7, as_keyset_find, ar->keys, &expect, &ar->jwt)) != 0) {
+        as_http_bearer_error(req, 401, "invalid_token", as_strerror(jerr));
         return;
     }
     if (ar->jwt.token_version == 0 || !as_is_uuid(ar->jwt.subject)) {

@@ -85,7 +85,7 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
         return;
     }
     as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    if (as_jwt_verify_access(ir->token->base, ir->token->len, as_keyset_find, ir->keys, &expect, &ir->jwt) != AS_JWT_OK ||
+    if (as_jwt_verify_access(ir->token->base, ir->token->len, as_keyset_find, ir->keys, &expect, &ir->jwt) != 0 ||
         (client->is_public && strcmp(ir->jwt.client_id, client->client_id) != 0)) {
         reply_inactive(ir);
         return;

@@ -60,7 +60,7 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     }
     as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
     as_jwt_t jwt;
-    if (as_jwt_verify_access(rr->token->base, rr->token->len, as_keyset_find, rr->keys, &expect, &jwt) == AS_JWT_OK &&
+    if (as_jwt_verify_access(rr->token->base, rr->token->len, as_keyset_find, rr->keys, &expect, &jwt) == 0 &&
         strcmp(jwt.client_id, client->client_id) == 0) {
         as_store_revoke_access(cr->ctx->db, &cr->req->pool, h2o_strdup(&cr->req->pool, jwt.jti, SIZE_MAX).base, jwt.exp,
                                client->client_id, on_revoked, rr, &cr->job);

@@ -438,8 +438,8 @@ static json_t *explain_part(const char *b64, size_t len, const char *name, char 
     return j;
 }
 
-/** Says why as_jwt_verify_access refused the token. Runs only on failure, so it may decode again. */
-static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size_t len, const as_jwt_t *jwt, const lookup_t *l,
+/** Says why as_jwt_verify_access refused the token (`err`, as an asv_err_t). Runs only on failure, so it may decode again. */
+static void explain(asv_verifier_t *v, int err, const char *token, size_t len, const as_jwt_t *jwt, const lookup_t *l,
                     refetch_t refetch, int64_t now, char *detail, size_t dlen)
 {
     const char *dot1 = len != 0 ? memchr(token, '.', len) : NULL,
@@ -452,7 +452,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
         header = explain_part(token, dot1 - token, "header", detail, dlen);
 
     switch (err) {
-    case AS_JWT_MALFORMED:
+    case ASV_ERR_MALFORMED:
         if (len == 0)
             snprintf(detail, dlen, "empty");
         else if (len > AS_JWT_MAX_LEN)
@@ -468,7 +468,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
         else if (header != NULL)
             payload = explain_part(dot1 + 1, dot2 - dot1 - 1, "payload", detail, dlen); /* checked after the signature */
         break;
-    case AS_JWT_BAD_ALGORITHM: {
+    case ASV_ERR_BAD_ALGORITHM: {
         const char *alg = json_string_value(json_object_get(header, "alg"));
         if (alg == NULL) {
             snprintf(detail, dlen, "the header has no alg");
@@ -485,7 +485,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
             snprintf(detail, dlen, "\"%s\" is not one of ES256, EdDSA, RS256", s);
         break;
     }
-    case AS_JWT_BAD_TYPE: {
+    case ASV_ERR_BAD_TYPE: {
         const char *typ = json_string_value(json_object_get(header, "typ"));
         if (typ != NULL)
             asv__sanitize(typ, 32, s);
@@ -493,7 +493,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
                  typ != NULL ? "\"" : "");
         break;
     }
-    case AS_JWT_UNKNOWN_KEY: {
+    case ASV_ERR_UNKNOWN_KEY: {
         const char *kid = json_string_value(json_object_get(header, "kid"));
         if (kid == NULL) {
             snprintf(detail, dlen, "the header has no kid");
@@ -508,25 +508,25 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
                                                    : "");
         break;
     }
-    case AS_JWT_BAD_SIGNATURE:
+    case ASV_ERR_BAD_SIGNATURE:
         snprintf(detail, dlen, "it does not verify with the %s key its kid names",
                  l->key != NULL ? as_alg_name(as_key_alg(l->key)) : "");
         break;
-    case AS_JWT_EXPIRED:
+    case ASV_ERR_EXPIRED:
         snprintf(detail, dlen, "exp was %lld s ago (leeway %lld s)", (long long)(now - jwt->exp), (long long)v->leeway);
         break;
-    case AS_JWT_NOT_YET_VALID:
+    case ASV_ERR_NOT_YET_VALID:
         snprintf(detail, dlen, "nbf is %lld s ahead (leeway %lld s)", (long long)(jwt->nbf - now), (long long)v->leeway);
         break;
-    case AS_JWT_WRONG_ISSUER:
+    case ASV_ERR_WRONG_ISSUER:
         asv__sanitize(v->issuer, 64, s);
         snprintf(detail, dlen, "iss is not \"%s\"", s);
         break;
-    case AS_JWT_WRONG_AUDIENCE:
+    case ASV_ERR_WRONG_AUDIENCE:
         asv__sanitize(v->audience, 64, s);
         snprintf(detail, dlen, "aud does not contain \"%s\"", s);
         break;
-    case AS_JWT_MISSING_CLAIM: {
+    case ASV_ERR_MISSING_CLAIM: {
         /* in the order as_jwt_verify_access checks them */
         static const struct {
             const char *name;
@@ -543,7 +543,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
         snprintf(detail, dlen, "%s", which);
         break;
     }
-    case AS_JWT_OK:
+    default:
         break;
     }
     json_decref(header);
@@ -555,7 +555,6 @@ int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *o
     as_jwt_expect_t expect = {.issuer = v->issuer, .audience = v->audience, .now = time(NULL), .leeway = v->leeway};
     lookup_t l = {.v = v};
     refetch_t refetch = REFETCH_NONE;
-    as_jwt_err_t jerr;
     as_jwt_t jwt;
     int64_t min_ver = 0;
     int err;
@@ -563,19 +562,19 @@ int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *o
     if (out != NULL)
         memset(out, 0, sizeof(*out));
 
-    jerr = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
-    if (jerr == AS_JWT_UNKNOWN_KEY && l.kid_looked_up) {
+    err = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
+    if (err == AS_ERR_TOKEN_UNKNOWN_KEY && l.kid_looked_up) {
         /* a key we have not seen: perhaps published since our last fetch. One refetch, one retry. */
         if ((refetch = refetch_for_unknown_kid(v, l.generation)) == REFETCH_DONE) {
             as_jwt_clear(&jwt);
             expect.now = time(NULL); /* the fetch took time */
-            jerr = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
+            err = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
         }
     }
-    if ((err = (int)jerr) != 0) {
+    if ((err = asv__token_err(err)) != 0) {
         if (reason != NULL && reasonlen != 0) {
             char detail[ASV_REASON_MAX - 32];
-            explain(v, jerr, token, len, &jwt, &l, refetch, expect.now, detail, sizeof(detail));
+            explain(v, err, token, len, &jwt, &l, refetch, expect.now, detail, sizeof(detail));
             asv__reason(reason, reasonlen, "%s%s%s", asv_strerror(err), detail[0] != '\0' ? ": " : "", detail);
         }
         goto Exit;
