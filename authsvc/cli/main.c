@@ -12,7 +12,7 @@
 #include "authsvc/cli/cli.h"
 #include "authsvc/cli/db.h"
 #include "authsvc/crypto/crypto.h"
-#include "authsvc/http/server.h"
+#include "authsvc/app/app.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/store/store.h"
 #include "authsvc/verify/cli_verify.h"
@@ -29,6 +29,7 @@ static const char usage_main[] = "usage: authsvc COMMAND [OPTIONS]\n"
                                  "  client add CLIENT_ID  register a client; prints its secret last\n"
                                  "  keys generate|rotate|list|retire|prune   the signing-key lifecycle\n"
                                  "  verify TOKEN          check an access token offline, as a resource server does\n"
+                                 "  routes                print the HTTP routes (METHOD PATH)\n"
                                  "\n"
                                  "Every command takes --help. The database is found through libpq's environment\n"
                                  "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO.\n";
@@ -92,15 +93,15 @@ static int cmd_serve(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    as_server_config_t cfg = {
+    as_app_config_t cfg = {
         .listen = "127.0.0.1:8080",
         .keys_dir = DEFAULT_KEYS_DIR,
         .conninfo = "",
         .db_connections = 4,
         .db_timeout = 5000,
-        .jwks_max_age = 300,
         .keys_reload_interval = 10,
-        .oauth = {.max_body = 16384, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
+        .max_body = 16384,
+        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
     };
     char issuer[512];
     int c;
@@ -153,7 +154,7 @@ static int cmd_serve(int argc, char **argv)
         case 'J':
             if (as_cli_parse_int(optarg, 0, 86400, &v) != 0)
                 return as_cli_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
-            cfg.jwks_max_age = (int)v;
+            cfg.oauth.jwks_max_age = (int)v;
             break;
         case 'a':
         case 'r':
@@ -185,7 +186,7 @@ static int cmd_serve(int argc, char **argv)
                 cfg.db_timeout = (uint64_t)v;
                 break;
             case 'b':
-                cfg.oauth.max_body = (size_t)v;
+                cfg.max_body = (size_t)v;
                 break;
             }
             break;
@@ -203,7 +204,7 @@ static int cmd_serve(int argc, char **argv)
     }
     if (strlen(cfg.oauth.issuer) > 400 || strncmp(cfg.oauth.issuer, "http", 4) != 0)
         return as_cli_usage(usage_serve, "the issuer must be an http(s) URL of at most 400 characters: %s", cfg.oauth.issuer);
-    return as_server_run(&cfg);
+    return as_app_run(&cfg);
 }
 
 /* --- migrate ---------------------------------------------------------------------- */
@@ -544,12 +545,24 @@ Exit:
     return ret;
 }
 
+/* --- routes ----------------------------------------------------------------------------- */
+
+static int cmd_routes(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return as_cli_usage("usage: authsvc routes\nPrints the HTTP routes, one \"METHOD PATH\" per line (HEAD is served wherever GET is).\n",
+                            "%s", "routes takes no argument");
+    as_app_print_routes(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } commands[] = {{"serve", cmd_serve}, {"migrate", cmd_migrate}, {"user", cmd_user}, {"client", cmd_client}, {"keys", as_cli_keys}, {"verify", as_cli_verify}};
+    } commands[] = {{"serve", cmd_serve}, {"migrate", cmd_migrate}, {"user", cmd_user}, {"client", cmd_client}, {"keys", as_cli_keys}, {"verify", as_cli_verify}, {"routes", cmd_routes}};
 
     if (argc < 2) {
         fputs(usage_main, stderr);

@@ -1,4 +1,9 @@
+/*
+ * http/form — application/x-www-form-urlencoded bodies and HTTP Basic
+ * credentials, parsed into pool memory (interface in form.h).
+ */
 #include <string.h>
+#include "authsvc/crypto/crypto.h"
 #include "authsvc/http/form.h"
 
 static int hexval(int c)
@@ -38,7 +43,7 @@ static int urldecode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_
     return 0;
 }
 
-as_form_err_t as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name)
+int as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name)
 {
     const char *p = body, *end = body + len;
 
@@ -54,22 +59,22 @@ as_form_err_t as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, 
         }
         eq = memchr(p, '=', pair_end - p);
         if (urldecode(pool, p, (eq != NULL ? eq : pair_end) - p, &name) != 0 || name.len == 0)
-            return AS_FORM_MALFORMED;
+            return AS_ERR_BAD_INPUT;
         if (urldecode(pool, eq != NULL ? eq + 1 : pair_end, eq != NULL ? pair_end - (eq + 1) : 0, &value) != 0)
-            return AS_FORM_MALFORMED;
+            return AS_ERR_BAD_INPUT;
         for (size_t i = 0; i != form->num_params; ++i) {
             if (h2o_memis(form->params[i].name.base, form->params[i].name.len, name.base, name.len)) {
                 if (dup_name != NULL)
                     *dup_name = name;
-                return AS_FORM_DUPLICATE;
+                return AS_ERR_DUPLICATE;
             }
         }
         if (form->num_params == AS_FORM_MAX_PARAMS)
-            return AS_FORM_TOO_MANY;
+            return AS_ERR_TOO_LARGE;
         form->params[form->num_params++] = (as_form_param_t){name, value};
         p = pair_end + 1;
     }
-    return AS_FORM_OK;
+    return 0;
 }
 
 const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name)
@@ -81,45 +86,23 @@ const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name)
     return NULL;
 }
 
-static int b64val(int c)
+/**
+ * Strict standard base64 with padding (RFC 4648 §4), decoded by crypto/'s strict base64url decoder once the
+ * alphabet is mapped and the padding checked. Returns the length, or -1.
+ */
+static ssize_t b64decode(h2o_mem_pool_t *pool, const char *in, size_t len, unsigned char *out)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/** Strict standard base64 with padding (RFC 4648 §4). Returns the length, or -1. */
-static ssize_t b64decode(const char *in, size_t len, unsigned char *out)
-{
-    size_t n = 0;
+    size_t n = len;
     if (len == 0 || len % 4 != 0)
         return -1;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4], pad = 0;
-        for (int j = 0; j != 4; ++j) {
-            if (in[i + j] == '=' && i + 4 == len && j >= 2) {
-                v[j] = 0;
-                ++pad;
-            } else if (pad != 0 || (v[j] = b64val((unsigned char)in[i + j])) < 0) {
-                return -1;
-            }
-        }
-        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        out[n++] = triple >> 16;
-        if (pad < 2)
-            out[n++] = (triple >> 8) & 0xff;
-        if (pad < 1)
-            out[n++] = triple & 0xff;
-    }
-    return (ssize_t)n;
+    while (n > len - 2 && in[n - 1] == '=')
+        --n;
+    char *mapped = h2o_mem_alloc_pool(pool, n + 1);
+    for (size_t i = 0; i != n; ++i)
+        mapped[i] = in[i] == '+' ? '-' : in[i] == '/' ? '_' : in[i] == '-' || in[i] == '_' ? '!' : in[i];
+    ssize_t r = as_b64url_decode(mapped, n, out);
+    as_wipe(mapped, n);
+    return r;
 }
 
 int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iovec_t *id, h2o_iovec_t *secret)
@@ -129,7 +112,7 @@ int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iove
     const char *colon;
 
     if (len < 6 || strncasecmp(value, "Basic ", 6) != 0)
-        return 1;
+        return AS_ERR_UNSUPPORTED;
     value += 6;
     len -= 6;
     while (len > 0 && *value == ' ') {
@@ -139,17 +122,17 @@ int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iove
     while (len > 0 && value[len - 1] == ' ')
         --len;
     decoded = h2o_mem_alloc_pool(pool, len / 4 * 3 + 1);
-    if ((dlen = b64decode(value, len, decoded)) < 0)
-        return -1;
+    if ((dlen = b64decode(pool, value, len, decoded)) < 0)
+        return AS_ERR_BAD_INPUT;
     if ((colon = memchr(decoded, ':', dlen)) == NULL)
-        return -1;
+        return AS_ERR_BAD_INPUT;
     if (urldecode(pool, (const char *)decoded, colon - (const char *)decoded, id) != 0 ||
         urldecode(pool, colon + 1, (const char *)decoded + dlen - (colon + 1), secret) != 0) {
         h2o_mem_set_secure(decoded, 0, dlen);
-        return -1;
+        return AS_ERR_BAD_INPUT;
     }
     h2o_mem_set_secure(decoded, 0, dlen);
-    return id->len != 0 ? 0 : -1;
+    return id->len != 0 ? 0 : AS_ERR_BAD_INPUT;
 }
 
 int as_media_type_is(const char *value, size_t len, const char *expected)

@@ -1,8 +1,15 @@
+/*
+ * oauth/client_auth — client authentication for every client-facing endpoint
+ * (interface and contract in client_auth.h).
+ */
 #include <string.h>
+#include <time.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/http/request.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/client_cache.h"
+#include "authsvc/token/refresh.h"
 
 #define MAX_CLIENT_ID_LEN 255
 #define MAX_SECRET_LEN 1024
@@ -13,57 +20,95 @@ void as_client_req_error(as_client_req_t *cr, as_oauth_error_t error, const char
     as_http_oauth_error(cr->req, error, description, error == AS_OAUTH_INVALID_CLIENT ? AS_RESP_BASIC_CHALLENGE : 0);
 }
 
-void as_client_req_store_error(as_client_req_t *cr, int err)
-{
-    as_http_store_error(cr->req, err);
-}
-
-int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req)
+static int parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req)
 {
     const h2o_iovec_t *form_id, *form_secret;
-    ssize_t hi;
+    const char *why;
+    int err;
 
     cr->ctx = ctx;
     cr->req = req;
     cr->form.num_params = 0;
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && as_http_read_form(req, &cr->form) != 0)
-        return -1;
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && (err = as_http_read_form(req, &cr->form, &why)) != 0) {
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, why);
+        return err;
+    }
     form_id = as_form_get(&cr->form, "client_id");
     form_secret = as_form_get(&cr->form, "client_secret");
 
-    if ((hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)) >= 0) {
-        const h2o_iovec_t *v = &req->headers.entries[hi].value;
-        int r = as_basic_parse(&req->pool, v->base, v->len, &cr->client_id, &cr->client_secret);
-        if (r == 1) {
-            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "unsupported authentication scheme");
-            return -1;
-        }
+    switch ((err = as_http_basic_credentials(req, &cr->client_id, &cr->client_secret))) {
+    case 0:
         cr->used_basic = 1;
-        if (r != 0) {
-            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "malformed Basic credentials");
-            return -1;
-        }
         if (form_secret != NULL) {
             as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "more than one client authentication method");
-            return -1;
+            return AS_ERR_BAD_INPUT;
         }
         if (form_id != NULL && !h2o_memis(form_id->base, form_id->len, cr->client_id.base, cr->client_id.len)) {
             as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "client_id does not match the authenticated client");
-            return -1;
+            return AS_ERR_BAD_INPUT;
         }
-    } else if (form_id != NULL) {
+        break;
+    case AS_ERR_NOT_FOUND:
+        if (form_id == NULL) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication required");
+            return err;
+        }
         cr->client_id = *form_id;
         if (form_secret != NULL)
             cr->client_secret = *form_secret;
-    } else {
-        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication required");
-        return -1;
+        break;
+    case AS_ERR_DUPLICATE:
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "more than one Authorization header");
+        return err;
+    case AS_ERR_UNSUPPORTED:
+        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "unsupported authentication scheme");
+        return err;
+    default:
+        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "malformed Basic credentials");
+        return err;
     }
     if (cr->client_id.len > MAX_CLIENT_ID_LEN || cr->client_secret.len > MAX_SECRET_LEN) {
         as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
-        return -1;
+        return AS_ERR_TOO_LARGE;
     }
     return 0;
+}
+
+static void on_dispose(void *p)
+{
+    as_client_req_dispose(p);
+}
+
+void *as_client_req_new(as_oauth_ctx_t *ctx, h2o_req_t *req, size_t size, void (*dispose)(void *))
+{
+    as_client_req_t *cr = h2o_mem_alloc_shared(&req->pool, size, dispose != NULL ? dispose : on_dispose);
+    memset(cr, 0, size);
+    cr->keys = as_keyview_hold(ctx->keys);
+    return parse(cr, ctx, req) == 0 ? cr : NULL;
+}
+
+const h2o_iovec_t *as_client_req_require(as_client_req_t *cr, const char *name)
+{
+    const h2o_iovec_t *v = as_form_get(&cr->form, name);
+    if (v == NULL)
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, h2o_concat(&cr->req->pool, h2o_iovec_init(H2O_STRLIT("missing ")),
+                                                                    h2o_iovec_init(name, strlen(name))).base);
+    return v;
+}
+
+as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *token, uint8_t hash[AS_SHA256_LEN], as_jwt_t *jwt)
+{
+    uint8_t raw[AS_REFRESH_RAW_LEN];
+    memset(jwt, 0, sizeof(*jwt));
+    if (as_refresh_parse(token->base, token->len, raw) == 0) {
+        as_refresh_hash(raw, hash);
+        as_wipe(raw, sizeof(raw));
+        return AS_PRESENTED_REFRESH;
+    }
+    as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
+    if (as_jwt_verify_access(token->base, token->len, as_keyset_find, cr->keys->set, &expect, jwt) != 0)
+        return AS_PRESENTED_NEITHER;
+    return AS_PRESENTED_ACCESS;
 }
 
 static void check_client(as_client_req_t *cr, const as_client_t *client);
@@ -76,7 +121,7 @@ static void on_client(void *ctx, int err, const as_client_t *client)
         as_client_cache_put(cr->ctx->clients, client, h2o_now(cr->ctx->loop));
 
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        as_client_req_store_error(cr, err);
+        as_http_oauth_failure(cr->req, err);
         return;
     }
     if (client == NULL) {
@@ -125,6 +170,8 @@ void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb 
 void as_client_req_dispose(as_client_req_t *cr)
 {
     as_pool_cancel(cr->job);
+    as_keyhold_release(cr->keys);
+    cr->keys = NULL;
     /* the pool is not zeroed when cleared: wipe the decoded secrets (the raw body belongs to the protocol
      * layer, which may have freed it already: HTTP/2 releases a stream's body before its pool) */
     if (cr->client_secret.base != NULL)
