@@ -164,7 +164,7 @@ AS_HANDLER(as_oauth_account_password)
     account_req_t *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), on_dispose);
     h2o_iovec_t token;
     const char *why;
-    as_jwt_err_t jerr;
+    int jerr;
 
     memset(ar, 0, sizeof(*ar));
     ar->ctx = ctx;
@@ -181,8 +181,8 @@ AS_HANDLER(as_oauth_account_password)
     }
     ar->keys = as_keyview_hold(ctx->keys);
     as_jwt_expect_t expect = {.issuer = ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    if ((jerr = as_jwt_verify_access(token.base, token.len, as_keyset_find, ar->keys->set, &expect, &ar->jwt)) != AS_JWT_OK) {
-        as_http_bearer_error(req, AS_BEARER_INVALID_TOKEN, as_jwt_strerror(jerr));
+    if ((jerr = as_jwt_verify_access(token.base, token.len, as_keyset_find, ar->keys->set, &expect, &ar->jwt)) != 0) {
+        as_http_bearer_error(req, AS_BEARER_INVALID_TOKEN, as_strerror(jerr));
         return;
     }
     if (ar->jwt.token_version == 0 || !as_is_uuid(ar->jwt.subject)) {

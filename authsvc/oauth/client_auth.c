@@ -106,7 +106,7 @@ as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *to
         return AS_PRESENTED_REFRESH;
     }
     as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    if (as_jwt_verify_access(token->base, token->len, as_keyset_find, cr->keys->set, &expect, jwt) != AS_JWT_OK)
+    if (as_jwt_verify_access(token->base, token->len, as_keyset_find, cr->keys->set, &expect, jwt) != 0)
         return AS_PRESENTED_NEITHER;
     return AS_PRESENTED_ACCESS;
 }

@@ -1,37 +1,12 @@
+/*
+ * token/access — checking an RFC 9068 access token (interface and rules in access.h). Owns nothing
+ * beyond the call: the claims it hands out belong to the caller's as_jwt_t.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "authsvc/as.h"
 #include "authsvc/token/access.h"
-
-const char *as_jwt_strerror(as_jwt_err_t err)
-{
-    switch (err) {
-    case AS_JWT_OK:
-        return "valid";
-    case AS_JWT_MALFORMED:
-        return "malformed token";
-    case AS_JWT_BAD_ALGORITHM:
-        return "unacceptable algorithm";
-    case AS_JWT_BAD_TYPE:
-        return "not an access token (typ)";
-    case AS_JWT_UNKNOWN_KEY:
-        return "unknown signing key";
-    case AS_JWT_BAD_SIGNATURE:
-        return "bad signature";
-    case AS_JWT_EXPIRED:
-        return "expired";
-    case AS_JWT_NOT_YET_VALID:
-        return "not yet valid";
-    case AS_JWT_WRONG_ISSUER:
-        return "wrong issuer";
-    case AS_JWT_WRONG_AUDIENCE:
-        return "wrong audience";
-    case AS_JWT_MISSING_CLAIM:
-        return "missing or malformed claim";
-    }
-    return "invalid token";
-}
 
 static json_t *decode_object(const char *b64, size_t len)
 {
@@ -84,8 +59,8 @@ static int int_claim(json_t *claims, const char *name, int64_t *out)
     return 0;
 }
 
-as_jwt_err_t as_jwt_verify_access(const char *token, size_t len, as_jwt_key_lookup lookup, void *lookup_ctx,
-                                  const as_jwt_expect_t *expect, as_jwt_t *out)
+int as_jwt_verify_access(const char *token, size_t len, as_jwt_key_lookup lookup, void *lookup_ctx, const as_jwt_expect_t *expect,
+                         as_jwt_t *out)
 {
     const char *dot1, *dot2, *alg_name, *kid;
     json_t *header = NULL;
@@ -93,7 +68,7 @@ as_jwt_err_t as_jwt_verify_access(const char *token, size_t len, as_jwt_key_look
     ssize_t siglen;
     as_alg_t alg;
     const as_key_t *key;
-    as_jwt_err_t err = AS_JWT_MALFORMED;
+    int err = AS_ERR_TOKEN_MALFORMED;
 
     memset(out, 0, sizeof(*out));
     if (len == 0 || len > AS_JWT_MAX_LEN || memchr(token, '\0', len) != NULL)
@@ -106,65 +81,67 @@ as_jwt_err_t as_jwt_verify_access(const char *token, size_t len, as_jwt_key_look
 
     alg_name = json_string_value(json_object_get(header, "alg"));
     if (alg_name == NULL || as_alg_parse(alg_name, &alg) != 0) {
-        err = AS_JWT_BAD_ALGORITHM;
+        err = AS_ERR_TOKEN_BAD_ALGORITHM;
         goto Exit;
     }
     if (json_object_get(header, "crit") != NULL) { /* we understand no extensions (RFC 7515 §4.1.11) */
-        err = AS_JWT_MALFORMED;
+        err = AS_ERR_TOKEN_MALFORMED;
         goto Exit;
     }
     if (!typ_ok(json_string_value(json_object_get(header, "typ")))) {
-        err = AS_JWT_BAD_TYPE;
+        err = AS_ERR_TOKEN_BAD_TYPE;
         goto Exit;
     }
     if ((kid = json_string_value(json_object_get(header, "kid"))) == NULL || (key = lookup(lookup_ctx, kid)) == NULL) {
-        err = AS_JWT_UNKNOWN_KEY;
+        err = AS_ERR_TOKEN_UNKNOWN_KEY;
         goto Exit;
     }
     if (as_key_alg(key) != alg) {
-        err = AS_JWT_BAD_ALGORITHM;
+        err = AS_ERR_TOKEN_BAD_ALGORITHM;
         goto Exit;
     }
     sig = as_malloc(AS_B64URL_DECLEN(token + len - (dot2 + 1)) + 1);
     if ((siglen = as_b64url_decode(dot2 + 1, token + len - (dot2 + 1), sig)) <= 0)
         goto Exit;
     if (as_jws_verify(key, token, dot2 - token, sig, siglen) != 0) {
-        err = AS_JWT_BAD_SIGNATURE;
+        err = AS_ERR_TOKEN_BAD_SIGNATURE;
         goto Exit;
     }
 
     /* authenticated from here on */
     if ((out->claims = decode_object(dot1 + 1, dot2 - (dot1 + 1))) == NULL)
         goto Exit;
-    err = AS_JWT_MISSING_CLAIM;
-    if ((out->subject = string_claim(out->claims, "sub")) == NULL || (out->client_id = string_claim(out->claims, "client_id")) == NULL ||
+    err = AS_ERR_TOKEN_MISSING_CLAIM;
+    if ((out->subject = string_claim(out->claims, "sub")) == NULL ||
+        (out->client_id = string_claim(out->claims, "client_id")) == NULL ||
         (out->jti = string_claim(out->claims, "jti")) == NULL || int_claim(out->claims, "exp", &out->exp) != 0 ||
         int_claim(out->claims, "iat", &out->iat) != 0)
         goto Exit;
     if (int_claim(out->claims, "nbf", &out->nbf) != 0)
         out->nbf = out->iat;
-    if (json_object_get(out->claims, "ver") != NULL && (int_claim(out->claims, "ver", &out->token_version) != 0 || out->token_version < 1))
+    if (json_object_get(out->claims, "ver") != NULL &&
+        (int_claim(out->claims, "ver", &out->token_version) != 0 || out->token_version < 1))
         goto Exit;
     out->scope = string_claim(out->claims, "scope");
     if (out->scope == NULL)
         out->scope = "";
     if (string_claim(out->claims, "iss") == NULL || strcmp(string_claim(out->claims, "iss"), expect->issuer) != 0) {
-        err = AS_JWT_WRONG_ISSUER;
+        err = AS_ERR_TOKEN_WRONG_ISSUER;
         goto Exit;
     }
     if (!audience_ok(json_object_get(out->claims, "aud"), expect->audience)) {
-        err = AS_JWT_WRONG_AUDIENCE;
+        err = AS_ERR_TOKEN_WRONG_AUDIENCE;
         goto Exit;
     }
     if (expect->now >= out->exp + expect->leeway) {
-        err = AS_JWT_EXPIRED;
+        err = AS_ERR_TOKEN_EXPIRED;
         goto Exit;
     }
     if (expect->now + expect->leeway < out->nbf) {
-        err = AS_JWT_NOT_YET_VALID;
+        err = AS_ERR_TOKEN_NOT_YET_VALID;
         goto Exit;
     }
-    err = AS_JWT_OK;
+    err = 0;
 Exit:
     json_decref(header);
     free(sig);

@@ -175,6 +175,33 @@ ASV_API int asv_poll_revocations(asv_verifier_t *v, char *reason, size_t reasonl
  */
 ASV_API int asv_start(asv_verifier_t *v, char *reason, size_t reasonlen);
 
+/** Which time an asv_clock_cb is asked for. */
+typedef enum en_asv_clock_t {
+    ASV_CLOCK_REALTIME = 0, /* milliseconds since the Unix epoch: compared with exp and nbf, and with the feed's exp */
+    ASV_CLOCK_MONOTONIC = 1 /* milliseconds since any fixed point, never going back: the unknown-kid rate limit, the
+                               background thread's schedule, revocations_max_age */
+} asv_clock_t;
+
+/**
+ * Returns the current time of kind `which`, in milliseconds. Called on every asv_verify and by the background
+ * thread, from any thread: make it cheap and thread-safe.
+ */
+typedef int64_t (*asv_clock_cb)(void *ctx, asv_clock_t which);
+
+/**
+ * Gives the verifier another clock than the real one (clock_gettime CLOCK_REALTIME and CLOCK_MONOTONIC, which
+ * `clock` NULL restores): for tests and simulations, which then move time instead of waiting for it. Call it
+ * before any other call on `v` but asv_verifier_new; returns ASV_ERR_CONFIG once asv_start has run.
+ */
+ASV_API int asv_set_clock(asv_verifier_t *v, asv_clock_cb clock, void *ctx);
+
+/**
+ * Says that the verifier's clock moved other than with real time (a test advanced it). The background thread
+ * sleeps in real time until its clock says the next fetch is due; this wakes it to read the clock again.
+ * Harmless without a background thread. Thread-safe.
+ */
+ASV_API void asv_clock_changed(asv_verifier_t *v);
+
 /**
  * Finds the token in an Authorization header value: "Bearer" (any case), one or more spaces, the token
  * (RFC 6750 §2.1 b64token characters only), optional trailing spaces. Returns 0 and points *token into

@@ -9,18 +9,63 @@
 #include "authsvc/token/access.h"
 #include "authsvc/verify/internal.h"
 
-/* the token errors are token/verify's, value for value */
-_Static_assert(ASV_ERR_MALFORMED == (int)AS_JWT_MALFORMED && ASV_ERR_BAD_ALGORITHM == (int)AS_JWT_BAD_ALGORITHM &&
-                   ASV_ERR_BAD_TYPE == (int)AS_JWT_BAD_TYPE && ASV_ERR_UNKNOWN_KEY == (int)AS_JWT_UNKNOWN_KEY &&
-                   ASV_ERR_BAD_SIGNATURE == (int)AS_JWT_BAD_SIGNATURE && ASV_ERR_EXPIRED == (int)AS_JWT_EXPIRED &&
-                   ASV_ERR_NOT_YET_VALID == (int)AS_JWT_NOT_YET_VALID && ASV_ERR_WRONG_ISSUER == (int)AS_JWT_WRONG_ISSUER &&
-                   ASV_ERR_WRONG_AUDIENCE == (int)AS_JWT_WRONG_AUDIENCE && ASV_ERR_MISSING_CLAIM == (int)AS_JWT_MISSING_CLAIM,
-               "asv_err_t and as_jwt_err_t must agree");
-_Static_assert(ASV_TOKEN_MAX_LEN == AS_JWT_MAX_LEN, "the documented limit is token/verify's");
+/*
+ * token/access's reasons as the library's public codes. The asv_err_t values are ABI, the as_err_t ones are
+ * the service's to renumber: this table is the one place that ties them.
+ */
+static const struct st_token_err_t {
+    int as;
+    asv_err_t asv;
+} token_errors[] = {
+    {AS_ERR_TOKEN_MALFORMED, ASV_ERR_MALFORMED},
+    {AS_ERR_TOKEN_BAD_ALGORITHM, ASV_ERR_BAD_ALGORITHM},
+    {AS_ERR_TOKEN_BAD_TYPE, ASV_ERR_BAD_TYPE},
+    {AS_ERR_TOKEN_UNKNOWN_KEY, ASV_ERR_UNKNOWN_KEY},
+    {AS_ERR_TOKEN_BAD_SIGNATURE, ASV_ERR_BAD_SIGNATURE},
+    {AS_ERR_TOKEN_EXPIRED, ASV_ERR_EXPIRED},
+    {AS_ERR_TOKEN_NOT_YET_VALID, ASV_ERR_NOT_YET_VALID},
+    {AS_ERR_TOKEN_WRONG_ISSUER, ASV_ERR_WRONG_ISSUER},
+    {AS_ERR_TOKEN_WRONG_AUDIENCE, ASV_ERR_WRONG_AUDIENCE},
+    {AS_ERR_TOKEN_MISSING_CLAIM, ASV_ERR_MISSING_CLAIM},
+};
+
+_Static_assert(ASV_TOKEN_MAX_LEN == AS_JWT_MAX_LEN, "the documented limit is token/access's");
+
+int asv__token_err(int err)
+{
+    if (err == 0)
+        return ASV_OK;
+    for (size_t i = 0; i != sizeof(token_errors) / sizeof(token_errors[0]); ++i)
+        if (token_errors[i].as == err)
+            return token_errors[i].asv;
+    return ASV_ERR_MALFORMED; /* a reason token/access gained and this table lacks: still a refusal */
+}
 
 const char *asv_strerror(int err)
 {
     switch (err) {
+    case ASV_OK:
+        return "valid";
+    case ASV_ERR_MALFORMED:
+        return "malformed token";
+    case ASV_ERR_BAD_ALGORITHM:
+        return "unacceptable algorithm";
+    case ASV_ERR_BAD_TYPE:
+        return "not an access token (typ)";
+    case ASV_ERR_UNKNOWN_KEY:
+        return "unknown signing key";
+    case ASV_ERR_BAD_SIGNATURE:
+        return "bad signature";
+    case ASV_ERR_EXPIRED:
+        return "expired";
+    case ASV_ERR_NOT_YET_VALID:
+        return "not yet valid";
+    case ASV_ERR_WRONG_ISSUER:
+        return "wrong issuer";
+    case ASV_ERR_WRONG_AUDIENCE:
+        return "wrong audience";
+    case ASV_ERR_MISSING_CLAIM:
+        return "missing or malformed claim";
     case ASV_ERR_REVOKED_TOKEN:
         return "revoked token";
     case ASV_ERR_REVOKED_SUBJECT:
@@ -33,11 +78,8 @@ const char *asv_strerror(int err)
         return "unexpected document";
     case ASV_ERR_CONFIG:
         return "invalid configuration or call";
-    default:
-        if (err <= 0 && err >= ASV_ERR_MISSING_CLAIM)
-            return as_jwt_strerror((as_jwt_err_t)err);
-        return "unknown error";
     }
+    return "unknown error";
 }
 
 void asv_claims_clear(asv_claims_t *c)

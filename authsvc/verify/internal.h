@@ -16,6 +16,9 @@
 /** snprintf into a caller's reason buffer, which may be NULL or empty. */
 void asv__reason(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/** The asv_err_t of a token/access result (0 or an AS_ERR_TOKEN_* of authsvc/as.h). */
+int asv__token_err(int err);
+
 /** Copies at most `max` characters of `s` into `out` (max + 4 bytes), printable ASCII only ('?' for the others). */
 void asv__sanitize(const char *s, size_t max, char *out);
 

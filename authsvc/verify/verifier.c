@@ -9,6 +9,11 @@
  * `feed_mutex`, which serialize fetches of one kind and which verification of a known-kid token never
  * touches. Lock order: jwks_mutex or feed_mutex, then bg_mutex, then lock; bg_mutex is never held across a
  * fetch.
+ *
+ * Time. Every reading of the time goes through the verifier's clock (asv_set_clock; by default
+ * clock_gettime): the wall clock for exp, nbf and forgetting revoked jtis, the monotonic one for the rate
+ * limit, the background schedule and revocations_max_age. Only the background thread's sleep is in real time:
+ * it sleeps for as long as its clock says the next task is away, and asv_clock_changed cuts that short.
  */
 #include <errno.h>
 #include <limits.h>
@@ -44,6 +49,8 @@ struct st_asv_verifier_t {
     void *fetch_ctx;
     asv_log_cb log;
     void *log_ctx;
+    asv_clock_cb clock; /* NULL: clock_gettime; set before use (asv_set_clock) */
+    void *clock_ctx;
 
     /* what asv_verify reads */
     pthread_rwlock_t lock;
@@ -68,11 +75,26 @@ struct st_asv_verifier_t {
     pthread_t bg_thread;
 };
 
-static int64_t mono_ms(void)
+#define MAX_SLEEP_MS (3600 * 1000) /* the background thread looks at its clock at least this often */
+
+static int64_t real_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/** The verifier's monotonic time, in milliseconds. */
+static int64_t mono_ms(const asv_verifier_t *v)
+{
+    return v->clock != NULL ? v->clock(v->clock_ctx, ASV_CLOCK_MONOTONIC) : real_ms(CLOCK_MONOTONIC);
+}
+
+/** The verifier's wall-clock time, in whole seconds since the epoch (what exp and nbf are compared with). */
+static int64_t wall_seconds(const asv_verifier_t *v)
+{
+    int64_t ms = v->clock != NULL ? v->clock(v->clock_ctx, ASV_CLOCK_REALTIME) : real_ms(CLOCK_REALTIME);
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 }
 
 void asv__reason(char *buf, size_t len, const char *fmt, ...)
@@ -285,7 +307,7 @@ int asv_refresh_jwks(asv_verifier_t *v, char *reason, size_t reasonlen)
 /** Takes the unknown-kid refetch slot if the rate limit allows it. Returns 1 if taken. */
 static int take_kid_refetch_slot(asv_verifier_t *v)
 {
-    int64_t now = mono_ms();
+    int64_t now = mono_ms(v);
     int ok;
     pthread_mutex_lock(&v->bg_mutex);
     if ((ok = (v->kid_refetch_at_ms == INT64_MIN || now - v->kid_refetch_at_ms >= v->min_refetch_ms)))
@@ -351,7 +373,7 @@ int asv_poll_revocations(asv_verifier_t *v, char *reason, size_t reasonlen)
         return ASV_ERR_CONFIG;
     }
     pthread_mutex_lock(&v->feed_mutex);
-    now_ms = mono_ms();
+    now_ms = mono_ms(v);
 
     url = as_malloc(strlen(v->feed_url) + sizeof("&since=") + ASV__CURSOR_MAX);
     if (v->cursor[0] != '\0' && now_ms - v->snapshot_at_ms < FEED_SNAPSHOT_EVERY_MS)
@@ -367,7 +389,7 @@ int asv_poll_revocations(asv_verifier_t *v, char *reason, size_t reasonlen)
         goto Exit;
 
     /* only this thread writes v->revs (we hold feed_mutex), so reading it without the lock is safe */
-    int64_t drop_until = (int64_t)time(NULL) - v->leeway;
+    int64_t drop_until = wall_seconds(v) - v->leeway;
     if (asv__revset_needs_update(v->revs, &feed, drop_until)) {
         next = asv__revset_apply(v->revs, &feed, drop_until);
         pthread_rwlock_wrlock(&v->lock);
@@ -438,8 +460,8 @@ static json_t *explain_part(const char *b64, size_t len, const char *name, char 
     return j;
 }
 
-/** Says why as_jwt_verify_access refused the token. Runs only on failure, so it may decode again. */
-static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size_t len, const as_jwt_t *jwt, const lookup_t *l,
+/** Says why as_jwt_verify_access refused the token (`err`, as an asv_err_t). Runs only on failure, so it may decode again. */
+static void explain(asv_verifier_t *v, int err, const char *token, size_t len, const as_jwt_t *jwt, const lookup_t *l,
                     refetch_t refetch, int64_t now, char *detail, size_t dlen)
 {
     const char *dot1 = len != 0 ? memchr(token, '.', len) : NULL,
@@ -452,7 +474,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
         header = explain_part(token, dot1 - token, "header", detail, dlen);
 
     switch (err) {
-    case AS_JWT_MALFORMED:
+    case ASV_ERR_MALFORMED:
         if (len == 0)
             snprintf(detail, dlen, "empty");
         else if (len > AS_JWT_MAX_LEN)
@@ -468,7 +490,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
         else if (header != NULL)
             payload = explain_part(dot1 + 1, dot2 - dot1 - 1, "payload", detail, dlen); /* checked after the signature */
         break;
-    case AS_JWT_BAD_ALGORITHM: {
+    case ASV_ERR_BAD_ALGORITHM: {
         const char *alg = json_string_value(json_object_get(header, "alg"));
         if (alg == NULL) {
             snprintf(detail, dlen, "the header has no alg");
@@ -485,7 +507,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
             snprintf(detail, dlen, "\"%s\" is not one of ES256, EdDSA, RS256", s);
         break;
     }
-    case AS_JWT_BAD_TYPE: {
+    case ASV_ERR_BAD_TYPE: {
         const char *typ = json_string_value(json_object_get(header, "typ"));
         if (typ != NULL)
             asv__sanitize(typ, 32, s);
@@ -493,7 +515,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
                  typ != NULL ? "\"" : "");
         break;
     }
-    case AS_JWT_UNKNOWN_KEY: {
+    case ASV_ERR_UNKNOWN_KEY: {
         const char *kid = json_string_value(json_object_get(header, "kid"));
         if (kid == NULL) {
             snprintf(detail, dlen, "the header has no kid");
@@ -508,25 +530,25 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
                                                    : "");
         break;
     }
-    case AS_JWT_BAD_SIGNATURE:
+    case ASV_ERR_BAD_SIGNATURE:
         snprintf(detail, dlen, "it does not verify with the %s key its kid names",
                  l->key != NULL ? as_alg_name(as_key_alg(l->key)) : "");
         break;
-    case AS_JWT_EXPIRED:
+    case ASV_ERR_EXPIRED:
         snprintf(detail, dlen, "exp was %lld s ago (leeway %lld s)", (long long)(now - jwt->exp), (long long)v->leeway);
         break;
-    case AS_JWT_NOT_YET_VALID:
+    case ASV_ERR_NOT_YET_VALID:
         snprintf(detail, dlen, "nbf is %lld s ahead (leeway %lld s)", (long long)(jwt->nbf - now), (long long)v->leeway);
         break;
-    case AS_JWT_WRONG_ISSUER:
+    case ASV_ERR_WRONG_ISSUER:
         asv__sanitize(v->issuer, 64, s);
         snprintf(detail, dlen, "iss is not \"%s\"", s);
         break;
-    case AS_JWT_WRONG_AUDIENCE:
+    case ASV_ERR_WRONG_AUDIENCE:
         asv__sanitize(v->audience, 64, s);
         snprintf(detail, dlen, "aud does not contain \"%s\"", s);
         break;
-    case AS_JWT_MISSING_CLAIM: {
+    case ASV_ERR_MISSING_CLAIM: {
         /* in the order as_jwt_verify_access checks them */
         static const struct {
             const char *name;
@@ -543,7 +565,7 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
         snprintf(detail, dlen, "%s", which);
         break;
     }
-    case AS_JWT_OK:
+    default:
         break;
     }
     json_decref(header);
@@ -552,10 +574,9 @@ static void explain(asv_verifier_t *v, as_jwt_err_t err, const char *token, size
 
 int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *out, char *reason, size_t reasonlen)
 {
-    as_jwt_expect_t expect = {.issuer = v->issuer, .audience = v->audience, .now = time(NULL), .leeway = v->leeway};
+    as_jwt_expect_t expect = {.issuer = v->issuer, .audience = v->audience, .now = wall_seconds(v), .leeway = v->leeway};
     lookup_t l = {.v = v};
     refetch_t refetch = REFETCH_NONE;
-    as_jwt_err_t jerr;
     as_jwt_t jwt;
     int64_t min_ver = 0;
     int err;
@@ -563,19 +584,19 @@ int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *o
     if (out != NULL)
         memset(out, 0, sizeof(*out));
 
-    jerr = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
-    if (jerr == AS_JWT_UNKNOWN_KEY && l.kid_looked_up) {
+    err = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
+    if (err == AS_ERR_TOKEN_UNKNOWN_KEY && l.kid_looked_up) {
         /* a key we have not seen: perhaps published since our last fetch. One refetch, one retry. */
         if ((refetch = refetch_for_unknown_kid(v, l.generation)) == REFETCH_DONE) {
             as_jwt_clear(&jwt);
-            expect.now = time(NULL); /* the fetch took time */
-            jerr = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
+            expect.now = wall_seconds(v); /* the fetch took time */
+            err = as_jwt_verify_access(token, len, on_lookup, &l, &expect, &jwt);
         }
     }
-    if ((err = (int)jerr) != 0) {
+    if ((err = asv__token_err(err)) != 0) {
         if (reason != NULL && reasonlen != 0) {
             char detail[ASV_REASON_MAX - 32];
-            explain(v, jerr, token, len, &jwt, &l, refetch, expect.now, detail, sizeof(detail));
+            explain(v, err, token, len, &jwt, &l, refetch, expect.now, detail, sizeof(detail));
             asv__reason(reason, reasonlen, "%s%s%s", asv_strerror(err), detail[0] != '\0' ? ": " : "", detail);
         }
         goto Exit;
@@ -583,15 +604,14 @@ int asv_verify(asv_verifier_t *v, const char *token, size_t len, asv_claims_t *o
 
     /* the token is authentic and current: now what the feed says about it */
     if (v->feed_url != NULL && v->revocations_max_age_ms > 0) {
-        int64_t ok_at = atomic_load(&v->feed_ok_at_ms);
-        if (ok_at == 0 || mono_ms() - ok_at > v->revocations_max_age_ms) {
+        int64_t ok_at = atomic_load(&v->feed_ok_at_ms), age = mono_ms(v) - ok_at;
+        if (ok_at == 0 || age > v->revocations_max_age_ms) {
             err = ASV_ERR_STALE_REVOCATIONS;
             if (ok_at == 0)
                 asv__reason(reason, reasonlen, "%s: no successful poll of the revocation feed yet", asv_strerror(err));
             else
                 asv__reason(reason, reasonlen, "%s: no successful poll of the revocation feed for %lld s (limit %lld s)",
-                            asv_strerror(err), (long long)((mono_ms() - ok_at) / 1000),
-                            (long long)(v->revocations_max_age_ms / 1000));
+                            asv_strerror(err), (long long)(age / 1000), (long long)(v->revocations_max_age_ms / 1000));
             goto Exit;
         }
     }
@@ -669,7 +689,7 @@ static void *bg_main(void *p)
 
     pthread_mutex_lock(&v->bg_mutex);
     while (!v->bg_stop) {
-        int64_t now = mono_ms();
+        int64_t now = mono_ms(v);
         if (v->bg_refetch_requested || now >= jwks.next_ms) {
             v->bg_refetch_requested = 0;
             pthread_mutex_unlock(&v->bg_mutex);
@@ -684,13 +704,31 @@ static void *bg_main(void *p)
             feed.next_ms = now + v->feed_poll_ms;
             pthread_mutex_lock(&v->bg_mutex);
         } else {
+            /* until the next task is due by the verifier's clock, as real time goes (bg_cond is CLOCK_MONOTONIC) */
             int64_t wake = jwks.next_ms < feed.next_ms ? jwks.next_ms : feed.next_ms;
-            struct timespec ts = {.tv_sec = wake / 1000, .tv_nsec = (wake % 1000) * 1000000};
+            int64_t until = real_ms(CLOCK_MONOTONIC) + (wake - now < MAX_SLEEP_MS ? wake - now : MAX_SLEEP_MS);
+            struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
             pthread_cond_timedwait(&v->bg_cond, &v->bg_mutex, &ts);
         }
     }
     pthread_mutex_unlock(&v->bg_mutex);
     return NULL;
+}
+
+int asv_set_clock(asv_verifier_t *v, asv_clock_cb clock, void *ctx)
+{
+    if (v->bg_started)
+        return ASV_ERR_CONFIG;
+    v->clock = clock;
+    v->clock_ctx = ctx;
+    return 0;
+}
+
+void asv_clock_changed(asv_verifier_t *v)
+{
+    pthread_mutex_lock(&v->bg_mutex);
+    pthread_cond_signal(&v->bg_cond);
+    pthread_mutex_unlock(&v->bg_mutex);
 }
 
 int asv_start(asv_verifier_t *v, char *reason, size_t reasonlen)

@@ -109,9 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         token[prefix + size - 1] = '\0';
     } break;
     }
-    as_jwt_err_t err = as_jwt_verify_access(token, strlen(token), lookup, NULL, &expect, &jwt);
+    int err = as_jwt_verify_access(token, strlen(token), lookup, NULL, &expect, &jwt);
     /* only what this file signed itself may pass; anything else would be a forgery */
-    if (err == AS_JWT_OK && !self_signed && strcmp(token, valid_token) != 0) {
+    if (err == 0 && !self_signed && strcmp(token, valid_token) != 0) {
         fprintf(stderr, "fuzz: a token that was not signed here verified: %s\n", token);
         abort();
     }

@@ -2,16 +2,17 @@
  * libauthsvc-verify: what a resource server relies on. Valid tokens of every algorithm verify; forged,
  * confused, stale, mangled and revoked ones are refused with the right error; the JWKS and the revocation
  * feed are fetched and applied as api/revocation-feed.md says. No network: the documents come through the
- * application-supplied fetch callback. Linked against libauthsvc-verify.a; keys and tokens are made with
- * crypto/ and token/jwt.c.
+ * application-supplied fetch callback. No waiting either: tests that depend on time give the verifier a
+ * clock they move themselves, and wait for the background thread on conditions (the fetches it makes).
+ * Linked against libauthsvc-verify.a; keys and tokens are made with crypto/ and token/jwt.c.
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include <jansson.h>
 #include "authsvc-verify.h"
 #include "authsvc/crypto/crypto.h"
@@ -69,6 +70,7 @@ static char *jwks_of(as_key_t *const *keys, size_t n, const char *extra)
 
 typedef struct st_fake_t {
     pthread_mutex_t mutex;
+    pthread_cond_t called; /* broadcast on every call: what tests wait on for the background thread */
     char *jwks; /* the JWKS document served */
     int jwks_status;
     int jwks_calls;
@@ -85,6 +87,7 @@ static void fake_reset(void)
     free(fake.jwks);
     memset(&fake, 0, sizeof(fake)); /* CK_FORK=no runs every test in one process */
     pthread_mutex_init(&fake.mutex, NULL);
+    pthread_cond_init(&fake.called, NULL);
     as_key_t *keys[] = {es_key, ed_key, rs_key};
     fake.jwks = jwks_of(keys, 3, NULL);
     fake.jwks_status = 200;
@@ -152,8 +155,59 @@ static int on_fetch(void *ctx, const char *url, const char *user, const char *pa
             ++f->feed_next;
         }
     }
+    pthread_cond_broadcast(&f->called);
     pthread_mutex_unlock(&f->mutex);
     return ret;
+}
+
+/**
+ * Waits until the fetch callback has been called `n` times in all for the JWKS (`&fake.jwks_calls`) or the
+ * feed (`&fake.feed_calls`). The background thread does one thing at a time, so once it has started
+ * fetching anything, whatever it fetched before has been applied. The 10 s are a safety net against a hang,
+ * not a wait: the callback signals every call.
+ */
+static void fake_wait_calls(const int *calls, int n)
+{
+    struct timespec deadline;
+    int got, err = 0;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&fake.mutex);
+    while ((got = *calls) < n && err == 0)
+        err = pthread_cond_timedwait(&fake.called, &fake.mutex, &deadline);
+    pthread_mutex_unlock(&fake.mutex);
+    ck_assert_msg(got >= n, "waited for fetch %d, saw %d", n, got);
+}
+
+/* --- the clock: tests that depend on time move it instead of sleeping ------------------------------------ */
+
+typedef struct st_fake_clock_t {
+    int64_t wall0_ms, mono0_ms; /* the real wall-clock time when the test began (tokens are minted with it) */
+    _Atomic int64_t elapsed_ms;
+} fake_clock_t;
+
+static fake_clock_t fake_clock;
+
+static int64_t on_clock(void *ctx, asv_clock_t which)
+{
+    fake_clock_t *c = ctx;
+    return (which == ASV_CLOCK_REALTIME ? c->wall0_ms : c->mono0_ms) + atomic_load(&c->elapsed_ms);
+}
+
+/** Gives `v` the fake clock, starting now; it stands still until clock_advance. */
+static void use_fake_clock(asv_verifier_t *v)
+{
+    fake_clock.wall0_ms = (int64_t)time(NULL) * 1000;
+    fake_clock.mono0_ms = 1000000;
+    atomic_store(&fake_clock.elapsed_ms, 0);
+    ck_assert_int_eq(asv_set_clock(v, on_clock, &fake_clock), 0);
+}
+
+/** Moves the fake clock on by `ms` and tells the verifier (its background thread, if any, looks at it again). */
+static void clock_advance(asv_verifier_t *v, int64_t ms)
+{
+    atomic_fetch_add(&fake_clock.elapsed_ms, ms);
+    asv_clock_changed(v);
 }
 
 static asv_config_t config(void)
@@ -190,10 +244,17 @@ typedef struct st_mint_t {
 
 #define MINT_DEFAULTS .iss = ISS, .sub = "user-1", .aud = AUD, .iat_offset = 0, .lifetime = 300, .ver = 3
 
-/** A genuine token from token/jwt.c (the minting authsvc does); its jti goes to `jti` if not NULL. */
+/**
+ * A genuine token from token/jwt.c (the minting authsvc does); its jti goes to `jti` if not NULL.
+ *
+ * The token is handed out through a copy. as_jwt_mint_access writes its malloc'd token through `&minted`;
+ * once mint() is inlined into a test, GCC 12 cannot tell that this pointer does not point at `minted`
+ * itself, which dies with mint(), and warns (-Wdangling-pointer) wherever the test does arithmetic on
+ * the token. strdup's result is fresh memory as far as the compiler knows.
+ */
 static char *mint(as_key_t *key, const char *kid, mint_t m, char *jti)
 {
-    char *token, jti_buf[AS_JTI_LEN + 1];
+    char *minted, *token, jti_buf[AS_JTI_LEN + 1];
     const char *auds[] = {m.aud};
     as_access_claims_t c = {.issuer = m.iss,
                             .subject = m.sub,
@@ -204,7 +265,9 @@ static char *mint(as_key_t *key, const char *kid, mint_t m, char *jti)
                             .token_version = m.ver,
                             .issued_at = (int64_t)time(NULL) + m.iat_offset,
                             .lifetime = m.lifetime};
-    ck_assert_int_eq(as_jwt_mint_access(key, kid, &c, &token, jti_buf), 0);
+    ck_assert_int_eq(as_jwt_mint_access(key, kid, &c, &minted, jti_buf), 0);
+    token = strdup(minted);
+    free(minted);
     if (jti != NULL)
         strcpy(jti, jti_buf);
     return token;
@@ -759,6 +822,7 @@ START_TEST(unknown_kid_refetches_once_per_window)
     asv_config_t cfg = config();
     cfg.jwks_min_refetch_interval = 2;
     asv_verifier_t *v = new_verifier(&cfg);
+    use_fake_clock(v);
     char *known = mint(es_key, es_kid, (mint_t){MINT_DEFAULTS}, NULL);
     char *new_key = mint(es_other, other_kid, (mint_t){MINT_DEFAULTS}, NULL);
     char *made_up = mint(es_other, "no-such-kid", (mint_t){MINT_DEFAULTS}, NULL);
@@ -781,7 +845,10 @@ START_TEST(unknown_kid_refetches_once_per_window)
     fake_set_jwks(jwks_of(keys, 2, NULL));
     ck_assert_rejected(v, new_key, ASV_ERR_UNKNOWN_KEY, "rate-limited");
     ck_assert_int_eq(fake_jwks_calls(), 2);
-    sleep(2);
+    clock_advance(v, 1999);
+    ck_assert_rejected(v, new_key, ASV_ERR_UNKNOWN_KEY, "rate-limited");
+    ck_assert_int_eq(fake_jwks_calls(), 2);
+    clock_advance(v, 1);
     ck_assert_int_eq(verify(v, new_key, NULL, NULL), 0);
     ck_assert_int_eq(fake_jwks_calls(), 3);
     ck_assert_int_eq(verify(v, new_key, NULL, NULL), 0);
@@ -789,7 +856,7 @@ START_TEST(unknown_kid_refetches_once_per_window)
 
     /* a token without kid never causes a fetch, even with the window open, even on a cold verifier */
     char *no_kid = forge(es_key, "{\"alg\":\"ES256\",\"typ\":\"at+jwt\"}", payload("", time(NULL), "j-nokid"));
-    sleep(2);
+    clock_advance(v, 2000);
     ck_assert_rejected(v, no_kid, ASV_ERR_UNKNOWN_KEY, "the header has no kid");
     ck_assert_int_eq(fake_jwks_calls(), 3);
     asv_verifier_t *cold = new_verifier(&cfg);
@@ -1064,6 +1131,7 @@ START_TEST(stale_revocations_fail_closed_when_asked)
     asv_config_t cfg = config_with_feed();
     cfg.revocations_max_age = 1;
     asv_verifier_t *v = new_verifier(&cfg);
+    use_fake_clock(v);
     char *token = mint(es_key, es_kid, (mint_t){MINT_DEFAULTS}, NULL);
     char *d = feed_doc("1", 1, "[]", "[]");
     fake_add_feed(200, d);
@@ -1071,9 +1139,11 @@ START_TEST(stale_revocations_fail_closed_when_asked)
     ck_assert_rejected(v, token, ASV_ERR_STALE_REVOCATIONS, "no successful poll of the revocation feed yet");
     ck_assert_int_eq(asv_poll_revocations(v, NULL, 0), 0);
     ck_assert_int_eq(verify(v, token, NULL, NULL), 0);
-    sleep(2);
+    clock_advance(v, 1000);
+    ck_assert_int_eq(verify(v, token, NULL, NULL), 0); /* 1 s old: not older than the limit */
+    clock_advance(v, 1000);
     ck_assert_int_eq(asv_poll_revocations(v, NULL, 0), ASV_ERR_FETCH); /* the feed is down now */
-    ck_assert_rejected(v, token, ASV_ERR_STALE_REVOCATIONS, "(limit 1 s)");
+    ck_assert_rejected(v, token, ASV_ERR_STALE_REVOCATIONS, "no successful poll of the revocation feed for 2 s (limit 1 s)");
     /* a garbage token still says what is wrong with it */
     ck_assert_rejected(v, "x.y.z", ASV_ERR_MALFORMED, "malformed");
     free(d);
@@ -1169,14 +1239,6 @@ START_TEST(verification_runs_while_others_fetch)
 }
 END_TEST
 
-/** Waits up to 5 s for count() to reach at_least; returns its last value. */
-static int wait_for(int (*count)(void), int at_least)
-{
-    for (int i = 0; i != 500 && count() < at_least; ++i)
-        usleep(10000);
-    return count();
-}
-
 static char log_lines[8][ASV_REASON_MAX + 128];
 static int log_count;
 static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -1190,6 +1252,25 @@ static void on_log(void *ctx, const char *message)
     pthread_mutex_unlock(&log_mutex);
 }
 
+static int logged(void)
+{
+    pthread_mutex_lock(&log_mutex);
+    int n = log_count;
+    pthread_mutex_unlock(&log_mutex);
+    return n;
+}
+
+/**
+ * Moves the clock on by `ms`, which makes the next poll of the feed due (feed_poll_interval is 1 s), and
+ * returns once the background thread has begun it: everything it did before is done.
+ */
+static void poll_after(asv_verifier_t *v, int64_t ms)
+{
+    int polls = fake_feed_calls();
+    clock_advance(v, ms);
+    fake_wait_calls(&fake.feed_calls, polls + 1);
+}
+
 START_TEST(background_thread_fetches_and_polls)
 {
     asv_config_t cfg = config_with_feed();
@@ -1198,52 +1279,69 @@ START_TEST(background_thread_fetches_and_polls)
     cfg.feed_poll_interval = 1;
     cfg.log = on_log;
     asv_verifier_t *v = new_verifier(&cfg);
+    use_fake_clock(v);
+    log_count = 0;
     char jti[AS_JTI_LEN + 1], jtis[256];
     char *token = mint(es_key, es_kid, (mint_t){MINT_DEFAULTS}, jti);
     char *new_key = mint(es_other, other_kid, (mint_t){MINT_DEFAULTS}, NULL);
+    char *made_up = mint(es_other, "no-such-kid", (mint_t){MINT_DEFAULTS}, NULL);
     snprintf(jtis, sizeof(jtis), "[{\"jti\":\"%s\",\"exp\":%lld}]", jti, (long long)time(NULL) + 300);
-    char *d1 = feed_doc("5", 1, "[]", "[]"), *d2 = feed_doc("6", 0, "[]", jtis);
+    /* the feed: a snapshot, two polls with nothing new, then the token's jti; then it fails (503) */
+    char *d1 = feed_doc("5", 1, "[]", "[]"), *d2 = feed_doc("6", 0, "[]", "[]"), *d3 = feed_doc("7", 0, "[]", "[]"),
+         *d4 = feed_doc("8", 0, "[]", jtis);
     fake_add_feed(200, d1);
     fake_add_feed(200, d2);
+    fake_add_feed(200, d3);
+    fake_add_feed(200, d4);
 
     /* nothing fetched yet, and asv_verify will not fetch: refused at once */
     ck_assert_rejected(v, token, ASV_ERR_UNKNOWN_KEY, "(a refetch is scheduled)");
     ck_assert_int_eq(fake_jwks_calls(), 0);
 
+    /* the thread fetches the JWKS and polls the feed at once; by its next poll, both are applied */
     ck_assert_int_eq(asv_start(v, NULL, 0), 0);
     ck_assert_int_eq(asv_start(v, NULL, 0), ASV_ERR_CONFIG);
-    ck_assert_int_ge(wait_for(fake_jwks_calls, 1), 1);
-    ck_assert_int_ge(wait_for(fake_feed_calls, 1), 1);
-    for (int i = 0; i != 100 && verify(v, token, NULL, NULL) != 0; ++i)
-        usleep(10000);
+    ck_assert_int_eq(asv_set_clock(v, NULL, NULL), ASV_ERR_CONFIG); /* too late */
+    fake_wait_calls(&fake.jwks_calls, 1);
+    fake_wait_calls(&fake.feed_calls, 1);
+    poll_after(v, 1000);
     ck_assert_int_eq(verify(v, token, NULL, NULL), 0);
+    ck_assert_int_eq(fake_jwks_calls(), 1); /* the refetch asked for before asv_start was that first fetch */
 
-    /* a new key: refused, the verifier asks its thread, the next attempt succeeds */
+    /* a new key, a second after the last unknown kid: refused, the verifier asks its thread, which refetches;
+     * meanwhile another unknown kid is rate-limited, not another fetch */
     as_key_t *keys[] = {es_key, es_other};
     fake_set_jwks(jwks_of(keys, 2, NULL));
-    sleep(1); /* past the unknown-kid window of the refusal above */
-    int calls = fake_jwks_calls();
     ck_assert_rejected(v, new_key, ASV_ERR_UNKNOWN_KEY, "(a refetch is scheduled)");
-    ck_assert_int_gt(wait_for(fake_jwks_calls, calls + 1), calls);
-    for (int i = 0; i != 100 && verify(v, new_key, NULL, NULL) != 0; ++i)
-        usleep(10000);
+    ck_assert_rejected(v, made_up, ASV_ERR_UNKNOWN_KEY, "(refetch rate-limited)");
+    fake_wait_calls(&fake.jwks_calls, 2);
+    poll_after(v, 1000);
     ck_assert_int_eq(verify(v, new_key, NULL, NULL), 0);
+    ck_assert_int_eq(fake_jwks_calls(), 2);
 
-    /* the second feed answer arrives on the thread's next poll, a second later */
-    ck_assert_int_ge(wait_for(fake_feed_calls, 2), 2);
-    for (int i = 0; i != 100 && verify(v, token, NULL, NULL) == 0; ++i)
-        usleep(10000);
+    /* the jti arrives with the thread's next poll (a second later), and is applied before the one after */
+    ck_assert_int_eq(verify(v, token, NULL, NULL), 0);
+    poll_after(v, 1000);
+    poll_after(v, 1000);
     ck_assert_rejected(v, token, ASV_ERR_REVOKED_TOKEN, "revoked");
-    /* then the feed fails (503): logged once, not every second */
-    ck_assert_int_ge(wait_for(fake_feed_calls, 4), 4);
-    asv_verifier_free(v);
-    ck_assert_int_eq(log_count, 1);
+
+    /* that last poll failed (503): logged once, not every second, then again once a minute */
+    poll_after(v, 1000);
+    poll_after(v, 1000);
+    ck_assert_int_eq(logged(), 1);
+    poll_after(v, 58000); /* a minute after the first failure */
+    asv_verifier_free(v); /* joins the thread: its last poll is reported */
+    ck_assert_int_eq(logged(), 2);
     ck_assert_str_eq(log_lines[0], "polling the revocation feed: HTTP status 503");
+    ck_assert_str_eq(log_lines[1], "polling the revocation feed: HTTP status 503");
 
     free(d1);
     free(d2);
+    free(d3);
+    free(d4);
     free(token);
     free(new_key);
+    free(made_up);
 }
 END_TEST
 
