@@ -24,7 +24,7 @@ typedef enum en_as_err_t {
     AS_ERR_DUPLICATE = -8,      /* something that must appear once appears twice (a form parameter, a header) */
     AS_ERR_TOO_LARGE = -9,      /* over a size or count limit */
     AS_ERR_BUSY = -10,          /* a bounded queue is full: retry later (503) */
-    AS_ERR_IO = -11,            /* a file could not be read or written */
+    AS_ERR_IO = -11,            /* a file could not be read, written or understood (a message says which) */
     AS_ERR_UNSUPPORTED = -12,   /* well-formed but not something we implement (an auth scheme, an algorithm) */
     /* token/access: why an access token was refused */
     AS_ERR_TOKEN_MALFORMED = -20,      /* not three base64url parts of JSON objects, oversized, duplicate keys */

@@ -38,4 +38,7 @@ int as_cli_client(int argc, char **argv);
 /** `authsvc keys …`: the signing-key lifecycle (keys/README.md); returns the exit status. */
 int as_cli_keys(int argc, char **argv);
 
+/** `authsvc routes`: prints the HTTP route table, one "METHOD PATH" per line; returns the exit status. */
+int as_cli_routes(int argc, char **argv);
+
 #endif

@@ -20,6 +20,7 @@ static const char usage_main[] = "usage: authsvc COMMAND [OPTIONS]\n"
                                  "  client add CLIENT_ID  register a client; prints its secret last\n"
                                  "  keys generate|rotate|list|retire|prune   the signing-key lifecycle\n"
                                  "  verify TOKEN          check an access token offline, as a resource server does\n"
+                                 "  routes                print the HTTP routes (METHOD PATH)\n"
                                  "\n"
                                  "Every command takes --help. The database is found through libpq's environment\n"
                                  "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO.\n";
@@ -73,8 +74,8 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } commands[] = {{"serve", as_cli_serve},   {"migrate", as_cli_migrate}, {"user", as_cli_user},
-                    {"client", as_cli_client}, {"keys", as_cli_keys},       {"verify", as_cli_verify}};
+    } commands[] = {{"serve", as_cli_serve}, {"migrate", as_cli_migrate}, {"user", as_cli_user},    {"client", as_cli_client},
+                    {"keys", as_cli_keys},   {"verify", as_cli_verify},   {"routes", as_cli_routes}};
 
     if (argc < 2) {
         fputs(usage_main, stderr);

@@ -1,13 +1,13 @@
 /*
- * authsvc serve — parses the serve command's options into the server
- * configuration and runs the token service (http/server.h).
+ * authsvc serve — parses the serve command's options into the process
+ * configuration and runs the token service (app/app.h).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include "authsvc/as.h"
+#include "authsvc/app/app.h"
 #include "authsvc/cli/cli.h"
-#include "authsvc/http/server.h"
 
 #define DEFAULT_KEYS_DIR "keys"
 
@@ -47,15 +47,15 @@ int as_cli_serve(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    as_server_config_t cfg = {
+    as_app_config_t cfg = {
         .listen = "127.0.0.1:8080",
         .keys_dir = DEFAULT_KEYS_DIR,
         .conninfo = "",
         .db_connections = 4,
         .db_timeout = 5000,
-        .jwks_max_age = 300,
         .keys_reload_interval = 10,
-        .oauth = {.max_body = 16384, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
+        .max_body = 16384,
+        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
     };
     char issuer[512];
     int c;
@@ -108,7 +108,7 @@ int as_cli_serve(int argc, char **argv)
         case 'J':
             if (as_cli_parse_int(optarg, 0, 86400, &v) != 0)
                 return as_cli_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
-            cfg.jwks_max_age = (int)v;
+            cfg.oauth.jwks_max_age = (int)v;
             break;
         case 'a':
         case 'r':
@@ -140,7 +140,7 @@ int as_cli_serve(int argc, char **argv)
                 cfg.db_timeout = (uint64_t)v;
                 break;
             case 'b':
-                cfg.oauth.max_body = (size_t)v;
+                cfg.max_body = (size_t)v;
                 break;
             }
             break;
@@ -158,5 +158,5 @@ int as_cli_serve(int argc, char **argv)
     }
     if (strlen(cfg.oauth.issuer) > 400 || strncmp(cfg.oauth.issuer, "http", 4) != 0)
         return as_cli_usage(usage_serve, "the issuer must be an http(s) URL of at most 400 characters: %s", cfg.oauth.issuer);
-    return as_server_run(&cfg);
+    return as_app_run(&cfg);
 }

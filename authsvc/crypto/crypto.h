@@ -160,4 +160,7 @@ struct ssl_ctx_st;
  */
 struct ssl_ctx_st *as_tls_server_ctx(const char *cert_file, const char *key_file);
 
+/** Frees a context of as_tls_server_ctx (NULL is fine). */
+void as_tls_ctx_free(struct ssl_ctx_st *ctx);
+
 #endif

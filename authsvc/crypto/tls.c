@@ -1,3 +1,7 @@
+/*
+ * crypto/tls — the TLS server context (certificate chain, private key,
+ * TLS 1.2 at least); ALPN is registered by the HTTP layer.
+ */
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <openssl/ssl.h>
@@ -21,4 +25,10 @@ SSL_CTX *as_tls_server_ctx(const char *cert_file, const char *key_file)
         return NULL;
     }
     return ctx;
+}
+
+void as_tls_ctx_free(struct ssl_ctx_st *ctx)
+{
+    if (ctx != NULL)
+        SSL_CTX_free(ctx);
 }

@@ -1,3 +1,7 @@
+/*
+ * http/form — application/x-www-form-urlencoded bodies and HTTP Basic
+ * credentials, parsed into pool memory (interface in form.h).
+ */
 #include <string.h>
 #include "authsvc/http/form.h"
 
@@ -38,7 +42,7 @@ static int urldecode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_
     return 0;
 }
 
-as_form_err_t as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name)
+int as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name)
 {
     const char *p = body, *end = body + len;
 
@@ -54,22 +58,22 @@ as_form_err_t as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, 
         }
         eq = memchr(p, '=', pair_end - p);
         if (urldecode(pool, p, (eq != NULL ? eq : pair_end) - p, &name) != 0 || name.len == 0)
-            return AS_FORM_MALFORMED;
+            return AS_ERR_BAD_INPUT;
         if (urldecode(pool, eq != NULL ? eq + 1 : pair_end, eq != NULL ? pair_end - (eq + 1) : 0, &value) != 0)
-            return AS_FORM_MALFORMED;
+            return AS_ERR_BAD_INPUT;
         for (size_t i = 0; i != form->num_params; ++i) {
             if (h2o_memis(form->params[i].name.base, form->params[i].name.len, name.base, name.len)) {
                 if (dup_name != NULL)
                     *dup_name = name;
-                return AS_FORM_DUPLICATE;
+                return AS_ERR_DUPLICATE;
             }
         }
         if (form->num_params == AS_FORM_MAX_PARAMS)
-            return AS_FORM_TOO_MANY;
+            return AS_ERR_TOO_LARGE;
         form->params[form->num_params++] = (as_form_param_t){name, value};
         p = pair_end + 1;
     }
-    return AS_FORM_OK;
+    return 0;
 }
 
 const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name)
@@ -129,7 +133,7 @@ int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iove
     const char *colon;
 
     if (len < 6 || strncasecmp(value, "Basic ", 6) != 0)
-        return 1;
+        return AS_ERR_UNSUPPORTED;
     value += 6;
     len -= 6;
     while (len > 0 && *value == ' ') {
@@ -140,16 +144,16 @@ int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iove
         --len;
     decoded = h2o_mem_alloc_pool(pool, len / 4 * 3 + 1);
     if ((dlen = b64decode(value, len, decoded)) < 0)
-        return -1;
+        return AS_ERR_BAD_INPUT;
     if ((colon = memchr(decoded, ':', dlen)) == NULL)
-        return -1;
+        return AS_ERR_BAD_INPUT;
     if (urldecode(pool, (const char *)decoded, colon - (const char *)decoded, id) != 0 ||
         urldecode(pool, colon + 1, (const char *)decoded + dlen - (colon + 1), secret) != 0) {
         h2o_mem_set_secure(decoded, 0, dlen);
-        return -1;
+        return AS_ERR_BAD_INPUT;
     }
     h2o_mem_set_secure(decoded, 0, dlen);
-    return id->len != 0 ? 0 : -1;
+    return id->len != 0 ? 0 : AS_ERR_BAD_INPUT;
 }
 
 int as_media_type_is(const char *value, size_t len, const char *expected)

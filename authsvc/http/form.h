@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <h2o.h>
+#include "authsvc/as.h"
 
 #define AS_FORM_MAX_PARAMS 32
 
@@ -21,19 +22,15 @@ typedef struct st_as_form_t {
     size_t num_params;
 } as_form_t;
 
-typedef enum en_as_form_err_t {
-    AS_FORM_OK = 0,
-    AS_FORM_MALFORMED = -1,    /* bad percent-encoding, a NUL or control byte, an empty name */
-    AS_FORM_TOO_MANY = -2,     /* more than AS_FORM_MAX_PARAMS parameters */
-    AS_FORM_DUPLICATE = -3,    /* a parameter given twice (RFC 6749 §3.2) */
-} as_form_err_t;
-
 /**
- * Parses `body` into `form`, decoding into `pool`. On AS_FORM_DUPLICATE,
- * *dup_name (if not NULL) names the parameter. Parameters with an empty value
- * are treated as absent (RFC 6749 §3.1).
+ * Parses `body` into `form`, decoding into `pool`. Returns 0, or
+ * AS_ERR_BAD_INPUT (bad percent-encoding, a NUL or control byte, an empty
+ * name), AS_ERR_TOO_LARGE (more than AS_FORM_MAX_PARAMS parameters) or
+ * AS_ERR_DUPLICATE (a parameter given twice, RFC 6749 §3.2; *dup_name, if not
+ * NULL, names it). Parameters with an empty value are treated as absent
+ * (RFC 6749 §3.1).
  */
-as_form_err_t as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name);
+int as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name);
 
 /** The value of parameter `name`, or NULL. */
 const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name);
@@ -41,7 +38,8 @@ const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name);
 /**
  * Parses an Authorization header value of the Basic scheme: base64 of
  * urlencoded(id) ":" urlencoded(secret). Returns 0 and the decoded parts in
- * pool memory, 1 if the scheme is not Basic, -1 if malformed.
+ * pool memory, AS_ERR_UNSUPPORTED if the scheme is not Basic, AS_ERR_BAD_INPUT
+ * if malformed.
  */
 int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iovec_t *id, h2o_iovec_t *secret);
 

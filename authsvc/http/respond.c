@@ -1,7 +1,11 @@
+/*
+ * http/respond — the responses (interface in respond.h): status lines, the
+ * headers each kind of answer must carry, and the mapping of OAuth and Bearer
+ * error codes to statuses.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
-#include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
 
 static const char *reason_of(int status)
@@ -9,6 +13,10 @@ static const char *reason_of(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
     case 304:
         return "Not Modified";
     case 400:
@@ -23,40 +31,93 @@ static const char *reason_of(int status)
         return "Method Not Allowed";
     case 413:
         return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
     case 503:
         return "Service Unavailable";
-    default:
+    case 500:
         return "Internal Server Error";
+    default:
+        return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
     }
 }
 
-void as_http_send_json_text(h2o_req_t *req, int status, const char *body, size_t len, int flags)
+static void add_no_store(h2o_req_t *req)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("pragma"), 0, NULL, H2O_STRLIT("no-cache"));
+}
+
+/** Sends a body of `content_type` (a literal) with `status`. */
+static void send_body(h2o_req_t *req, int status, const char *content_type, size_t ctlen, const char *body, size_t len,
+                      int flags)
 {
     req->res.status = status;
     req->res.reason = reason_of(status);
     req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    if (flags & AS_RESP_NO_STORE) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("pragma"), 0, NULL, H2O_STRLIT("no-cache"));
-    }
+    if (content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, ctlen);
+    if (flags & AS_RESP_NO_STORE)
+        add_no_store(req);
     if (flags & AS_RESP_BASIC_CHALLENGE)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                        H2O_STRLIT("Basic realm=\"authsvc\", charset=\"UTF-8\""));
     h2o_send_inline(req, body, len);
 }
 
-void as_http_send_json(h2o_req_t *req, int status, json_t *body, int flags)
+void as_http_send_json_text(h2o_req_t *req, int status, const char *body, size_t len, int flags)
+{
+    send_body(req, status, H2O_STRLIT("application/json"), body, len, flags);
+}
+
+/** Serializes `body` (stolen) into pool memory, wiping jansson's heap copy. */
+static h2o_iovec_t dump_json(h2o_req_t *req, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
     if (text == NULL)
         abort();
     h2o_iovec_t copy = h2o_strdup(&req->pool, text, SIZE_MAX);
-    /* the body may hold tokens: do not leave them in freed heap memory */
     h2o_mem_set_secure(text, 0, copy.len);
     free(text);
-    as_http_send_json_text(req, status, copy.base, copy.len, flags);
+    return copy;
+}
+
+void as_http_send_json(h2o_req_t *req, int status, json_t *body, int flags)
+{
+    h2o_iovec_t text = dump_json(req, body);
+    as_http_send_json_text(req, status, text.base, text.len, flags);
+}
+
+void as_http_send_empty(h2o_req_t *req, int flags)
+{
+    send_body(req, 200, NULL, 0, NULL, 0, flags);
+}
+
+void as_http_send_not_modified(h2o_req_t *req)
+{
+    req->res.status = 304;
+    req->res.reason = reason_of(304);
+    h2o_send_inline(req, NULL, 0);
+}
+
+void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len)
+{
+    h2o_headers_t *h = &req->res.headers;
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, NULL,
+                          H2O_STRLIT("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                                     "frame-ancestors 'none'; base-uri 'none'"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-frame-options"), 0, NULL, H2O_STRLIT("DENY"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
+    send_body(req, status, H2O_STRLIT("text/html; charset=utf-8"), body, len, AS_RESP_NO_STORE);
+}
+
+void as_http_redirect(h2o_req_t *req, as_redirect_t kind, const char *location)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, location, strlen(location));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
+    send_body(req, kind == AS_REDIRECT_SEE_OTHER ? 303 : 302, NULL, 0, NULL, 0, AS_RESP_NO_STORE);
 }
 
 void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *description, int flags)
@@ -80,6 +141,49 @@ void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *des
     as_http_send_json(req, table[error].status, body, flags | AS_RESP_NO_STORE);
 }
 
+void as_http_oauth_failure(h2o_req_t *req, int err)
+{
+    switch (err) {
+    case AS_ERR_DB_UNAVAILABLE:
+    case AS_ERR_DB_TIMEOUT:
+    case AS_ERR_BUSY:
+        as_http_oauth_error(req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly", 0);
+        break;
+    default:
+        as_http_oauth_error(req, AS_OAUTH_SERVER_ERROR, "internal error", 0);
+        break;
+    }
+}
+
+void as_http_bearer_error(h2o_req_t *req, as_bearer_error_t error, const char *description)
+{
+    static const struct {
+        int status;
+        const char *code;
+        const char *challenge; /* NULL: none */
+    } table[] = {
+        /* no error attribute when no credentials came (RFC 6750 §3.1) */
+        [AS_BEARER_MISSING] = {401, "invalid_request", "Bearer realm=\"authsvc\""},
+        [AS_BEARER_INVALID_TOKEN] = {401, "invalid_token", "Bearer realm=\"authsvc\", error=\"invalid_token\""},
+        [AS_BEARER_INSUFFICIENT_SCOPE] = {403, "insufficient_scope", "Bearer realm=\"authsvc\", error=\"insufficient_scope\""},
+        [AS_BEARER_INVALID_REQUEST] = {400, "invalid_request", NULL},
+    };
+    if (table[error].challenge != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, table[error].challenge,
+                       strlen(table[error].challenge));
+    as_http_send_json(req, table[error].status, json_pack("{s:s, s:s}", "error", table[error].code, "error_description", description),
+                      AS_RESP_NO_STORE);
+}
+
+void as_http_problem(h2o_req_t *req, int status, const char *title, const char *detail)
+{
+    json_t *body = json_pack("{s:s, s:s, s:i}", "type", "about:blank", "title", title, "status", status);
+    if (detail != NULL)
+        json_object_set_new(body, "detail", json_string(detail));
+    h2o_iovec_t text = dump_json(req, body);
+    send_body(req, status, H2O_STRLIT("application/problem+json"), text.base, text.len, AS_RESP_NO_STORE);
+}
+
 void as_http_not_found(h2o_req_t *req)
 {
     static const char body[] = "{\"error\":\"not_found\",\"error_description\":\"no such endpoint\"}";
@@ -97,57 +201,4 @@ void as_http_payload_too_large(h2o_req_t *req)
 {
     static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"the request body is too large\"}";
     as_http_send_json_text(req, 413, body, sizeof(body) - 1, AS_RESP_NO_STORE);
-}
-
-void as_http_bearer_error(h2o_req_t *req, int status, const char *error, const char *description)
-{
-    if (status == 403) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                       H2O_STRLIT("Bearer realm=\"authsvc\", error=\"insufficient_scope\""));
-    } else if (status == 401) {
-        /* no error attribute when no credentials came (RFC 6750 §3.1) */
-        if (strcmp(error, "invalid_token") == 0) {
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
-                           H2O_STRLIT("Bearer realm=\"authsvc\", error=\"invalid_token\""));
-        } else {
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"authsvc\""));
-        }
-    }
-    as_http_send_json(req, status, json_pack("{s:s, s:s}", "error", error, "error_description", description), AS_RESP_NO_STORE);
-}
-
-int as_http_read_form(h2o_req_t *req, as_form_t *form)
-{
-    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    const char *why;
-
-    if (ct < 0 || !as_media_type_is(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len,
-                                     "application/x-www-form-urlencoded")) {
-        why = "the body must be application/x-www-form-urlencoded";
-    } else {
-        switch (as_form_parse(&req->pool, req->entity.base, req->entity.len, form, NULL)) {
-        case AS_FORM_OK:
-            return 0;
-        case AS_FORM_DUPLICATE:
-            why = "a parameter is repeated";
-            break;
-        case AS_FORM_TOO_MANY:
-            why = "too many parameters";
-            break;
-        default:
-            why = "malformed form body";
-            break;
-        }
-    }
-    as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, why, 0);
-    return -1;
-}
-
-void as_http_store_error(h2o_req_t *req, int err)
-{
-    if (err == AS_ERR_DB_UNAVAILABLE || err == AS_ERR_DB_TIMEOUT) {
-        as_http_oauth_error(req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly", 0);
-    } else {
-        as_http_oauth_error(req, AS_OAUTH_SERVER_ERROR, "internal error", 0);
-    }
 }

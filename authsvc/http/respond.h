@@ -1,6 +1,10 @@
 /*
- * http/respond — every response authsvc writes: JSON bodies, RFC 6749 §5.2
- * errors with no-store caching, 404/405/503. Loop thread only.
+ * http/respond — every response authsvc writes, and the one place where an
+ * outcome becomes an HTTP status: JSON bodies, RFC 6749 §5.2 errors, RFC 6750
+ * Bearer errors, RFC 9457 problem details, HTML pages with their security
+ * headers, redirects, and the framework's own 404/405/413. Loop thread only;
+ * every string handed in must outlive the request (a literal or pool memory)
+ * unless said otherwise.
  */
 #ifndef AS_HTTP_RESPOND_H
 #define AS_HTTP_RESPOND_H
@@ -10,17 +14,40 @@
 
 /** Response flags. */
 enum {
-    AS_RESP_NO_STORE = 1,      /* Cache-Control: no-store + Pragma: no-cache (every token-endpoint answer) */
+    AS_RESP_NO_STORE = 1,        /* Cache-Control: no-store + Pragma: no-cache (every token-endpoint answer) */
     AS_RESP_BASIC_CHALLENGE = 2, /* WWW-Authenticate: Basic realm="authsvc" (invalid_client after Basic) */
 };
 
-/** Sends `body` (a JSON text in memory that outlives the request, or pool memory) with status. */
+/** Sends `body` (a JSON text) with `status`. */
 void as_http_send_json_text(h2o_req_t *req, int status, const char *body, size_t len, int flags);
 
-/** Serializes `body` (reference stolen) and sends it. */
+/** Serializes `body` (reference stolen; the heap copy is wiped, it may hold tokens) and sends it. */
 void as_http_send_json(h2o_req_t *req, int status, json_t *body, int flags);
 
-/** The OAuth error codes of RFC 6749 §5.2 (and RFC 7009/7662/6750 later). */
+/** 200 with an empty body (RFC 7009 §2.2: the revocation answer). */
+void as_http_send_empty(h2o_req_t *req, int flags);
+
+/** 304 Not Modified: the client's cached copy (validated by ETag) stands; headers added before are kept. */
+void as_http_send_not_modified(h2o_req_t *req);
+
+/**
+ * An HTML page (text/html; charset=utf-8) with the headers every page of ours
+ * carries: no-store, a Content-Security-Policy without inline script and with
+ * frame-ancestors 'none', X-Frame-Options: DENY, Referrer-Policy: no-referrer,
+ * X-Content-Type-Options: nosniff. `status` is 200, or 400 for an error page.
+ */
+void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len);
+
+/** How a redirect asks the browser to follow. */
+typedef enum en_as_redirect_t {
+    AS_REDIRECT_FOUND,     /* 302: the authorization response (RFC 6749 §4.1.2) */
+    AS_REDIRECT_SEE_OTHER, /* 303: after a form POST, follow with GET */
+} as_redirect_t;
+
+/** A redirect to `location` (an absolute URL or a path), no-store, empty body. */
+void as_http_redirect(h2o_req_t *req, as_redirect_t kind, const char *location);
+
+/** The OAuth error codes of RFC 6749 §5.2 (and RFC 7009/7662). */
 typedef enum en_as_oauth_error_t {
     AS_OAUTH_INVALID_REQUEST,
     AS_OAUTH_INVALID_CLIENT,
@@ -28,42 +55,48 @@ typedef enum en_as_oauth_error_t {
     AS_OAUTH_UNAUTHORIZED_CLIENT,
     AS_OAUTH_UNSUPPORTED_GRANT_TYPE,
     AS_OAUTH_INVALID_SCOPE,
-    AS_OAUTH_TEMPORARILY_UNAVAILABLE, /* 503: the database is unreachable or slow */
+    AS_OAUTH_TEMPORARILY_UNAVAILABLE, /* 503: the database is unreachable or slow, a queue is full */
     AS_OAUTH_SERVER_ERROR,            /* 500: a bug; logged */
 } as_oauth_error_t;
 
 /**
- * An RFC 6749 §5.2 error: status by code (400, 401 for invalid_client, 503,
- * 500), JSON {"error", "error_description"}, no-store. `description` must be
- * a literal or pool memory, and never holds a secret.
+ * An RFC 6749 §5.2 error: status by code (400, 401 for invalid_client, 503
+ * with Retry-After, 500), JSON {"error", "error_description"}, no-store.
+ * `description` never holds a secret.
  */
 void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *description, int flags);
 
 /**
- * An RFC 6750 §3 error for a protected resource: 401 with `WWW-Authenticate:
- * Bearer realm="authsvc"` (plus error="invalid_token" when `error` is that),
- * or 400/403 with the JSON body {"error", "error_description"}; no-store.
+ * The answer to a failed call below http/ (an as_err_t): 503
+ * temporarily_unavailable when the database is unreachable or slow or a queue
+ * is full, else 500 server_error (logged by whoever failed).
  */
-void as_http_bearer_error(h2o_req_t *req, int status, const char *error, const char *description);
+void as_http_oauth_failure(h2o_req_t *req, int err);
 
-/** 413 with an RFC 6749 invalid_request body, no-store. */
-void as_http_payload_too_large(h2o_req_t *req);
+/** What a protected resource says about the access token it was (not) given (RFC 6750 §3.1). */
+typedef enum en_as_bearer_error_t {
+    AS_BEARER_MISSING,            /* 401, no error attribute in the challenge: no token came */
+    AS_BEARER_INVALID_TOKEN,      /* 401 invalid_token: expired, revoked, malformed, badly signed */
+    AS_BEARER_INSUFFICIENT_SCOPE, /* 403 insufficient_scope: a good token that may not do this */
+    AS_BEARER_INVALID_REQUEST,    /* 400 invalid_request: the request around the token is wrong */
+} as_bearer_error_t;
+
+/** An RFC 6750 §3 error: the status and WWW-Authenticate: Bearer challenge of `error`, JSON body, no-store. */
+void as_http_bearer_error(h2o_req_t *req, as_bearer_error_t error, const char *description);
 
 /**
- * Reads the request's application/x-www-form-urlencoded body into `form`
- * (struct as_form_t of http/form.h). Returns 0, or -1 after answering
- * invalid_request (wrong content type, malformed, repeated or too many parameters).
+ * An RFC 9457 problem (application/problem+json) with `status`, a `title`
+ * and an optional `detail` (NULL: none): for endpoints that are not OAuth.
  */
-struct st_as_form_t;
-int as_http_read_form(h2o_req_t *req, struct st_as_form_t *form);
-
-/** The answer to a failed database call: 503 temporarily_unavailable when unreachable or slow, else 500. */
-void as_http_store_error(h2o_req_t *req, int err);
+void as_http_problem(h2o_req_t *req, int status, const char *title, const char *detail);
 
 /** 404 with a JSON body. */
 void as_http_not_found(h2o_req_t *req);
 
-/** 405 with `Allow: <allow>` (a literal) and a JSON body. */
+/** 405 with `Allow: <allow>` (pool memory or a literal) and a JSON body. */
 void as_http_method_not_allowed(h2o_req_t *req, const char *allow);
+
+/** 413 with an RFC 6749 invalid_request body, no-store. */
+void as_http_payload_too_large(h2o_req_t *req);
 
 #endif

@@ -1,7 +1,12 @@
+/*
+ * keys/keyset — reading and writing a key directory, the key states, the
+ * JWKS built once per set, and the per-thread views (interface in keyset.h).
+ * Every function that reads or writes a file returns 0 or AS_ERR_IO with the
+ * reason (the file, what is wrong with it) in its message buffer.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +29,7 @@ static int read_file(const char *path, int private_file, char **out, size_t *out
 
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
+        return AS_ERR_IO;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_KEY_FILE) {
         snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path, MAX_KEY_FILE);
@@ -51,7 +56,7 @@ Error:
         free(buf);
     }
     close(fd);
-    return -1;
+    return AS_ERR_IO;
 }
 
 static int write_file(const char *path, mode_t mode, const void *data, size_t len, char *err, size_t errlen)
@@ -59,13 +64,13 @@ static int write_file(const char *path, mode_t mode, const void *data, size_t le
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
+        return AS_ERR_IO;
     }
     if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
         snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
         close(fd);
         unlink(path);
-        return -1;
+        return AS_ERR_IO;
     }
     close(fd);
     return 0;
@@ -76,11 +81,11 @@ static int load_refresh_key(const char *dir, uint8_t key[AS_REFRESH_KEY_LEN], ch
     char path[4096], *text;
     size_t len;
     uint8_t buf[AS_B64URL_DECLEN(64)];
-    int ret = -1;
+    int ret = AS_ERR_IO;
 
     snprintf(path, sizeof(path), "%s/refresh.key", dir);
     if (read_file(path, 1, &text, &len, err, errlen) != 0)
-        return -1;
+        return AS_ERR_IO;
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         --len;
     if (len != AS_B64URL_ENCLEN(AS_REFRESH_KEY_LEN) || as_b64url_decode(text, len, buf) != AS_REFRESH_KEY_LEN) {
@@ -121,7 +126,7 @@ int as_keymeta_read(const char *dir, const char *kid, as_keymeta_t *m, char *err
     json_error_t jerr;
     const char *alg_name, *meta_kid;
     json_int_t created_at, published_at, active_at;
-    int ret = -1;
+    int ret = AS_ERR_IO;
 
     memset(m, 0, sizeof(*m));
     snprintf(path, sizeof(path), "%s/%s.json", dir, kid);
@@ -159,7 +164,7 @@ int as_keymeta_write(const char *dir, const as_keymeta_t *m, char *err, size_t e
     json_t *meta = json_pack("{s:s, s:s, s:I, s:I, s:I}", "kid", m->kid, "alg", as_alg_name(m->alg), "created_at",
                              (json_int_t)m->created_at, "published_at", (json_int_t)m->published_at, "active_at",
                              (json_int_t)m->active_at);
-    int ret = -1;
+    int ret = AS_ERR_IO;
 
     if (m->retired_at != 0)
         json_object_set_new(meta, "retired_at", json_integer(m->retired_at));
@@ -186,7 +191,7 @@ int as_keys_load_one(const char *dir, const char *kid, as_keymeta_t *meta, as_ke
 {
     char path[4096], *pem = NULL, thumb[AS_KID_LEN + 1];
     size_t pem_len;
-    int ret = -1;
+    int ret = AS_ERR_IO;
 
     *key = NULL;
     if (as_keymeta_read(dir, kid, meta, err, errlen) != 0)
@@ -224,7 +229,7 @@ static int build_jwks(as_keyset_t *ks)
     ks->jwks = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(doc);
     if (ks->jwks == NULL)
-        return -1;
+        return AS_ERR_IO;
     ks->jwks_len = strlen(ks->jwks);
     uint8_t digest[AS_SHA256_LEN];
     char b64[AS_B64URL_ENCLEN(AS_SHA256_LEN) + 1];
@@ -328,7 +333,7 @@ Error:
     if (d != NULL)
         closedir(d);
     as_keyset_release(ks);
-    return -1;
+    return AS_ERR_IO;
 }
 
 const as_key_t *as_keyset_find(void *p, const char *kid)
@@ -365,11 +370,11 @@ int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, int64_t active_
     size_t pem_len;
     as_key_t *key = NULL;
     as_keymeta_t meta;
-    int ret = -1;
+    int ret = AS_ERR_IO;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return -1;
+        return AS_ERR_IO;
     }
     snprintf(path, sizeof(path), "%s/refresh.key", dir);
     if (access(path, F_OK) != 0) {
@@ -382,7 +387,7 @@ int as_keys_generate(const char *dir, as_alg_t alg, int64_t now, int64_t active_
         as_wipe(rk, sizeof(rk));
         as_wipe(text, sizeof(text));
         if (r != 0)
-            return -1;
+            return AS_ERR_IO;
     }
     if (as_key_generate(alg, &key) != 0 || as_key_private_pem(key, &pem, &pem_len) != 0 || as_key_thumbprint(key, kid) != 0) {
         snprintf(err, errlen, "cannot generate a %s key", as_alg_name(alg));
@@ -410,24 +415,57 @@ Exit:
     return ret;
 }
 
-static pthread_mutex_t current_mutex = PTHREAD_MUTEX_INITIALIZER;
-static as_keyset_t *current;
+/* --- per-thread views -------------------------------------------------------------- */
 
-as_keyset_t *as_keys_current(void)
+static as_keyhold_t *hold_new(as_keyset_t *ks)
 {
-    as_keyset_t *ks;
-    pthread_mutex_lock(&current_mutex);
-    ks = as_keyset_retain(current);
-    pthread_mutex_unlock(&current_mutex);
-    return ks;
+    as_keyhold_t *h = as_malloc(sizeof(*h));
+    *h = (as_keyhold_t){.set = ks, .holds = 0, .current = 1};
+    return h;
 }
 
-void as_keys_install(as_keyset_t *ks)
+/** The view lets go of `h`: freed now if no request holds it, else by the last release. */
+static void hold_retire(as_keyhold_t *h)
 {
-    as_keyset_t *old;
-    pthread_mutex_lock(&current_mutex);
-    old = current;
-    current = ks;
-    pthread_mutex_unlock(&current_mutex);
-    as_keyset_release(old);
+    if (h == NULL)
+        return;
+    h->current = 0;
+    if (h->holds == 0) {
+        as_keyset_release(h->set);
+        free(h);
+    }
+}
+
+void as_keyview_init(as_keyview_t *view, as_keyset_t *ks)
+{
+    view->current = hold_new(ks);
+}
+
+void as_keyview_swap(as_keyview_t *view, as_keyset_t *ks)
+{
+    as_keyhold_t *old = view->current;
+    view->current = hold_new(ks);
+    hold_retire(old);
+}
+
+void as_keyview_dispose(as_keyview_t *view)
+{
+    hold_retire(view->current);
+    view->current = NULL;
+}
+
+as_keyhold_t *as_keyview_hold(as_keyview_t *view)
+{
+    ++view->current->holds;
+    return view->current;
+}
+
+void as_keyhold_release(as_keyhold_t *hold)
+{
+    if (hold == NULL)
+        return;
+    if (--hold->holds == 0 && !hold->current) {
+        as_keyset_release(hold->set);
+        free(hold);
+    }
 }

@@ -43,7 +43,7 @@ typedef enum en_as_key_state_t {
 as_key_state_t as_keymeta_state(const as_keymeta_t *meta, int64_t now);
 const char *as_key_state_name(as_key_state_t state);
 
-/** Reads DIR/KID.json. Returns 0, or -1 with a message. */
+/** Reads DIR/KID.json. Returns 0, or AS_ERR_IO with a message. */
 int as_keymeta_read(const char *dir, const char *kid, as_keymeta_t *meta, char *err, size_t errlen);
 /** Writes DIR/KID.json atomically (a temporary file renamed over it). */
 int as_keymeta_write(const char *dir, const as_keymeta_t *meta, char *err, size_t errlen);
@@ -51,7 +51,7 @@ int as_keymeta_write(const char *dir, const as_keymeta_t *meta, char *err, size_
 /**
  * Loads and checks one key: DIR/KID.json and DIR/KID.pem (private, not group-
  * or world-readable, of the metadata's algorithm, named after its thumbprint).
- * Returns 0 and a new key reference, or -1 with a message.
+ * Returns 0 and a new key reference, or AS_ERR_IO with a message.
  */
 int as_keys_load_one(const char *dir, const char *kid, as_keymeta_t *meta, as_key_t **key, char *err, size_t errlen);
 
@@ -74,7 +74,7 @@ typedef struct st_as_keyset_t {
 
 /**
  * Loads the keys of `dir` that are published at `now` (their JWKS is built
- * here, once) and picks the signing key. Fails (-1, with a message in `err`)
+ * here, once) and picks the signing key. Fails (AS_ERR_IO, with a message in `err`)
  * if the directory cannot be read, a file is corrupt or group/world-readable,
  * there is no refresh key, or no key may sign at `now`. Blocking file I/O:
  * never on an event loop. Owner: the caller (as_keyset_release).
@@ -90,14 +90,32 @@ as_keyset_t *as_keyset_retain(as_keyset_t *ks);
 void as_keyset_release(as_keyset_t *ks);
 
 /**
- * The process-wide current key set, for every event thread. as_keys_current()
- * returns a new reference (release it when the request is done), so that a
- * request keeps the set it started with while as_keys_install() swaps in a new
- * one atomically.
+ * One event thread's view of the current key set, with no lock and no atomic
+ * on the request path. The thread that owns the view swaps in a new set when
+ * the wiring layer hands it one (after a reload); a request holds the version
+ * it started with through a hold, counted by that thread alone, and the set
+ * is released when it is no longer current and its last hold goes.
  */
-as_keyset_t *as_keys_current(void);
-/** Installs `ks` (reference taken over) as the current set. */
-void as_keys_install(as_keyset_t *ks);
+typedef struct st_as_keyhold_t {
+    as_keyset_t *set; /* read-only for the holder */
+    size_t holds;
+    int current;
+} as_keyhold_t;
+
+typedef struct st_as_keyview_t {
+    as_keyhold_t *current;
+} as_keyview_t;
+
+/** Starts a view on `ks` (reference taken over). */
+void as_keyview_init(as_keyview_t *view, as_keyset_t *ks);
+/** Makes `ks` (reference taken over) current; requests holding the old set keep it until they release it. */
+void as_keyview_swap(as_keyview_t *view, as_keyset_t *ks);
+/** Drops the view's reference (holds still out release theirs later). */
+void as_keyview_dispose(as_keyview_t *view);
+/** The current set, held until as_keyhold_release (owner's thread only). */
+as_keyhold_t *as_keyview_hold(as_keyview_t *view);
+/** Releases a hold (NULL is fine; owner's thread only). */
+void as_keyhold_release(as_keyhold_t *hold);
 
 /** 1 if both sets publish the same keys and sign with the same one. */
 int as_keyset_same(const as_keyset_t *a, const as_keyset_t *b);

@@ -7,10 +7,9 @@
  * the old access tokens at once).
  */
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include "authsvc/as.h"
-#include "authsvc/http/form.h"
+#include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/issue.h"
@@ -22,7 +21,7 @@
 typedef struct st_account_req_t {
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
-    as_keyset_t *keys;
+    as_keyhold_t *keys;
     as_pool_job_t *job;
     as_pwcheck_job_t *pwjob;
     as_form_t form;
@@ -39,7 +38,7 @@ static void on_dispose(void *p)
     account_req_t *ar = p;
     as_pool_cancel(ar->job);
     as_pwcheck_cancel(ar->pwjob);
-    as_keyset_release(ar->keys);
+    as_keyhold_release(ar->keys);
     as_jwt_clear(&ar->jwt);
     as_wipe(ar->refresh, sizeof(ar->refresh));
     for (size_t i = 0; i != ar->form.num_params; ++i)
@@ -49,7 +48,7 @@ static void on_dispose(void *p)
 static void send_result(account_req_t *ar, int with_refresh)
 {
     json_t *extra = json_pack("{s:I}", "token_version", (json_int_t)ar->new_version);
-    as_oauth_send_tokens(ar->req, ar->ctx->config, ar->keys, ar->client, ar->user->id, ar->new_version, ar->jwt.scope,
+    as_oauth_send_tokens(ar->req, ar->ctx->config, ar->keys->set, ar->client, ar->user->id, ar->new_version, ar->jwt.scope,
                          with_refresh ? ar->refresh : NULL, extra);
 }
 
@@ -92,11 +91,11 @@ static void on_changed(void *ctx, int err, int64_t version)
     account_req_t *ar = ctx;
     ar->job = NULL;
     if (err == AS_ERR_CONFLICT) {
-        as_http_bearer_error(ar->req, 401, "invalid_token", "the access token was revoked");
+        as_http_bearer_error(ar->req, AS_BEARER_INVALID_TOKEN, "the access token was revoked");
         return;
     }
     if (err != 0) {
-        as_http_store_error(ar->req, err);
+        as_http_oauth_failure(ar->req, err);
         return;
     }
     ar->new_version = version;
@@ -104,11 +103,12 @@ static void on_changed(void *ctx, int err, int64_t version)
     as_store_client_get(ar->ctx->db, &ar->req->pool, ar->jwt.client_id, on_client, ar, &ar->job);
 }
 
-static void on_hashed(void *ctx, int ok, const char *phc)
+static void on_hashed(void *ctx, int err, int match, const char *phc)
 {
     account_req_t *ar = ctx;
+    (void)match;
     ar->pwjob = NULL;
-    if (ok != 1) {
+    if (err != 0) {
         as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many password operations in progress, retry shortly", 0);
         return;
     }
@@ -116,16 +116,16 @@ static void on_hashed(void *ctx, int ok, const char *phc)
                              ar->jwt.token_version, on_changed, ar, &ar->job);
 }
 
-static void on_verified(void *ctx, int ok, const char *phc)
+static void on_verified(void *ctx, int err, int match, const char *phc)
 {
     account_req_t *ar = ctx;
     (void)phc;
     ar->pwjob = NULL;
-    if (ok < 0) {
+    if (err != 0) {
         as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many password operations in progress, retry shortly", 0);
         return;
     }
-    if (!ok) {
+    if (!match) {
         as_info("self-service password change refused (wrong current password) for user %s", ar->user->id);
         as_http_oauth_error(ar->req, AS_OAUTH_INVALID_GRANT, "the current password is wrong", 0);
         return;
@@ -139,11 +139,11 @@ static void on_user(void *ctx, int err, const as_user_t *user)
     account_req_t *ar = ctx;
     ar->job = NULL;
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        as_http_store_error(ar->req, err);
+        as_http_oauth_failure(ar->req, err);
         return;
     }
     if (user == NULL || user->disabled || user->token_version != ar->jwt.token_version) {
-        as_http_bearer_error(ar->req, 401, "invalid_token", "the access token was revoked");
+        as_http_bearer_error(ar->req, AS_BEARER_INVALID_TOKEN, "the access token was revoked");
         return;
     }
     ar->user = user;
@@ -156,48 +156,52 @@ static void on_status(void *ctx, int err, int good)
     account_req_t *ar = ctx;
     ar->job = NULL;
     if (err != 0) {
-        as_http_store_error(ar->req, err);
+        as_http_oauth_failure(ar->req, err);
         return;
     }
     if (!good) {
-        as_http_bearer_error(ar->req, 401, "invalid_token", "the access token was revoked");
+        as_http_bearer_error(ar->req, AS_BEARER_INVALID_TOKEN, "the access token was revoked");
         return;
     }
     as_store_user_by_id(ar->ctx->db, &ar->req->pool, ar->jwt.subject, on_user, ar, &ar->job);
 }
 
-void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req)
+AS_HANDLER(as_oauth_account_password)
 {
+    as_oauth_ctx_t *ctx = data;
     account_req_t *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), on_dispose);
-    ssize_t hi;
-    const h2o_iovec_t *auth;
+    h2o_iovec_t token;
+    const char *why;
     as_jwt_err_t jerr;
 
     memset(ar, 0, sizeof(*ar));
     ar->ctx = ctx;
     ar->req = req;
-    if ((hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)) < 0) {
-        as_http_bearer_error(req, 401, "invalid_request", "an access token is required (Authorization: Bearer)");
+    switch (as_http_bearer_token(req, &token)) {
+    case 0:
+        break;
+    case AS_ERR_DUPLICATE:
+        as_http_bearer_error(req, AS_BEARER_INVALID_REQUEST, "more than one Authorization header");
+        return;
+    default:
+        as_http_bearer_error(req, AS_BEARER_MISSING, "an access token is required (Authorization: Bearer)");
         return;
     }
-    auth = &req->headers.entries[hi].value;
-    if (auth->len < 8 || strncasecmp(auth->base, "Bearer ", 7) != 0) {
-        as_http_bearer_error(req, 401, "invalid_request", "an access token is required (Authorization: Bearer)");
-        return;
-    }
-    ar->keys = as_keys_current();
+    ar->keys = as_keyview_hold(ctx->keys);
     as_jwt_expect_t expect = {.issuer = ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    if ((jerr = as_jwt_verify_access(auth->base + 7, auth->len - 7, as_keyset_find, ar->keys, &expect, &ar->jwt)) != AS_JWT_OK) {
-        as_http_bearer_error(req, 401, "invalid_token", as_jwt_strerror(jerr));
+    if ((jerr = as_jwt_verify_access(token.base, token.len, as_keyset_find, ar->keys->set, &expect, &ar->jwt)) != AS_JWT_OK) {
+        as_http_bearer_error(req, AS_BEARER_INVALID_TOKEN, as_jwt_strerror(jerr));
         return;
     }
     if (ar->jwt.token_version == 0 || !as_is_uuid(ar->jwt.subject)) {
-        as_http_bearer_error(req, 403, "insufficient_scope", "a user's access token is required");
+        as_http_bearer_error(req, AS_BEARER_INSUFFICIENT_SCOPE, "a user's access token is required");
         return;
     }
 
-    if (as_http_read_form(req, &ar->form) != 0)
+    if (as_http_read_form(req, &ar->form, &why) != 0) {
+        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, why, 0);
         return;
+    }
     ar->current = as_form_get(&ar->form, "current_password");
     ar->new_password = as_form_get(&ar->form, "new_password");
     if (ar->current == NULL || ar->new_password == NULL) {

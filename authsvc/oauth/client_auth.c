@@ -1,6 +1,11 @@
+/*
+ * oauth/client_auth — client authentication for every client-facing endpoint
+ * (interface and contract in client_auth.h).
+ */
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/http/request.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/client_cache.h"
 
@@ -13,55 +18,56 @@ void as_client_req_error(as_client_req_t *cr, as_oauth_error_t error, const char
     as_http_oauth_error(cr->req, error, description, error == AS_OAUTH_INVALID_CLIENT ? AS_RESP_BASIC_CHALLENGE : 0);
 }
 
-void as_client_req_store_error(as_client_req_t *cr, int err)
-{
-    as_http_store_error(cr->req, err);
-}
-
 int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req)
 {
     const h2o_iovec_t *form_id, *form_secret;
-    ssize_t hi;
+    const char *why;
+    int err;
 
     cr->ctx = ctx;
     cr->req = req;
     cr->form.num_params = 0;
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && as_http_read_form(req, &cr->form) != 0)
-        return -1;
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && (err = as_http_read_form(req, &cr->form, &why)) != 0) {
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, why);
+        return err;
+    }
     form_id = as_form_get(&cr->form, "client_id");
     form_secret = as_form_get(&cr->form, "client_secret");
 
-    if ((hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)) >= 0) {
-        const h2o_iovec_t *v = &req->headers.entries[hi].value;
-        int r = as_basic_parse(&req->pool, v->base, v->len, &cr->client_id, &cr->client_secret);
-        if (r == 1) {
-            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "unsupported authentication scheme");
-            return -1;
-        }
+    switch ((err = as_http_basic_credentials(req, &cr->client_id, &cr->client_secret))) {
+    case 0:
         cr->used_basic = 1;
-        if (r != 0) {
-            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "malformed Basic credentials");
-            return -1;
-        }
         if (form_secret != NULL) {
             as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "more than one client authentication method");
-            return -1;
+            return AS_ERR_BAD_INPUT;
         }
         if (form_id != NULL && !h2o_memis(form_id->base, form_id->len, cr->client_id.base, cr->client_id.len)) {
             as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "client_id does not match the authenticated client");
-            return -1;
+            return AS_ERR_BAD_INPUT;
         }
-    } else if (form_id != NULL) {
+        break;
+    case AS_ERR_NOT_FOUND:
+        if (form_id == NULL) {
+            as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication required");
+            return err;
+        }
         cr->client_id = *form_id;
         if (form_secret != NULL)
             cr->client_secret = *form_secret;
-    } else {
-        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication required");
-        return -1;
+        break;
+    case AS_ERR_DUPLICATE:
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, "more than one Authorization header");
+        return err;
+    case AS_ERR_UNSUPPORTED:
+        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "unsupported authentication scheme");
+        return err;
+    default:
+        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "malformed Basic credentials");
+        return err;
     }
     if (cr->client_id.len > MAX_CLIENT_ID_LEN || cr->client_secret.len > MAX_SECRET_LEN) {
         as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
-        return -1;
+        return AS_ERR_TOO_LARGE;
     }
     return 0;
 }
@@ -76,7 +82,7 @@ static void on_client(void *ctx, int err, const as_client_t *client)
         as_client_cache_put(cr->ctx->clients, client, h2o_now(cr->ctx->loop));
 
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        as_client_req_store_error(cr, err);
+        as_http_oauth_failure(cr->req, err);
         return;
     }
     if (client == NULL) {

@@ -33,7 +33,8 @@ struct st_as_client_req_t {
 
 /**
  * Reads the form body (POST: application/x-www-form-urlencoded, no repeated
- * parameter) and the credentials. Returns 0, or -1 after answering the request.
+ * parameter) and the credentials. Returns 0, or a negative as_err_t after
+ * answering the request.
  */
 int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req);
 
@@ -45,8 +46,5 @@ void as_client_req_dispose(as_client_req_t *cr);
 
 /** An RFC 6749 error; invalid_client carries the Basic challenge. */
 void as_client_req_error(as_client_req_t *cr, as_oauth_error_t error, const char *description);
-
-/** The answer to a failed database call: 503 when unreachable or slow, 500 otherwise. */
-void as_client_req_store_error(as_client_req_t *cr, int err);
 
 #endif

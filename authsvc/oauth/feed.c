@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "authsvc/as.h"
+#include "authsvc/http/request.h"
 #include "authsvc/oauth/client_auth.h"
 
 #define MAX_CURSOR_LEN 19 /* xid8 is 64-bit: 19 digits always parse */
@@ -28,7 +29,7 @@ static void on_feed(void *ctx, int err, const as_feed_t *feed)
     h2o_req_t *req = fr->cr.req;
     fr->cr.job = NULL;
     if (err != 0) {
-        as_client_req_store_error(&fr->cr, err);
+        as_http_oauth_failure(fr->cr.req, err);
         return;
     }
     /* the lists come from PostgreSQL's json_agg, already valid JSON */
@@ -49,34 +50,27 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     as_store_feed(cr->ctx->db, &cr->req->pool, fr->have_since ? fr->since : NULL, on_feed, fr, &cr->job);
 }
 
-/** Reads `since` from the query string: absent (a full snapshot) or a decimal cursor. Returns 0 or -1. */
+/** Reads `since` from the query string: absent (a full snapshot) or a decimal cursor. Returns 0 or AS_ERR_BAD_INPUT. */
 static int parse_since(feed_req_t *fr, h2o_req_t *req)
 {
-    if (req->query_at == SIZE_MAX)
+    h2o_iovec_t v;
+    int err = as_http_query_param(req, "since", &v);
+    if (err == AS_ERR_NOT_FOUND)
         return 0;
-    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
-    while (q < end) {
-        const char *amp = memchr(q, '&', end - q), *pend = amp != NULL ? amp : end;
-        if (pend - q >= 5 && memcmp(q, "since", 5) == 0 && (pend - q == 5 || q[5] == '=')) {
-            if (pend - q == 5) /* "?since" without a value */
-                return -1;
-            size_t len = pend - (q + 6);
-            if (fr->have_since || len == 0 || len > MAX_CURSOR_LEN)
-                return -1;
-            for (size_t i = 0; i != len; ++i)
-                if (q[6 + i] < '0' || q[6 + i] > '9')
-                    return -1;
-            memcpy(fr->since, q + 6, len);
-            fr->since[len] = '\0';
-            fr->have_since = 1;
-        }
-        q = pend + 1;
-    }
+    if (err != 0 || v.len == 0 || v.len > MAX_CURSOR_LEN)
+        return AS_ERR_BAD_INPUT;
+    for (size_t i = 0; i != v.len; ++i)
+        if (v.base[i] < '0' || v.base[i] > '9')
+            return AS_ERR_BAD_INPUT;
+    memcpy(fr->since, v.base, v.len);
+    fr->since[v.len] = '\0';
+    fr->have_since = 1;
     return 0;
 }
 
-void as_oauth_revocations(as_oauth_ctx_t *ctx, h2o_req_t *req)
+AS_HANDLER(as_oauth_revocations)
 {
+    as_oauth_ctx_t *ctx = data;
     feed_req_t *fr = h2o_mem_alloc_shared(&req->pool, sizeof(*fr), on_dispose);
     memset(fr, 0, sizeof(*fr));
     if (as_client_req_parse(&fr->cr, ctx, req) != 0)

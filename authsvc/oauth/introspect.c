@@ -16,7 +16,7 @@
 
 typedef struct st_introspect_req_t {
     as_client_req_t cr;
-    as_keyset_t *keys;
+    as_keyhold_t *keys;
     const h2o_iovec_t *token;
     const as_client_t *client;
     as_jwt_t jwt;
@@ -26,7 +26,7 @@ static void on_dispose(void *p)
 {
     introspect_req_t *ir = p;
     as_client_req_dispose(&ir->cr);
-    as_keyset_release(ir->keys);
+    as_keyhold_release(ir->keys);
     as_jwt_clear(&ir->jwt);
 }
 
@@ -41,7 +41,7 @@ static void on_access_status(void *ctx, int err, int good)
     introspect_req_t *ir = ctx;
     ir->cr.job = NULL;
     if (err != 0) {
-        as_client_req_store_error(&ir->cr, err);
+        as_http_oauth_failure(ir->cr.req, err);
         return;
     }
     if (!good) {
@@ -63,7 +63,7 @@ static void on_refresh_info(void *ctx, int err, const as_refresh_info_t *info)
         return;
     }
     if (err != 0) {
-        as_client_req_store_error(&ir->cr, err);
+        as_http_oauth_failure(ir->cr.req, err);
         return;
     }
     json_t *body = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "active", 1, "client_id", ir->client->client_id, "sub",
@@ -85,7 +85,7 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
         return;
     }
     as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    if (as_jwt_verify_access(ir->token->base, ir->token->len, as_keyset_find, ir->keys, &expect, &ir->jwt) != AS_JWT_OK ||
+    if (as_jwt_verify_access(ir->token->base, ir->token->len, as_keyset_find, ir->keys->set, &expect, &ir->jwt) != AS_JWT_OK ||
         (client->is_public && strcmp(ir->jwt.client_id, client->client_id) != 0)) {
         reply_inactive(ir);
         return;
@@ -98,8 +98,9 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
                            ir->jwt.token_version, on_access_status, ir, &cr->job);
 }
 
-void as_oauth_introspect(as_oauth_ctx_t *ctx, h2o_req_t *req)
+AS_HANDLER(as_oauth_introspect)
 {
+    as_oauth_ctx_t *ctx = data;
     introspect_req_t *ir = h2o_mem_alloc_shared(&req->pool, sizeof(*ir), on_dispose);
     memset(ir, 0, sizeof(*ir));
     if (as_client_req_parse(&ir->cr, ctx, req) != 0)
@@ -108,6 +109,6 @@ void as_oauth_introspect(as_oauth_ctx_t *ctx, h2o_req_t *req)
         as_client_req_error(&ir->cr, AS_OAUTH_INVALID_REQUEST, "missing token");
         return;
     }
-    ir->keys = as_keys_current();
+    ir->keys = as_keyview_hold(ctx->keys);
     as_client_req_authenticate(&ir->cr, on_authenticated);
 }

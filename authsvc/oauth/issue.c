@@ -1,3 +1,7 @@
+/*
+ * oauth/issue — signs an access token and writes the RFC 6749 §5.1 token
+ * response around it (interface in issue.h).
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

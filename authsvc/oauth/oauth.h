@@ -1,14 +1,21 @@
 /*
- * oauth/ — the endpoints. Each handler answers one request on its event
- * thread, possibly later from a callback; the request's pending state hangs off
- * its pool and is cancelled when the request goes away first.
+ * oauth/ — the OAuth endpoints, one file each, above the http/ framework.
+ *
+ * A handler answers one request on its event thread, possibly later from a
+ * callback; the request's pending state hangs off its pool and is cancelled
+ * when the request goes away first. The module's routes are listed once, in
+ * AS_OAUTH_ROUTES: adding an endpoint is one new file defining its handler
+ * with AS_HANDLER and one line there.
  */
 #ifndef AS_OAUTH_H
 #define AS_OAUTH_H
 
 #include <h2o.h>
-#include "authsvc/work/pwcheck.h"
+#include "authsvc/http/router.h"
+#include "authsvc/keys/keyset.h"
+#include "authsvc/store/client_cache.h"
 #include "authsvc/store/pool.h"
+#include "authsvc/work/pwcheck.h"
 
 /** Settings shared by every thread; read-only once serving. */
 typedef struct st_as_oauth_config_t {
@@ -17,44 +24,50 @@ typedef struct st_as_oauth_config_t {
     int refresh_idle_ttl; /* seconds a refresh token stays valid unused */
     int refresh_max_ttl;  /* seconds a family lives at most */
     int refresh_grace;    /* seconds during which a retry with a just-rotated token gets the same successor */
-    size_t max_body;      /* bytes: a larger body gets 413 */
     int client_cache_ttl; /* seconds a client record is reused without asking the database; 0: never */
-    const char *jwks_cache_control; /* "public, max-age=N, must-revalidate" */
+    int jwks_max_age;     /* seconds verifiers may cache the JWKS */
+    char jwks_cache_control[64]; /* "public, max-age=N, must-revalidate", from jwks_max_age */
     char *dummy_hash;     /* argon2id of a random password: unknown users cost the same */
     char *metadata;       /* the RFC 8414 document, serialized once */
     size_t metadata_len;
 } as_oauth_config_t;
 
-struct st_as_client_cache_t;
-
-/** One per event thread. */
+/** What the endpoints use on one event thread; the wiring layer (app/) fills one per thread. */
 typedef struct st_as_oauth_ctx_t {
     const as_oauth_config_t *config;
     h2o_loop_t *loop;
     as_pool_t *db;
-    struct st_as_client_cache_t *clients;
+    as_client_cache_t *clients;
     as_pwcheck_t *pwcheck;
     h2o_multithread_receiver_t *pwcheck_receiver;
+    as_keyview_t *keys; /* this thread's view of the signing keys */
 } as_oauth_ctx_t;
 
-/** Builds config->metadata from the issuer. */
-void as_oauth_build_metadata(as_oauth_config_t *config);
+/*
+ * The routes: METHOD, PATH, HANDLER, and the RFC 8414 metadata member that
+ * publishes the URL (NULL: none). `ctx` of every handler is an as_oauth_ctx_t.
+ */
+#define AS_OAUTH_ROUTES(X)                                                                                                       \
+    X("POST", "/oauth2/token", as_oauth_token, "token_endpoint")                          /* RFC 6749 §3.2 */                     \
+    X("POST", "/oauth2/revoke", as_oauth_revoke, "revocation_endpoint")                   /* RFC 7009 */                          \
+    X("POST", "/oauth2/introspect", as_oauth_introspect, "introspection_endpoint")        /* RFC 7662 */                          \
+    X("GET", "/oauth2/revocations", as_oauth_revocations, "revocation_feed_endpoint")     /* api/revocation-feed.md */            \
+    X("GET", "/.well-known/jwks.json", as_oauth_jwks, "jwks_uri")                         /* RFC 7517 */                          \
+    X("GET", "/.well-known/oauth-authorization-server", as_oauth_metadata, NULL)          /* RFC 8414 */                          \
+    X("GET", "/.well-known/openid-configuration", as_oauth_metadata, NULL)                                                        \
+    X("POST", "/account/password", as_oauth_account_password, NULL) /* self-service password change (Bearer) */
 
-/** POST /oauth2/token (RFC 6749 §3.2). */
-void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req);
-/** POST /oauth2/revoke (RFC 7009). */
-void as_oauth_revoke(as_oauth_ctx_t *ctx, h2o_req_t *req);
-/** POST /oauth2/introspect (RFC 7662). */
-void as_oauth_introspect(as_oauth_ctx_t *ctx, h2o_req_t *req);
-/** GET /oauth2/revocations?since=CURSOR: the revocation feed for offline verifiers. */
-void as_oauth_revocations(as_oauth_ctx_t *ctx, h2o_req_t *req);
-/** POST /account/password: self-service password change with a Bearer access token. */
-void as_oauth_account_password(as_oauth_ctx_t *ctx, h2o_req_t *req);
-/** GET /.well-known/jwks.json */
-void as_oauth_jwks(as_oauth_ctx_t *ctx, h2o_req_t *req);
-/** GET /.well-known/oauth-authorization-server and /.well-known/openid-configuration */
-void as_oauth_metadata(as_oauth_ctx_t *ctx, h2o_req_t *req);
-/** GET /healthz: 200 when the database answers, 503 otherwise. */
-void as_oauth_health(as_oauth_ctx_t *ctx, h2o_req_t *req);
+#define AS_OAUTH__DECLARE(method, path, fn, name) AS_HANDLER(fn);
+AS_OAUTH_ROUTES(AS_OAUTH__DECLARE)
+#undef AS_OAUTH__DECLARE
+
+/** Registers every route of the module with `ctx` (NULL: the route table as data, handlers never called). */
+void as_oauth_register(as_router_t *router, as_oauth_ctx_t *ctx);
+
+/**
+ * Builds config->metadata (RFC 8414) from the issuer and the URLs of the
+ * routes in `routes` that name a metadata member. Call once, before serving.
+ */
+void as_oauth_build_metadata(as_oauth_config_t *config, const as_router_t *routes);
 
 #endif

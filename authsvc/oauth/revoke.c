@@ -14,7 +14,7 @@
 
 typedef struct st_revoke_req_t {
     as_client_req_t cr;
-    as_keyset_t *keys;
+    as_keyhold_t *keys;
     const h2o_iovec_t *token;
 } revoke_req_t;
 
@@ -22,17 +22,12 @@ static void on_dispose(void *p)
 {
     revoke_req_t *rr = p;
     as_client_req_dispose(&rr->cr);
-    as_keyset_release(rr->keys);
+    as_keyhold_release(rr->keys);
 }
 
 static void reply_ok(revoke_req_t *rr)
 {
-    h2o_req_t *req = rr->cr.req;
-    req->res.status = 200;
-    req->res.reason = "OK";
-    req->res.content_length = 0;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-    h2o_send_inline(req, NULL, 0);
+    as_http_send_empty(rr->cr.req, AS_RESP_NO_STORE);
 }
 
 static void on_revoked(void *ctx, int err)
@@ -41,7 +36,7 @@ static void on_revoked(void *ctx, int err)
     rr->cr.job = NULL;
     if (err != 0) {
         /* RFC 7009 §2.2.1: the client may retry later; it must not believe the token is gone */
-        as_client_req_store_error(&rr->cr, err);
+        as_http_oauth_failure(rr->cr.req, err);
         return;
     }
     reply_ok(rr);
@@ -60,7 +55,7 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     }
     as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
     as_jwt_t jwt;
-    if (as_jwt_verify_access(rr->token->base, rr->token->len, as_keyset_find, rr->keys, &expect, &jwt) == AS_JWT_OK &&
+    if (as_jwt_verify_access(rr->token->base, rr->token->len, as_keyset_find, rr->keys->set, &expect, &jwt) == AS_JWT_OK &&
         strcmp(jwt.client_id, client->client_id) == 0) {
         as_store_revoke_access(cr->ctx->db, &cr->req->pool, h2o_strdup(&cr->req->pool, jwt.jti, SIZE_MAX).base, jwt.exp,
                                client->client_id, on_revoked, rr, &cr->job);
@@ -71,8 +66,9 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     reply_ok(rr); /* invalid, expired (nothing left to revoke) or another client's: 200 all the same */
 }
 
-void as_oauth_revoke(as_oauth_ctx_t *ctx, h2o_req_t *req)
+AS_HANDLER(as_oauth_revoke)
 {
+    as_oauth_ctx_t *ctx = data;
     revoke_req_t *rr = h2o_mem_alloc_shared(&req->pool, sizeof(*rr), on_dispose);
     memset(rr, 0, sizeof(*rr));
     if (as_client_req_parse(&rr->cr, ctx, req) != 0)
@@ -82,6 +78,6 @@ void as_oauth_revoke(as_oauth_ctx_t *ctx, h2o_req_t *req)
         return;
     }
     /* token_type_hint is only a hint (RFC 7009 §2.1): both kinds are recognised by their form */
-    rr->keys = as_keys_current();
+    rr->keys = as_keyview_hold(ctx->keys);
     as_client_req_authenticate(&rr->cr, on_authenticated);
 }

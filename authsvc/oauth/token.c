@@ -26,7 +26,7 @@ typedef struct st_token_req_t {
     as_client_req_t cr; /* first: the client-authentication state, with ctx, req and the pending job */
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
-    as_keyset_t *keys;
+    as_keyhold_t *keys; /* the signing keys as the request found them */
     as_pwcheck_job_t *pwjob;
     unsigned grant;
     const h2o_iovec_t *scope;
@@ -46,7 +46,7 @@ static void on_dispose(void *p)
     token_req_t *tr = p;
     as_client_req_dispose(&tr->cr);
     as_pwcheck_cancel(tr->pwjob);
-    as_keyset_release(tr->keys);
+    as_keyhold_release(tr->keys);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
 }
@@ -56,16 +56,11 @@ static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *des
     as_client_req_error(&tr->cr, error, description);
 }
 
-static void reply_store_error(token_req_t *tr, int err)
-{
-    as_client_req_store_error(&tr->cr, err);
-}
-
 /* --- issuing ------------------------------------------------------------------ */
 
 static void issue(token_req_t *tr, const char *subject, int64_t token_version)
 {
-    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->keys, tr->client, subject, token_version, tr->granted_scope,
+    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->keys->set, tr->client, subject, token_version, tr->granted_scope,
                          tr->have_refresh ? tr->issued_raw : NULL, NULL);
 }
 
@@ -86,7 +81,7 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
         reply_error(tr, AS_OAUTH_INVALID_SCOPE, "the requested scope exceeds the original grant");
         return;
     default:
-        reply_store_error(tr, err);
+        as_http_oauth_failure(tr->req, err);
         return;
     }
     if (tr->scope != NULL) {
@@ -124,7 +119,7 @@ static void grant_refresh(token_req_t *tr)
             return;
         }
     }
-    as_refresh_successor(tr->keys->refresh_key, tr->refresh_raw, tr->issued_raw);
+    as_refresh_successor(tr->keys->set->refresh_key, tr->refresh_raw, tr->issued_raw);
     as_refresh_hash(tr->refresh_raw, old_hash);
     as_refresh_hash(tr->issued_raw, new_hash);
     as_store_refresh_rotate(tr->ctx->db, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
@@ -143,23 +138,23 @@ static void on_family_created(void *ctx, int err, const as_refresh_t *r)
         return;
     }
     if (err != 0) {
-        reply_store_error(tr, err);
+        as_http_oauth_failure(tr->req, err);
         return;
     }
     tr->have_refresh = 1;
     issue(tr, r->user_id, r->token_version);
 }
 
-static void on_password_checked(void *ctx, int ok, const char *phc)
+static void on_password_checked(void *ctx, int err, int match, const char *phc)
 {
     (void)phc;
     token_req_t *tr = ctx;
     tr->pwjob = NULL;
-    if (ok < 0) {
+    if (err != 0) {
         reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
         return;
     }
-    if (!ok || tr->user == NULL || tr->user->disabled) {
+    if (!match || tr->user == NULL || tr->user->disabled) {
         as_info("password login failed for client %s", tr->client->client_id);
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
         return;
@@ -183,7 +178,7 @@ static void on_user(void *ctx, int err, const as_user_t *user)
     token_req_t *tr = ctx;
     tr->cr.job = NULL;
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        reply_store_error(tr, err);
+        as_http_oauth_failure(tr->req, err);
         return;
     }
     /* an unknown user costs one argon2id verification too, so timing does not reveal which names exist */
@@ -238,8 +233,9 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     }
 }
 
-void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req)
+AS_HANDLER(as_oauth_token)
 {
+    as_oauth_ctx_t *ctx = data;
     token_req_t *tr = h2o_mem_alloc_shared(&req->pool, sizeof(*tr), on_dispose);
     const h2o_iovec_t *grant_type;
 
@@ -264,6 +260,6 @@ void as_oauth_token(as_oauth_ctx_t *ctx, h2o_req_t *req)
         reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
         return;
     }
-    tr->keys = as_keys_current();
+    tr->keys = as_keyview_hold(ctx->keys);
     as_client_req_authenticate(&tr->cr, on_authenticated);
 }

@@ -1,3 +1,8 @@
+/*
+ * store/client_cache — the per-thread read-through cache of client records:
+ * a direct-mapped table keyed by a hash of the client id, records copied in
+ * and out, expiry by age (interface in client_cache.h).
+ */
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"

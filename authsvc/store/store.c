@@ -1,3 +1,9 @@
+/*
+ * store/store — every statement the event threads run, prepared on each
+ * connection, and one function per query that turns its PGresult into a
+ * typed result in the caller's memory pool (interface in store.h; the
+ * invariants behind the statements are in README.md).
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>

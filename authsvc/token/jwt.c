@@ -1,3 +1,7 @@
+/*
+ * token/jwt — RFC 9068 access tokens: header {alg, typ: at+jwt, kid}, the
+ * claims, a random jti, signed with crypto/'s JWS (interface in jwt.h).
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>

@@ -1,3 +1,7 @@
+/*
+ * token/refresh — the refresh-token format: random first tokens, HMAC-derived
+ * successors, base64url text, SHA-256 for storage (interface in refresh.h).
+ */
 #include <string.h>
 #include "authsvc/token/refresh.h"
 

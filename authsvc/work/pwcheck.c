@@ -1,3 +1,7 @@
+/*
+ * work/pwcheck — the argon2id worker pool: a bounded queue, worker threads,
+ * answers through each loop's multithread queue (interface in pwcheck.h).
+ */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -16,7 +20,8 @@ struct st_as_pwcheck_job_t {
     char result[AS_PWHASH_MAX];
     char *password;
     size_t password_len;
-    int ok;
+    int err;   /* 0, AS_ERR_BUSY (not done) or AS_ERR_INTERNAL (hashing failed) */
+    int match; /* verification: the password matched */
     uint64_t queued_at;     /* monotonic milliseconds */
     _Atomic int cancelled;  /* set by the loop, read by the worker: skip the work */
     as_pwcheck_cb cb; /* loop thread only; NULL once cancelled */
@@ -62,11 +67,11 @@ static void *worker_main(void *arg)
         /* a job whose request is gone, that waited too long (its client has given up or will), or that is left
          * at shutdown costs nothing: hashing it would only delay the jobs behind it */
         if (atomic_load(&job->cancelled) || stopping || now_ms() - job->queued_at > pw->max_wait)
-            job->ok = -1;
+            job->err = AS_ERR_BUSY;
         else if (job->hash)
-            job->ok = as_pwhash(job->password, job->password_len, job->result) == 0;
+            job->err = as_pwhash(job->password, job->password_len, job->result) == 0 ? 0 : AS_ERR_INTERNAL;
         else
-            job->ok = as_pwhash_verify(job->phc, job->password, job->password_len) == 0;
+            job->match = as_pwhash_verify(job->phc, job->password, job->password_len) == 0;
         as_wipe(job->password, job->password_len);
 
         pthread_mutex_lock(&pw->mutex);
@@ -121,7 +126,7 @@ void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         as_pwcheck_job_t *job = H2O_STRUCT_FROM_MEMBER(as_pwcheck_job_t, msg.link, messages->next);
         h2o_linklist_unlink(&job->msg.link);
         if (job->cb != NULL)
-            job->cb(job->ctx, job->ok, job->hash && job->ok == 1 ? job->result : NULL);
+            job->cb(job->ctx, job->err, job->match, job->hash && job->err == 0 ? job->result : NULL);
         job_free(job);
     }
 }
@@ -134,7 +139,7 @@ static as_pwcheck_job_t *submit(as_pwcheck_t *pw, h2o_multithread_receiver_t *re
     pthread_mutex_lock(&pw->mutex);
     if (pw->pending >= pw->max_pending) {
         pthread_mutex_unlock(&pw->mutex);
-        cb(ctx, -1, NULL);
+        cb(ctx, AS_ERR_BUSY, 0, NULL);
         return NULL;
     }
     ++pw->pending;

@@ -17,16 +17,17 @@ typedef struct st_as_pwcheck_t as_pwcheck_t;
 typedef struct st_as_pwcheck_job_t as_pwcheck_job_t;
 
 /**
- * Called on the loop thread. For a verification `ok` is 1 if the password
- * matched, 0 if not; for a hash it is 1 and `phc` holds the new hash (valid
- * during the call), or 0. -1: the pool was saturated and nothing was done.
+ * Called on the loop thread with `err` 0, AS_ERR_BUSY (the pool was saturated,
+ * or the job waited too long: nothing was done) or AS_ERR_INTERNAL (hashing
+ * failed). For a verification `match` is 1 if the password matched; for a
+ * hash `phc` holds the new hash (valid during the call).
  */
-typedef void (*as_pwcheck_cb)(void *ctx, int ok, const char *phc);
+typedef void (*as_pwcheck_cb)(void *ctx, int err, int match, const char *phc);
 
 /**
  * Starts `num_threads` workers. `max_pending` bounds the queue (beyond it jobs
  * fail at once); a job that waited more than `max_wait` milliseconds is
- * answered -1 without being hashed, and so is a cancelled one.
+ * answered AS_ERR_BUSY without being hashed, and so is a cancelled one.
  */
 as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending, uint64_t max_wait);
 
@@ -45,7 +46,7 @@ void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
 /**
  * Verifies `password` against `phc` on a worker; the callback runs on the loop
  * of `receiver`. Both strings are copied (and wiped after use). Returns the job,
- * or NULL after calling cb(ctx, -1) when the queue is full.
+ * or NULL after calling cb(ctx, AS_ERR_BUSY, ...) when the queue is full.
  */
 as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
                                     size_t password_len, as_pwcheck_cb cb, void *ctx);

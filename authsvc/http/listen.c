@@ -1,0 +1,159 @@
+/*
+ * http/listen — h2o's configuration, the listening sockets, the per-thread
+ * contexts and the drain (interface in listen.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <h2o.h>
+#include <h2o/http2.h>
+#include "authsvc/as.h"
+#include "authsvc/http/listen.h"
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    as_http_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_http_thread_t, ctx, req->conn->ctx);
+    (void)self;
+    as_router_dispatch(&thr->router, req);
+    return 0;
+}
+
+void as_http_server_init(as_http_server_t *server, size_t max_entity, struct ssl_ctx_st *ssl_ctx)
+{
+    memset(server, 0, sizeof(*server));
+    h2o_config_init(&server->globalconf);
+    server->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("authsvc"));
+    server->globalconf.max_request_entity_size = max_entity;
+    server->hostconf = h2o_config_register_host(&server->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(server->hostconf, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+    if ((server->ssl_ctx = ssl_ctx) != NULL)
+        h2o_ssl_register_alpn_protocols(ssl_ctx, h2o_http2_alpn_protocols);
+}
+
+void as_http_server_dispose(as_http_server_t *server)
+{
+    (void)server; /* h2o 2.2.5's configuration lives until the process exits */
+}
+
+void as_http_thread_init(as_http_thread_t *thr, as_http_server_t *server, size_t max_body)
+{
+    h2o_context_init(&thr->ctx, h2o_evloop_create(), &server->globalconf);
+    as_router_init(&thr->router, max_body);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    h2o_accept_ctx_t *accept_ctx = listener->data;
+    h2o_socket_t *sock;
+    if (err != NULL)
+        return;
+    if ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+        h2o_accept(accept_ctx, sock);
+}
+
+static h2o_socket_t *start_listener(h2o_loop_t *loop, int fd, h2o_accept_ctx_t *accept_ctx)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = accept_ctx;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
+}
+
+void as_http_thread_listen(as_http_thread_t *thr, as_http_server_t *server, int fd, int tls_fd)
+{
+    thr->accept_ctx = (h2o_accept_ctx_t){.ctx = &thr->ctx, .hosts = server->globalconf.hosts};
+    thr->listener = start_listener(thr->ctx.loop, fd, &thr->accept_ctx);
+    if (tls_fd >= 0) {
+        thr->tls_accept_ctx = (h2o_accept_ctx_t){.ctx = &thr->ctx, .hosts = server->globalconf.hosts, .ssl_ctx = server->ssl_ctx};
+        thr->tls_listener = start_listener(thr->ctx.loop, tls_fd, &thr->tls_accept_ctx);
+    }
+}
+
+static void stop_listener(h2o_socket_t **sock)
+{
+    if (*sock == NULL)
+        return;
+    h2o_socket_read_stop(*sock);
+    h2o_socket_close(*sock);
+    *sock = NULL;
+}
+
+void as_http_thread_drain(as_http_thread_t *thr, uint64_t max_ms)
+{
+    stop_listener(&thr->listener);
+    stop_listener(&thr->tls_listener);
+    h2o_context_request_shutdown(&thr->ctx);
+    for (uint64_t deadline = h2o_now(thr->ctx.loop) + max_ms;
+         (!h2o_linklist_is_empty(&thr->ctx.http1._conns) || !h2o_linklist_is_empty(&thr->ctx.http2._conns)) &&
+         h2o_now(thr->ctx.loop) < deadline;)
+        h2o_evloop_run(thr->ctx.loop, 100);
+}
+
+void as_http_thread_dispose(as_http_thread_t *thr)
+{
+    as_router_dispose(&thr->router);
+}
+
+int as_http_parse_hostport(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *h = spec, *hend;
+    if (colon == NULL || colon[1] == '\0')
+        return AS_ERR_BAD_INPUT;
+    hend = colon;
+    if (*h == '[' && hend > h && hend[-1] == ']') { /* [::1]:8080 */
+        ++h;
+        --hend;
+    }
+    if ((size_t)(hend - h) >= hostlen || strlen(colon + 1) >= portlen)
+        return AS_ERR_BAD_INPUT;
+    memcpy(host, h, hend - h);
+    host[hend - h] = '\0';
+    strcpy(port, colon + 1);
+    return 0;
+}
+
+int as_http_listen_open(const char *spec, int port_override, int *port_out)
+{
+    char host[256], port[16];
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
+    int fd = -1, one = 1, r;
+
+    if (as_http_parse_hostport(spec, host, sizeof(host), port, sizeof(port)) != 0) {
+        as_error("cannot parse listen address %s (expected HOST:PORT)", spec);
+        return AS_ERR_BAD_INPUT;
+    }
+    if (port_override >= 0)
+        snprintf(port, sizeof(port), "%d", port_override);
+    if ((r = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res)) != 0) {
+        as_error("cannot resolve %s: %s", spec, gai_strerror(r));
+        return AS_ERR_BAD_INPUT;
+    }
+    if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        as_error("cannot listen on %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return AS_ERR_IO;
+    }
+    freeaddrinfo(res);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (port_out != NULL) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &sslen);
+        *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return fd;
+}

@@ -1,0 +1,72 @@
+/*
+ * http/listen — the HTTP server without any endpoint: h2o's configuration,
+ * listening sockets (one per event thread, SO_REUSEPORT), one h2o context per
+ * event thread whose requests go to that thread's router, and the graceful
+ * drain at shutdown. One cleartext port serves HTTP/1.1, h2c with prior
+ * knowledge and h2c Upgrade; the TLS port negotiates h2 or HTTP/1.1 by ALPN.
+ */
+#ifndef AS_HTTP_LISTEN_H
+#define AS_HTTP_LISTEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <h2o.h>
+#include "authsvc/http/router.h"
+
+/** Process-wide: created before the event threads, read-only while they run. */
+typedef struct st_as_http_server_t {
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *hostconf;
+    struct ssl_ctx_st *ssl_ctx; /* NULL: no TLS listener */
+} as_http_server_t;
+
+/**
+ * Sets up h2o's configuration. `max_entity` bounds what h2o itself accepts
+ * (its own answer above it is not ours: keep it above the routers' limit).
+ * `ssl_ctx` (or NULL) gets ALPN h2 registered; the server does not own it.
+ */
+void as_http_server_init(as_http_server_t *server, size_t max_entity, struct ssl_ctx_st *ssl_ctx);
+void as_http_server_dispose(as_http_server_t *server);
+
+/** Per event thread; embed it in the thread's own state. */
+typedef struct st_as_http_thread_t {
+    h2o_context_t ctx; /* h2o hands it back with every request: how dispatch finds the router */
+    as_router_t router;
+    h2o_socket_t *listener, *tls_listener;
+    h2o_accept_ctx_t accept_ctx, tls_accept_ctx;
+} as_http_thread_t;
+
+/**
+ * Creates the thread's event loop and h2o context (on that thread) and an
+ * empty router with a body limit of `max_body` bytes, for the modules to
+ * register into.
+ */
+void as_http_thread_init(as_http_thread_t *thr, as_http_server_t *server, size_t max_body);
+
+/** Starts accepting on `fd` (cleartext) and `tls_fd` (-1: none); the sockets are the thread's from now on. */
+void as_http_thread_listen(as_http_thread_t *thr, as_http_server_t *server, int fd, int tls_fd);
+
+/**
+ * Stops accepting, sends HTTP/2 GOAWAY and runs the loop until the open
+ * connections are done or `max_ms` milliseconds have passed.
+ */
+void as_http_thread_drain(as_http_thread_t *thr, uint64_t max_ms);
+
+/** Frees the router (the loop and context live until the process exits: h2o 2.2.5 cannot destroy them). */
+void as_http_thread_dispose(as_http_thread_t *thr);
+
+/**
+ * Splits "HOST:PORT" or "[V6]:PORT" (HOST may be empty: every address).
+ * Returns 0 or AS_ERR_BAD_INPUT.
+ */
+int as_http_parse_hostport(const char *spec, char *host, size_t hostlen, char *port, size_t portlen);
+
+/**
+ * Opens a listening socket on `spec` with SO_REUSEPORT, on `port_override`
+ * instead of the spec's port when >= 0. Returns the descriptor and the bound
+ * port in *port_out (if not NULL; useful with port 0), or a negative as_err_t
+ * after logging why.
+ */
+int as_http_listen_open(const char *spec, int port_override, int *port_out);
+
+#endif

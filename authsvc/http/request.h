@@ -1,0 +1,52 @@
+/*
+ * http/request — reading what a request carries, with its limits: the form
+ * body, Basic client credentials, a Bearer token, the query string. Nothing
+ * here answers the request: each function returns 0 or an as_err_t and a
+ * short reason, and the endpoint answers in its own dialect (an RFC 6749
+ * error, a Bearer challenge, an HTML page). Loop thread only; results live in
+ * the request's pool.
+ */
+#ifndef AS_HTTP_REQUEST_H
+#define AS_HTTP_REQUEST_H
+
+#include <h2o.h>
+#include "authsvc/http/form.h"
+
+/**
+ * Reads an application/x-www-form-urlencoded body into `form`. Returns 0, or
+ * AS_ERR_UNSUPPORTED (another content type), AS_ERR_BAD_INPUT,
+ * AS_ERR_DUPLICATE or AS_ERR_TOO_LARGE, with a reason fit for an
+ * error_description in *why.
+ */
+int as_http_read_form(h2o_req_t *req, as_form_t *form, const char **why);
+
+/**
+ * The value of the request's one Authorization header. Returns 0, or
+ * AS_ERR_NOT_FOUND (none) or AS_ERR_DUPLICATE (more than one: which one counts
+ * would be a guess).
+ */
+int as_http_authorization(h2o_req_t *req, h2o_iovec_t *value);
+
+/**
+ * Basic credentials (RFC 6749 §2.3.1) from the Authorization header, decoded
+ * into the request's pool. Returns 0, or AS_ERR_NOT_FOUND (no header),
+ * AS_ERR_DUPLICATE (two headers), AS_ERR_UNSUPPORTED (another scheme) or
+ * AS_ERR_BAD_INPUT (malformed).
+ */
+int as_http_basic_credentials(h2o_req_t *req, h2o_iovec_t *id, h2o_iovec_t *secret);
+
+/**
+ * The token of an `Authorization: Bearer` header (RFC 6750 §2.1). Returns 0,
+ * or AS_ERR_NOT_FOUND (no header, or another scheme: no Bearer credentials
+ * came), AS_ERR_DUPLICATE (two headers) or AS_ERR_BAD_INPUT (empty token).
+ */
+int as_http_bearer_token(h2o_req_t *req, h2o_iovec_t *token);
+
+/**
+ * The raw (still percent-encoded) value of query parameter `name`. Returns 0,
+ * AS_ERR_NOT_FOUND, AS_ERR_DUPLICATE (given twice) or AS_ERR_BAD_INPUT (the
+ * name without "=").
+ */
+int as_http_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value);
+
+#endif
