@@ -53,7 +53,16 @@ static void list_dispose(list_t *list)
     free(list->items.items);
 }
 
-int as_cli_client(int argc, char **argv)
+/** What the command line asks for. */
+typedef struct st_request_t {
+    const char *conninfo;
+    as_admin_client_t client;
+    list_t grants, auds, scopes;
+    int is_public;
+} request_t;
+
+/** Reads and checks the command line into `r`; -1 to go on, or the exit status to end with (the usage printed). */
+static int parse_request(int argc, char **argv, request_t *r)
 {
     static const struct option opts[] = {{"grant", required_argument, NULL, 'g'},
                                          {"audience", required_argument, NULL, 'a'},
@@ -65,13 +74,9 @@ int as_cli_client(int argc, char **argv)
                                          {"refresh-max-ttl", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *conninfo = "";
-    as_admin_client_t client = {0};
-    list_t grants = {.shown = "{"}, auds = {.shown = "{"}, scopes = {.shown = "{"};
-    int c, is_public = 0, ret = 1;
+    int c;
     unsigned grant_bits = 0;
     long v;
-    as_admin_t *db = NULL;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -79,41 +84,45 @@ int as_cli_client(int argc, char **argv)
             unsigned bit = as_grant_parse(optarg, strlen(optarg));
             if (bit == 0)
                 return as_cli_usage(usage_client, "unknown grant type: %s", optarg);
-            if ((grant_bits & bit) == 0 && list_add(&grants, 256, optarg) != 0)
+            if ((grant_bits & bit) == 0 && list_add(&r->grants, 256, optarg) != 0)
                 return as_cli_usage(usage_client, "invalid grant: %s", optarg);
             grant_bits |= bit;
         } break;
         case 'a':
-            if (list_add(&auds, sizeof(auds.shown), optarg) != 0)
+            if (list_add(&r->auds, sizeof(r->auds.shown), optarg) != 0)
                 return as_cli_usage(usage_client, "invalid audience (no spaces, quotes, braces or commas): %s", optarg);
             break;
         case 's': {
             char *copy = as_strdup(optarg), *save = NULL;
             for (char *tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+                int ok = 1;
                 for (const char *p = tok; *p; ++p)
                     if ((unsigned char)*p < 0x21 || *p == '"' || *p == '\\' || (unsigned char)*p > 0x7e)
-                        return as_cli_usage(usage_client, "invalid scope token: %s", tok);
-                if (list_add(&scopes, sizeof(scopes.shown), tok) != 0)
-                    return as_cli_usage(usage_client, "invalid scope token: %s", tok);
+                        ok = 0;
+                if (!ok || list_add(&r->scopes, sizeof(r->scopes.shown), tok) != 0) {
+                    int status = as_cli_usage(usage_client, "invalid scope token: %s", tok);
+                    free(copy);
+                    return status;
+                }
             }
             free(copy);
         } break;
         case 'p':
-            is_public = 1;
+            r->is_public = 1;
             break;
         case 't':
             if (as_cli_parse_int(optarg, 1, 86400, &v) != 0)
                 return as_cli_usage(usage_client, "invalid --access-ttl: %s", optarg);
-            client.access_ttl = (int)v;
+            r->client.access_ttl = (int)v;
             break;
         case 'i':
         case 'm':
             if (as_cli_parse_int(optarg, 1, 10 * 365 * 86400, &v) != 0)
                 return as_cli_usage(usage_client, "invalid --refresh-%s-ttl: %s", c == 'i' ? "idle" : "max", optarg);
-            *(c == 'i' ? &client.refresh_idle_ttl : &client.refresh_max_ttl) = (int)v;
+            *(c == 'i' ? &r->client.refresh_idle_ttl : &r->client.refresh_max_ttl) = (int)v;
             break;
         case 'd':
-            conninfo = optarg;
+            r->conninfo = optarg;
             break;
         case 'h':
             fputs(usage_client, stdout);
@@ -124,48 +133,59 @@ int as_cli_client(int argc, char **argv)
     }
     if (argc - optind != 2 || strcmp(argv[optind], "add") != 0)
         return as_cli_usage(usage_client, "%s", "expected: client add CLIENT_ID");
-    client.client_id = argv[optind + 1];
-    if (client.client_id[0] == '\0' || strlen(client.client_id) > 255 || strpbrk(client.client_id, ":") != NULL)
-        return as_cli_usage(usage_client, "invalid client id (1 to 255 characters, no colon): %s", client.client_id);
-    for (const char *p = client.client_id; *p; ++p)
+    r->client.client_id = argv[optind + 1];
+    if (r->client.client_id[0] == '\0' || strlen(r->client.client_id) > 255 || strpbrk(r->client.client_id, ":") != NULL)
+        return as_cli_usage(usage_client, "invalid client id (1 to 255 characters, no colon): %s", r->client.client_id);
+    for (const char *p = r->client.client_id; *p; ++p)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return as_cli_usage(usage_client, "%s", "invalid client id: control character");
     if (grant_bits == 0) {
-        if (is_public)
+        if (r->is_public)
             return as_cli_usage(usage_client, "%s", "a public client needs --grant (password and/or refresh_token)");
-        list_add(&grants, 256, "client_credentials");
+        list_add(&r->grants, 256, "client_credentials");
         grant_bits = AS_GRANT_CLIENT_CREDENTIALS;
     }
-    if (is_public && (grant_bits & AS_GRANT_CLIENT_CREDENTIALS))
+    if (r->is_public && (grant_bits & AS_GRANT_CLIENT_CREDENTIALS))
         return as_cli_usage(usage_client, "%s", "a public client cannot use client_credentials");
-    strcat(grants.shown, "}");
-    strcat(auds.shown, "}");
-    strcat(scopes.shown, "}");
+    strcat(r->grants.shown, "}");
+    strcat(r->auds.shown, "}");
+    strcat(r->scopes.shown, "}");
+    return -1;
+}
 
+int as_cli_client(int argc, char **argv)
+{
+    request_t r = {.conninfo = "", .grants.shown = "{", .auds.shown = "{", .scopes.shown = "{"};
     /* 256 random bits, so a fast hash suffices: the database keeps SHA-256 of the secret's text, never the secret */
     uint8_t secret[32], hash[AS_SHA256_LEN];
-    char secret_text[AS_B64URL_ENCLEN(32) + 1];
+    char secret_text[AS_B64URL_ENCLEN(32) + 1] = "";
+    as_admin_t *db = NULL;
+    int ret;
+
+    if ((ret = parse_request(argc, argv, &r)) != -1)
+        goto Exit;
+    ret = 1;
     as_random_bytes(secret, sizeof(secret));
     as_b64url_encode(secret, sizeof(secret), secret_text);
     as_sha256(secret_text, strlen(secret_text), hash);
-    client.secret_hash = is_public ? NULL : hash;
-    client.grant_types = grants.items;
-    client.audiences = auds.items;
-    client.scopes = scopes.items;
+    r.client.secret_hash = r.is_public ? NULL : hash;
+    r.client.grant_types = r.grants.items;
+    r.client.audiences = r.auds.items;
+    r.client.scopes = r.scopes.items;
 
-    if ((db = as_cli_db_open(conninfo)) == NULL)
+    if ((db = as_cli_db_open(r.conninfo)) == NULL)
         goto Exit;
-    switch (as_admin_client_add(db, &client)) {
+    switch (as_admin_client_add(db, &r.client)) {
     case 0:
-        printf("client %s added (%s; grants %s; audiences %s; scopes %s)\n", client.client_id,
-               is_public ? "public" : "confidential", grants.shown, auds.shown, scopes.shown);
-        if (!is_public) {
+        printf("client %s added (%s; grants %s; audiences %s; scopes %s)\n", r.client.client_id,
+               r.is_public ? "public" : "confidential", r.grants.shown, r.auds.shown, r.scopes.shown);
+        if (!r.is_public) {
             printf("client secret (shown only once):\n%s\n", secret_text);
         }
         ret = 0;
         break;
     case AS_ERR_CONFLICT:
-        fprintf(stderr, "authsvc: client %s already exists\n", client.client_id);
+        fprintf(stderr, "authsvc: client %s already exists\n", r.client.client_id);
         break;
     default:
         as_cli_db_error(db);
@@ -175,8 +195,8 @@ Exit:
     as_wipe(secret, sizeof(secret));
     as_wipe(secret_text, sizeof(secret_text));
     as_admin_close(db);
-    list_dispose(&grants);
-    list_dispose(&auds);
-    list_dispose(&scopes);
+    list_dispose(&r.grants);
+    list_dispose(&r.auds);
+    list_dispose(&r.scopes);
     return ret;
 }
