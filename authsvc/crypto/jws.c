@@ -218,6 +218,24 @@ Error:
     return -1;
 }
 
+/**
+ * Checks `pkey` in full and makes a key of it; takes `pkey` over. A private key: the public part matches the
+ * private one, RSA factors multiply to n (better to refuse a damaged key at startup than to publish a JWK nobody
+ * can verify our tokens with). A public key: EC on the curve and of the right order; RSA odd e > 1, n odd and
+ * not a prime.
+ */
+static int check_and_make(as_alg_t alg, EVP_PKEY *pkey, int is_private, as_key_t **out)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    int ok = ctx != NULL && (is_private ? EVP_PKEY_check(ctx) : EVP_PKEY_public_check(ctx)) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    if (!ok) {
+        EVP_PKEY_free(pkey);
+        return -1;
+    }
+    return make_key(alg, pkey, is_private, out);
+}
+
 /* --- making keys ---------------------------------------------------------- */
 
 int as_key_generate(as_alg_t alg, as_key_t **out)
@@ -246,7 +264,6 @@ int as_key_load_private_pem(as_alg_t alg, const char *pem, size_t len, as_key_t 
 {
     BIO *bio = NULL;
     EVP_PKEY *pkey = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     int ret = -1;
 
     if (pem == NULL || len == 0 || len > INT_MAX)
@@ -257,17 +274,12 @@ int as_key_load_private_pem(as_alg_t alg, const char *pem, size_t len, as_key_t 
         goto Exit;
     if (check_type(alg, pkey) != 0)
         goto Exit;
-    /* full consistency check (public part matches private part, RSA factors multiply to n, ...): better to refuse a
-     * damaged key at startup than to publish a JWK nobody can verify our tokens with */
-    if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL || EVP_PKEY_check(ctx) != 1)
-        goto Exit;
-    ret = make_key(alg, pkey, 1, out);
+    ret = check_and_make(alg, pkey, 1, out);
     pkey = NULL;
 
 Exit:
     if (ret != 0)
         ERR_clear_error();
-    EVP_PKEY_CTX_free(ctx);
     EVP_PKEY_free(pkey);
     BIO_free(bio);
     return ret;
@@ -390,7 +402,6 @@ int as_key_from_public_jwk(as_alg_t alg, json_t *jwk, as_key_t **out)
     /* RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2, and "k" of a symmetric key: a public JWK carries none of them */
     static const char *const private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
     EVP_PKEY *pkey = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     int ret = -1;
 
     if (!json_is_object(jwk))
@@ -415,19 +426,11 @@ int as_key_from_public_jwk(as_alg_t alg, json_t *jwk, as_key_t **out)
         pkey = rsa_public_from_jwk(jwk);
         break;
     }
-    if (pkey == NULL)
-        goto Exit;
-    /* EC: on the curve and of the right order; RSA: odd e > 1, and n odd and not a prime */
-    if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL || EVP_PKEY_public_check(ctx) != 1)
-        goto Exit;
-    ret = make_key(alg, pkey, 0, out);
-    pkey = NULL;
-
+    if (pkey != NULL)
+        ret = check_and_make(alg, pkey, 0, out);
 Exit:
     if (ret != 0)
         ERR_clear_error();
-    EVP_PKEY_CTX_free(ctx);
-    EVP_PKEY_free(pkey);
     return ret;
 }
 

@@ -3,6 +3,7 @@
  * credentials, parsed into pool memory (interface in form.h).
  */
 #include <string.h>
+#include "authsvc/crypto/crypto.h"
 #include "authsvc/http/form.h"
 
 static int hexval(int c)
@@ -85,45 +86,23 @@ const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name)
     return NULL;
 }
 
-static int b64val(int c)
+/**
+ * Strict standard base64 with padding (RFC 4648 §4), decoded by crypto/'s strict base64url decoder once the
+ * alphabet is mapped and the padding checked. Returns the length, or -1.
+ */
+static ssize_t b64decode(h2o_mem_pool_t *pool, const char *in, size_t len, unsigned char *out)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/** Strict standard base64 with padding (RFC 4648 §4). Returns the length, or -1. */
-static ssize_t b64decode(const char *in, size_t len, unsigned char *out)
-{
-    size_t n = 0;
+    size_t n = len;
     if (len == 0 || len % 4 != 0)
         return -1;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4], pad = 0;
-        for (int j = 0; j != 4; ++j) {
-            if (in[i + j] == '=' && i + 4 == len && j >= 2) {
-                v[j] = 0;
-                ++pad;
-            } else if (pad != 0 || (v[j] = b64val((unsigned char)in[i + j])) < 0) {
-                return -1;
-            }
-        }
-        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        out[n++] = triple >> 16;
-        if (pad < 2)
-            out[n++] = (triple >> 8) & 0xff;
-        if (pad < 1)
-            out[n++] = triple & 0xff;
-    }
-    return (ssize_t)n;
+    while (n > len - 2 && in[n - 1] == '=')
+        --n;
+    char *mapped = h2o_mem_alloc_pool(pool, n + 1);
+    for (size_t i = 0; i != n; ++i)
+        mapped[i] = in[i] == '+' ? '-' : in[i] == '/' ? '_' : in[i] == '-' || in[i] == '_' ? '!' : in[i];
+    ssize_t r = as_b64url_decode(mapped, n, out);
+    as_wipe(mapped, n);
+    return r;
 }
 
 int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iovec_t *id, h2o_iovec_t *secret)
@@ -143,7 +122,7 @@ int as_basic_parse(h2o_mem_pool_t *pool, const char *value, size_t len, h2o_iove
     while (len > 0 && value[len - 1] == ' ')
         --len;
     decoded = h2o_mem_alloc_pool(pool, len / 4 * 3 + 1);
-    if ((dlen = b64decode(value, len, decoded)) < 0)
+    if ((dlen = b64decode(pool, value, len, decoded)) < 0)
         return AS_ERR_BAD_INPUT;
     if ((colon = memchr(decoded, ':', dlen)) == NULL)
         return AS_ERR_BAD_INPUT;

@@ -103,26 +103,18 @@ static void on_changed(void *ctx, int err, int64_t version)
     as_store_client_get(ar->ctx->db, &ar->req->pool, ar->jwt.client_id, on_client, ar, &ar->job);
 }
 
-static void on_hashed(void *ctx, int err, int match, const char *phc)
+/** The argon2 workers' answers: first the current password's verification, then the new password's hash. */
+static void on_pwcheck(void *ctx, int err, int match, const char *phc)
 {
     account_req_t *ar = ctx;
-    (void)match;
     ar->pwjob = NULL;
     if (err != 0) {
         as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many password operations in progress, retry shortly", 0);
         return;
     }
-    as_store_password_change(ar->ctx->db, &ar->req->pool, ar->user->id, h2o_strdup(&ar->req->pool, phc, SIZE_MAX).base,
-                             ar->jwt.token_version, on_changed, ar, &ar->job);
-}
-
-static void on_verified(void *ctx, int err, int match, const char *phc)
-{
-    account_req_t *ar = ctx;
-    (void)phc;
-    ar->pwjob = NULL;
-    if (err != 0) {
-        as_http_oauth_error(ar->req, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many password operations in progress, retry shortly", 0);
+    if (phc != NULL) {
+        as_store_password_change(ar->ctx->db, &ar->req->pool, ar->user->id, h2o_strdup(&ar->req->pool, phc, SIZE_MAX).base,
+                                 ar->jwt.token_version, on_changed, ar, &ar->job);
         return;
     }
     if (!match) {
@@ -131,7 +123,7 @@ static void on_verified(void *ctx, int err, int match, const char *phc)
         return;
     }
     ar->pwjob = as_pwcheck_hash(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, ar->new_password->base, ar->new_password->len,
-                                on_hashed, ar);
+                                on_pwcheck, ar);
 }
 
 static void on_user(void *ctx, int err, const as_user_t *user)
@@ -148,7 +140,7 @@ static void on_user(void *ctx, int err, const as_user_t *user)
     }
     ar->user = user;
     ar->pwjob = as_pwcheck_verify(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, user->password_hash, ar->current->base,
-                                  ar->current->len, on_verified, ar);
+                                  ar->current->len, on_pwcheck, ar);
 }
 
 static void on_status(void *ctx, int err, int good)

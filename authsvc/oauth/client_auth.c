@@ -3,11 +3,13 @@
  * (interface and contract in client_auth.h).
  */
 #include <string.h>
+#include <time.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/request.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/client_cache.h"
+#include "authsvc/token/refresh.h"
 
 #define MAX_CLIENT_ID_LEN 255
 #define MAX_SECRET_LEN 1024
@@ -18,7 +20,7 @@ void as_client_req_error(as_client_req_t *cr, as_oauth_error_t error, const char
     as_http_oauth_error(cr->req, error, description, error == AS_OAUTH_INVALID_CLIENT ? AS_RESP_BASIC_CHALLENGE : 0);
 }
 
-int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req)
+static int parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req)
 {
     const h2o_iovec_t *form_id, *form_secret;
     const char *why;
@@ -70,6 +72,43 @@ int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req
         return AS_ERR_TOO_LARGE;
     }
     return 0;
+}
+
+static void on_dispose(void *p)
+{
+    as_client_req_dispose(p);
+}
+
+void *as_client_req_new(as_oauth_ctx_t *ctx, h2o_req_t *req, size_t size, void (*dispose)(void *))
+{
+    as_client_req_t *cr = h2o_mem_alloc_shared(&req->pool, size, dispose != NULL ? dispose : on_dispose);
+    memset(cr, 0, size);
+    cr->keys = as_keyview_hold(ctx->keys);
+    return parse(cr, ctx, req) == 0 ? cr : NULL;
+}
+
+const h2o_iovec_t *as_client_req_require(as_client_req_t *cr, const char *name)
+{
+    const h2o_iovec_t *v = as_form_get(&cr->form, name);
+    if (v == NULL)
+        as_client_req_error(cr, AS_OAUTH_INVALID_REQUEST, h2o_concat(&cr->req->pool, h2o_iovec_init(H2O_STRLIT("missing ")),
+                                                                    h2o_iovec_init(name, strlen(name))).base);
+    return v;
+}
+
+as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *token, uint8_t hash[AS_SHA256_LEN], as_jwt_t *jwt)
+{
+    uint8_t raw[AS_REFRESH_RAW_LEN];
+    memset(jwt, 0, sizeof(*jwt));
+    if (as_refresh_parse(token->base, token->len, raw) == 0) {
+        as_refresh_hash(raw, hash);
+        as_wipe(raw, sizeof(raw));
+        return AS_PRESENTED_REFRESH;
+    }
+    as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
+    if (as_jwt_verify_access(token->base, token->len, as_keyset_find, cr->keys->set, &expect, jwt) != AS_JWT_OK)
+        return AS_PRESENTED_NEITHER;
+    return AS_PRESENTED_ACCESS;
 }
 
 static void check_client(as_client_req_t *cr, const as_client_t *client);
@@ -131,6 +170,8 @@ void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb 
 void as_client_req_dispose(as_client_req_t *cr)
 {
     as_pool_cancel(cr->job);
+    as_keyhold_release(cr->keys);
+    cr->keys = NULL;
     /* the pool is not zeroed when cleared: wipe the decoded secrets (the raw body belongs to the protocol
      * layer, which may have freed it already: HTTP/2 releases a stream's body before its pool) */
     if (cr->client_secret.base != NULL)

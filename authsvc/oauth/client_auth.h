@@ -16,6 +16,7 @@
 #include "authsvc/http/respond.h"
 #include "authsvc/oauth/oauth.h"
 #include "authsvc/store/store.h"
+#include "authsvc/token/access.h"
 
 typedef struct st_as_client_req_t as_client_req_t;
 typedef void (*as_client_authenticated_cb)(as_client_req_t *cr, const as_client_t *client);
@@ -28,20 +29,36 @@ struct st_as_client_req_t {
     h2o_iovec_t client_secret; /* base NULL: none given */
     int used_basic;
     as_pool_job_t *job;        /* whatever database job the request waits for */
+    as_keyhold_t *keys;        /* the key set as the request found it, kept to the end */
     as_client_authenticated_cb on_authenticated;
 };
 
 /**
- * Reads the form body (POST: application/x-www-form-urlencoded, no repeated
- * parameter) and the credentials. Returns 0, or a negative as_err_t after
+ * Allocates the endpoint's request state in the request's pool: `size` bytes
+ * beginning with an as_client_req_t, zeroed; `dispose` runs when the request
+ * goes (it must call as_client_req_dispose; NULL: only that). Holds the current key set. Then reads the form body (POST: application/x-www-form-urlencoded, no
+ * repeated parameter) and the credentials. Returns the state, or NULL after
  * answering the request.
  */
-int as_client_req_parse(as_client_req_t *cr, as_oauth_ctx_t *ctx, h2o_req_t *req);
+void *as_client_req_new(as_oauth_ctx_t *ctx, h2o_req_t *req, size_t size, void (*dispose)(void *));
+
+/** The value of a required form parameter, or NULL after answering invalid_request ("missing NAME"). */
+const h2o_iovec_t *as_client_req_require(as_client_req_t *cr, const char *name);
 
 /** Looks the client up and authenticates it, then calls `cb` (or answers invalid_client / 503). */
 void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb cb);
 
-/** Cancels the pending job and wipes the secrets the request carried. */
+/** What a token presented by a client (to revoke or introspect it) is. */
+typedef enum en_as_presented_t {
+    AS_PRESENTED_NEITHER, /* malformed, forged, expired or someone else's issuer */
+    AS_PRESENTED_REFRESH, /* of the refresh-token form: its hash is filled in (whether it exists is the store's to say) */
+    AS_PRESENTED_ACCESS,  /* an access token whose signature, issuer and expiry hold under the request's key set */
+} as_presented_t;
+
+/** Classifies `token`, filling `hash` (refresh) or `jwt` (access; clear it with as_jwt_clear in every case). */
+as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *token, uint8_t hash[AS_SHA256_LEN], as_jwt_t *jwt);
+
+/** Cancels the pending job, releases the key set and wipes the secrets the request carried. */
 void as_client_req_dispose(as_client_req_t *cr);
 
 /** An RFC 6749 error; invalid_client carries the Basic challenge. */

@@ -18,11 +18,6 @@ typedef struct st_feed_req_t {
     int have_since;
 } feed_req_t;
 
-static void on_dispose(void *p)
-{
-    as_client_req_dispose(&((feed_req_t *)p)->cr);
-}
-
 static void on_feed(void *ctx, int err, const as_feed_t *feed)
 {
     feed_req_t *fr = ctx;
@@ -71,9 +66,8 @@ static int parse_since(feed_req_t *fr, h2o_req_t *req)
 AS_HANDLER(as_oauth_revocations)
 {
     as_oauth_ctx_t *ctx = data;
-    feed_req_t *fr = h2o_mem_alloc_shared(&req->pool, sizeof(*fr), on_dispose);
-    memset(fr, 0, sizeof(*fr));
-    if (as_client_req_parse(&fr->cr, ctx, req) != 0)
+    feed_req_t *fr = as_client_req_new(ctx, req, sizeof(*fr), NULL);
+    if (fr == NULL)
         return;
     if (parse_since(fr, req) != 0) {
         as_client_req_error(&fr->cr, AS_OAUTH_INVALID_REQUEST, "since must be a cursor returned by this endpoint");

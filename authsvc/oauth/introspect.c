@@ -16,7 +16,6 @@
 
 typedef struct st_introspect_req_t {
     as_client_req_t cr;
-    as_keyhold_t *keys;
     const h2o_iovec_t *token;
     const as_client_t *client;
     as_jwt_t jwt;
@@ -26,7 +25,6 @@ static void on_dispose(void *p)
 {
     introspect_req_t *ir = p;
     as_client_req_dispose(&ir->cr);
-    as_keyhold_release(ir->keys);
     as_jwt_clear(&ir->jwt);
 }
 
@@ -75,18 +73,20 @@ static void on_refresh_info(void *ctx, int err, const as_refresh_info_t *info)
 static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 {
     introspect_req_t *ir = (introspect_req_t *)cr;
-    uint8_t raw[AS_REFRESH_RAW_LEN], hash[AS_SHA256_LEN];
+    uint8_t hash[AS_SHA256_LEN];
 
     ir->client = client;
-    if (as_refresh_parse(ir->token->base, ir->token->len, raw) == 0) {
-        as_refresh_hash(raw, hash);
-        as_wipe(raw, sizeof(raw));
+    switch (as_client_req_classify(cr, ir->token, hash, &ir->jwt)) {
+    case AS_PRESENTED_REFRESH:
         as_store_refresh_info(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_refresh_info, ir, &cr->job);
         return;
+    case AS_PRESENTED_ACCESS:
+        break;
+    case AS_PRESENTED_NEITHER:
+        reply_inactive(ir);
+        return;
     }
-    as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    if (as_jwt_verify_access(ir->token->base, ir->token->len, as_keyset_find, ir->keys->set, &expect, &ir->jwt) != AS_JWT_OK ||
-        (client->is_public && strcmp(ir->jwt.client_id, client->client_id) != 0)) {
+    if (client->is_public && strcmp(ir->jwt.client_id, client->client_id) != 0) {
         reply_inactive(ir);
         return;
     }
@@ -101,14 +101,8 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 AS_HANDLER(as_oauth_introspect)
 {
     as_oauth_ctx_t *ctx = data;
-    introspect_req_t *ir = h2o_mem_alloc_shared(&req->pool, sizeof(*ir), on_dispose);
-    memset(ir, 0, sizeof(*ir));
-    if (as_client_req_parse(&ir->cr, ctx, req) != 0)
+    introspect_req_t *ir = as_client_req_new(ctx, req, sizeof(*ir), on_dispose);
+    if (ir == NULL || (ir->token = as_client_req_require(&ir->cr, "token")) == NULL)
         return;
-    if ((ir->token = as_form_get(&ir->cr.form, "token")) == NULL) {
-        as_client_req_error(&ir->cr, AS_OAUTH_INVALID_REQUEST, "missing token");
-        return;
-    }
-    ir->keys = as_keyview_hold(ctx->keys);
     as_client_req_authenticate(&ir->cr, on_authenticated);
 }

@@ -14,16 +14,8 @@
 
 typedef struct st_revoke_req_t {
     as_client_req_t cr;
-    as_keyhold_t *keys;
     const h2o_iovec_t *token;
 } revoke_req_t;
-
-static void on_dispose(void *p)
-{
-    revoke_req_t *rr = p;
-    as_client_req_dispose(&rr->cr);
-    as_keyhold_release(rr->keys);
-}
 
 static void reply_ok(revoke_req_t *rr)
 {
@@ -45,39 +37,36 @@ static void on_revoked(void *ctx, int err)
 static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 {
     revoke_req_t *rr = (revoke_req_t *)cr;
-    uint8_t raw[AS_REFRESH_RAW_LEN], hash[AS_SHA256_LEN];
+    uint8_t hash[AS_SHA256_LEN];
+    as_jwt_t jwt;
 
-    if (as_refresh_parse(rr->token->base, rr->token->len, raw) == 0) {
-        as_refresh_hash(raw, hash);
-        as_wipe(raw, sizeof(raw));
+    switch (as_client_req_classify(cr, rr->token, hash, &jwt)) {
+    case AS_PRESENTED_REFRESH:
         as_store_revoke_refresh(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_revoked, rr, &cr->job);
         return;
+    case AS_PRESENTED_ACCESS:
+        break;
+    case AS_PRESENTED_NEITHER:
+        as_jwt_clear(&jwt);
+        reply_ok(rr); /* invalid or expired: nothing left to revoke, and 200 all the same */
+        return;
     }
-    as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};
-    as_jwt_t jwt;
-    if (as_jwt_verify_access(rr->token->base, rr->token->len, as_keyset_find, rr->keys->set, &expect, &jwt) == AS_JWT_OK &&
-        strcmp(jwt.client_id, client->client_id) == 0) {
+    if (strcmp(jwt.client_id, client->client_id) == 0) {
         as_store_revoke_access(cr->ctx->db, &cr->req->pool, h2o_strdup(&cr->req->pool, jwt.jti, SIZE_MAX).base, jwt.exp,
                                client->client_id, on_revoked, rr, &cr->job);
         as_jwt_clear(&jwt);
         return;
     }
     as_jwt_clear(&jwt);
-    reply_ok(rr); /* invalid, expired (nothing left to revoke) or another client's: 200 all the same */
+    reply_ok(rr); /* another client's: 200 all the same (the answer reveals nothing) */
 }
 
 AS_HANDLER(as_oauth_revoke)
 {
     as_oauth_ctx_t *ctx = data;
-    revoke_req_t *rr = h2o_mem_alloc_shared(&req->pool, sizeof(*rr), on_dispose);
-    memset(rr, 0, sizeof(*rr));
-    if (as_client_req_parse(&rr->cr, ctx, req) != 0)
+    revoke_req_t *rr = as_client_req_new(ctx, req, sizeof(*rr), NULL);
+    if (rr == NULL || (rr->token = as_client_req_require(&rr->cr, "token")) == NULL)
         return;
-    if ((rr->token = as_form_get(&rr->cr.form, "token")) == NULL) {
-        as_client_req_error(&rr->cr, AS_OAUTH_INVALID_REQUEST, "missing token");
-        return;
-    }
     /* token_type_hint is only a hint (RFC 7009 §2.1): both kinds are recognised by their form */
-    rr->keys = as_keyview_hold(ctx->keys);
     as_client_req_authenticate(&rr->cr, on_authenticated);
 }

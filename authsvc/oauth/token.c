@@ -26,7 +26,6 @@ typedef struct st_token_req_t {
     as_client_req_t cr; /* first: the client-authentication state, with ctx, req and the pending job */
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
-    as_keyhold_t *keys; /* the signing keys as the request found them */
     as_pwcheck_job_t *pwjob;
     unsigned grant;
     const h2o_iovec_t *scope;
@@ -46,7 +45,6 @@ static void on_dispose(void *p)
     token_req_t *tr = p;
     as_client_req_dispose(&tr->cr);
     as_pwcheck_cancel(tr->pwjob);
-    as_keyhold_release(tr->keys);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
 }
@@ -60,7 +58,7 @@ static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *des
 
 static void issue(token_req_t *tr, const char *subject, int64_t token_version)
 {
-    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->keys->set, tr->client, subject, token_version, tr->granted_scope,
+    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, subject, token_version, tr->granted_scope,
                          tr->have_refresh ? tr->issued_raw : NULL, NULL);
 }
 
@@ -119,7 +117,7 @@ static void grant_refresh(token_req_t *tr)
             return;
         }
     }
-    as_refresh_successor(tr->keys->set->refresh_key, tr->refresh_raw, tr->issued_raw);
+    as_refresh_successor(tr->cr.keys->set->refresh_key, tr->refresh_raw, tr->issued_raw);
     as_refresh_hash(tr->refresh_raw, old_hash);
     as_refresh_hash(tr->issued_raw, new_hash);
     as_store_refresh_rotate(tr->ctx->db, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
@@ -236,22 +234,19 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 AS_HANDLER(as_oauth_token)
 {
     as_oauth_ctx_t *ctx = data;
-    token_req_t *tr = h2o_mem_alloc_shared(&req->pool, sizeof(*tr), on_dispose);
+    token_req_t *tr = as_client_req_new(ctx, req, sizeof(*tr), on_dispose);
     const h2o_iovec_t *grant_type;
 
-    memset(tr, 0, sizeof(*tr));
+    if (tr == NULL)
+        return;
     tr->ctx = ctx;
     tr->req = req;
-    if (as_client_req_parse(&tr->cr, ctx, req) != 0)
-        return;
     tr->scope = as_form_get(&tr->cr.form, "scope");
     tr->username = as_form_get(&tr->cr.form, "username");
     tr->password = as_form_get(&tr->cr.form, "password");
     tr->refresh_token = as_form_get(&tr->cr.form, "refresh_token");
-    if ((grant_type = as_form_get(&tr->cr.form, "grant_type")) == NULL) {
-        reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing grant_type");
+    if ((grant_type = as_client_req_require(&tr->cr, "grant_type")) == NULL)
         return;
-    }
     if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0) {
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
@@ -260,6 +255,5 @@ AS_HANDLER(as_oauth_token)
         reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
         return;
     }
-    tr->keys = as_keyview_hold(ctx->keys);
     as_client_req_authenticate(&tr->cr, on_authenticated);
 }

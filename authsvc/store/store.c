@@ -225,6 +225,14 @@ static int result_err(int err, const PGresult *res, const char *what)
     return err;
 }
 
+/** 0 if the statement succeeded with exactly one row; else its error, or `none` when it returned no row. */
+static int one_row(int err, const PGresult *res, const char *what, int none)
+{
+    if ((err = result_err(err, res, what)) != 0)
+        return err;
+    return PQntuples(res) == 1 ? 0 : none;
+}
+
 /* --- clients ---------------------------------------------------------------- */
 
 static void on_client(void *ctx, int err, const PGresult *res)
@@ -233,12 +241,8 @@ static void on_client(void *ctx, int err, const PGresult *res)
     as_store_client_cb cb = (as_store_client_cb)c->cb;
     as_client_t *client;
 
-    if ((err = result_err(err, res, "client lookup")) != 0) {
+    if ((err = one_row(err, res, "client lookup", AS_ERR_NOT_FOUND)) != 0) {
         cb(c->ctx, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
         return;
     }
     client = h2o_mem_alloc_pool(c->mem, sizeof(*client));
@@ -288,12 +292,8 @@ static void on_user(void *ctx, int err, const PGresult *res)
     as_store_user_cb cb = (as_store_user_cb)c->cb;
     as_user_t *user;
 
-    if ((err = result_err(err, res, "user lookup")) != 0) {
+    if ((err = one_row(err, res, "user lookup", AS_ERR_NOT_FOUND)) != 0) {
         cb(c->ctx, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
         return;
     }
     user = h2o_mem_alloc_pool(c->mem, sizeof(*user));
@@ -323,12 +323,8 @@ static void on_family_created(void *ctx, int err, const PGresult *res)
     family_call_t *fc = ctx;
     as_store_refresh_cb cb = (as_store_refresh_cb)fc->call.cb;
 
-    if ((err = result_err(err, res, "family creation")) != 0) {
+    if ((err = one_row(err, res, "family creation", AS_ERR_CONFLICT)) != 0) {
         cb(fc->call.ctx, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cb(fc->call.ctx, AS_ERR_CONFLICT, NULL);
         return;
     }
     cb(fc->call.ctx, 0, &fc->result);
@@ -378,12 +374,8 @@ static void on_checked(void *ctx, int err, const PGresult *res)
     as_store_refresh_cb cb = (as_store_refresh_cb)rc->call.cb;
     const char *verdict;
 
-    if ((err = result_err(err, res, "refresh check")) != 0) {
+    if ((err = one_row(err, res, "refresh check", AS_ERR_NOT_FOUND)) != 0) {
         cb(rc->call.ctx, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cb(rc->call.ctx, AS_ERR_NOT_FOUND, NULL);
         return;
     }
     verdict = PQgetvalue(res, 0, 0);
@@ -507,12 +499,8 @@ static void on_refresh_info(void *ctx, int err, const PGresult *res)
     call_t *c = ctx;
     as_store_refresh_info_cb cb = (as_store_refresh_info_cb)c->cb;
     as_refresh_info_t *info;
-    if ((err = result_err(err, res, "refresh-token introspection")) != 0) {
+    if ((err = one_row(err, res, "refresh-token introspection", AS_ERR_NOT_FOUND)) != 0) {
         cb(c->ctx, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cb(c->ctx, AS_ERR_NOT_FOUND, NULL);
         return;
     }
     info = h2o_mem_alloc_pool(c->mem, sizeof(*info));
@@ -539,12 +527,8 @@ static void on_feed(void *ctx, int err, const PGresult *res)
     call_t *c = ctx;
     as_store_feed_cb cb = (as_store_feed_cb)c->cb;
     as_feed_t *feed;
-    if ((err = result_err(err, res, "revocation feed")) != 0) {
+    if ((err = one_row(err, res, "revocation feed", AS_ERR_INTERNAL)) != 0) {
         cb(c->ctx, err, NULL);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cb(c->ctx, AS_ERR_INTERNAL, NULL);
         return;
     }
     feed = h2o_mem_alloc_pool(c->mem, sizeof(*feed));
@@ -572,12 +556,8 @@ static void on_password_changed(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
     as_store_version_cb cb = (as_store_version_cb)c->cb;
-    if ((err = result_err(err, res, "password change")) != 0) {
+    if ((err = one_row(err, res, "password change", AS_ERR_CONFLICT)) != 0) {
         cb(c->ctx, err, 0);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cb(c->ctx, AS_ERR_CONFLICT, 0);
         return;
     }
     cb(c->ctx, 0, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
