@@ -247,7 +247,8 @@ AS_HANDLER(as_oauth_token)
     tr->refresh_token = as_form_get(&tr->cr.form, "refresh_token");
     if ((grant_type = as_client_req_require(&tr->cr, "grant_type")) == NULL)
         return;
-    if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0) {
+    /* authorization_code is a grant type clients are registered for, but not one this endpoint redeems yet */
+    if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0 || tr->grant == AS_GRANT_AUTHORIZATION_CODE) {
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
     }

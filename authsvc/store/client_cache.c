@@ -11,7 +11,8 @@
 #define NUM_SLOTS 256 /* direct-mapped: a collision replaces the older entry */
 
 typedef struct st_entry_t {
-    as_client_t client; /* strings and lists in malloc'd memory owned by the entry */
+    h2o_mem_pool_t pool; /* the record's strings and lists */
+    as_client_t client;
     uint64_t fetched_at;
 } entry_t;
 
@@ -28,56 +29,37 @@ static size_t slot_of(const char *id)
     return h % NUM_SLOTS;
 }
 
-typedef void *(*alloc_fn)(void *ctx, size_t sz);
-
-static char *copy_str(alloc_fn alloc, void *ctx, const char *s)
+static const char *copy_str(h2o_mem_pool_t *pool, const char *s)
 {
-    size_t len = strlen(s) + 1;
-    char *d = alloc(ctx, len);
-    memcpy(d, s, len);
-    return d;
+    return s != NULL ? h2o_strdup(pool, s, SIZE_MAX).base : NULL;
 }
 
-static void copy_list(alloc_fn alloc, void *ctx, as_strlist_t *dst, const as_strlist_t *src)
+static void copy_list(h2o_mem_pool_t *pool, as_strlist_t *dst, const as_strlist_t *src)
 {
-    const char **items = alloc(ctx, sizeof(*items) * (src->len + 1));
+    const char **items = h2o_mem_alloc_pool(pool, sizeof(*items) * (src->len + 1));
     for (size_t i = 0; i != src->len; ++i)
-        items[i] = copy_str(alloc, ctx, src->items[i]);
+        items[i] = copy_str(pool, src->items[i]);
     dst->items = items;
     dst->len = src->len;
 }
 
-static void copy_client(alloc_fn alloc, void *ctx, as_client_t *dst, const as_client_t *src)
+/** A deep copy of `src` in `pool`. */
+static void copy_client(h2o_mem_pool_t *pool, as_client_t *dst, const as_client_t *src)
 {
     *dst = *src;
-    dst->client_id = copy_str(alloc, ctx, src->client_id);
-    copy_list(alloc, ctx, &dst->audiences, &src->audiences);
-    copy_list(alloc, ctx, &dst->scopes, &src->scopes);
-}
-
-/* the entry's memory: one malloc'd arena chunk list would be tidier; individual mallocs freed below */
-static void *heap_alloc(void *ctx, size_t sz)
-{
-    (void)ctx;
-    return as_malloc(sz);
-}
-
-static void *pool_alloc(void *ctx, size_t sz)
-{
-    return h2o_mem_alloc_pool((h2o_mem_pool_t *)ctx, sz);
+    dst->client_id = copy_str(pool, src->client_id);
+    dst->display_name = copy_str(pool, src->display_name);
+    copy_list(pool, &dst->audiences, &src->audiences);
+    copy_list(pool, &dst->scopes, &src->scopes);
+    copy_list(pool, &dst->redirect_uris, &src->redirect_uris);
+    copy_list(pool, &dst->post_logout_redirect_uris, &src->post_logout_redirect_uris);
 }
 
 static void entry_free(entry_t *e)
 {
     if (e == NULL)
         return;
-    free((char *)e->client.client_id);
-    for (size_t i = 0; i != e->client.audiences.len; ++i)
-        free((char *)e->client.audiences.items[i]);
-    for (size_t i = 0; i != e->client.scopes.len; ++i)
-        free((char *)e->client.scopes.items[i]);
-    free(e->client.audiences.items);
-    free(e->client.scopes.items);
+    h2o_mem_clear_pool(&e->pool);
     free(e);
 }
 
@@ -101,7 +83,7 @@ const as_client_t *as_client_cache_get(as_client_cache_t *cache, const char *cli
     if (cache->ttl == 0 || e == NULL || strcmp(e->client.client_id, client_id) != 0 || now - e->fetched_at >= cache->ttl)
         return NULL;
     as_client_t *copy = h2o_mem_alloc_pool(mem, sizeof(*copy));
-    copy_client(pool_alloc, mem, copy, &e->client);
+    copy_client(mem, copy, &e->client);
     return copy;
 }
 
@@ -111,7 +93,8 @@ void as_client_cache_put(as_client_cache_t *cache, const as_client_t *client, ui
         return;
     size_t slot = slot_of(client->client_id);
     entry_t *e = as_calloc(1, sizeof(*e));
-    copy_client(heap_alloc, NULL, &e->client, client);
+    h2o_mem_init_pool(&e->pool);
+    copy_client(&e->pool, &e->client, client);
     e->fetched_at = now;
     entry_free(cache->slots[slot]);
     cache->slots[slot] = e;

@@ -25,6 +25,14 @@ enum {
     STMT_PASSWORD_CHANGE,
     STMT_CLEANUP,
     STMT_PING,
+    STMT_SESSION_CREATE,
+    STMT_SESSION_USE,
+    STMT_SESSION_END,
+    STMT_CODE_CREATE,
+    STMT_CODE_REDEEM,
+    STMT_CODE_CHECK,
+    STMT_CONSENT_GET,
+    STMT_CONSENT_PUT,
     STMT__COUNT
 };
 
@@ -32,7 +40,8 @@ const as_stmt_t as_store_statements[] = {
     [STMT_CLIENT_GET] = {"client_get",
                          "SELECT client_id, public, secret_hash, array_to_json(grant_types), array_to_json(audiences),"
                          " array_to_json(scopes), coalesce(access_ttl, 0), coalesce(refresh_idle_ttl, 0),"
-                         " coalesce(refresh_max_ttl, 0) FROM clients WHERE client_id = $1",
+                         " coalesce(refresh_max_ttl, 0), array_to_json(redirect_uris), array_to_json(post_logout_redirect_uris),"
+                         " display_name, consent, logout_revokes_refresh FROM clients WHERE client_id = $1",
                          1},
     [STMT_USER_BY_NAME] = {"user_by_name", "SELECT id, password_hash, token_version, disabled FROM users WHERE username = $1", 1},
     /* $1 user id, $2 client id, $3 token_version seen at login, $4 scope, $5 token hash, $6 idle ttl, $7 absolute ttl */
@@ -156,10 +165,97 @@ const as_stmt_t as_store_statements[] = {
                       " WHERE at < now() - (greatest($1::integer, (SELECT max(access_ttl) FROM clients)) + 60) * interval '1 second'"
                       " ORDER BY seq LIMIT 1000) RETURNING xid),"
                       " s AS (UPDATE revocation_feed_state SET compacted_xid = greatest(compacted_xid,"
-                      " (SELECT (max(xid)::text::numeric + 1)::text::xid8 FROM e)) WHERE EXISTS (SELECT 1 FROM e))"
-                      " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM t), (SELECT count(*) FROM j), (SELECT count(*) FROM e)",
+                      " (SELECT (max(xid)::text::numeric + 1)::text::xid8 FROM e)) WHERE EXISTS (SELECT 1 FROM e)),"
+                      /* used codes stay a day, so that a late replay still revokes what was issued from them */
+                      " c AS (DELETE FROM authorization_codes WHERE hash IN (SELECT hash FROM authorization_codes"
+                      " WHERE expires_at < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
+                      " x AS (DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < now()"
+                      " OR ended_at < now() - interval '1 day' OR idle_expires_at < now() - interval '1 day' LIMIT 1000)"
+                      " RETURNING 1),"
+                      " l AS (DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures"
+                      " WHERE blocked_until < now() - interval '1 day' LIMIT 1000) RETURNING 1)"
+                      " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM t), (SELECT count(*) FROM j), (SELECT count(*) FROM e),"
+                      " (SELECT count(*) FROM c), (SELECT count(*) FROM x), (SELECT count(*) FROM l)",
                       1},
     [STMT_PING] = {"ping", "SELECT 1", 0},
+    /* $1 cookie hash, $2 user id, $3 the token_version its password was checked against, $4 idle ttl, $5 max ttl */
+    [STMT_SESSION_CREATE] = {"session_create",
+                             "INSERT INTO sessions (hash, user_id, token_version, idle_expires_at, expires_at)"
+                             " SELECT $1::bytea, u.id, u.token_version,"
+                             " now() + least($4::integer, $5::integer) * interval '1 second', now() + $5::integer * interval '1 second'"
+                             " FROM users u WHERE u.id = $2::uuid AND u.token_version = $3::bigint AND NOT u.disabled"
+                             " RETURNING id, user_id, (SELECT username FROM users WHERE id = $2::uuid),"
+                             " extract(epoch FROM auth_time)::bigint, token_version",
+                             5},
+    /* $1 cookie hash, $2 idle ttl: a live session, its idle expiry moved on */
+    [STMT_SESSION_USE] = {"session_use",
+                          "UPDATE sessions s SET last_used_at = now(),"
+                          " idle_expires_at = least(now() + $2::integer * interval '1 second', s.expires_at)"
+                          " FROM users u"
+                          " WHERE s.hash = $1::bytea AND u.id = s.user_id AND s.ended_at IS NULL AND s.expires_at > now()"
+                          " AND s.idle_expires_at > now() AND u.token_version = s.token_version AND NOT u.disabled"
+                          " RETURNING s.id, s.user_id, u.username, extract(epoch FROM s.auth_time)::bigint, s.token_version",
+                          2},
+    /* $1 cookie hash or NULL, $2 session id or NULL, $3 reason */
+    [STMT_SESSION_END] = {"session_end",
+                          "WITH s AS (UPDATE sessions SET ended_at = now(), ended_reason = $3"
+                          " WHERE (hash = $1::bytea OR id = $2::uuid) AND ended_at IS NULL RETURNING id, user_id),"
+                          " f AS (UPDATE refresh_families f SET revoked_at = now(), revoked_reason = $3 FROM s, clients c"
+                          " WHERE f.session_id = s.id AND f.revoked_at IS NULL AND c.client_id = f.client_id"
+                          " AND c.logout_revokes_refresh RETURNING f.id),"
+                          " a AS (INSERT INTO audit_events (kind, user_id, detail) SELECT $3, s.user_id,"
+                          " jsonb_build_object('session', s.id, 'families_revoked', (SELECT count(*) FROM f)) FROM s)"
+                          " SELECT count(*) FROM s",
+                          3},
+    /* $1 hash, $2 client, $3 session, $4 user, $5 redirect uri, $6 challenge, $7 scope, $8 nonce, $9 ttl */
+    [STMT_CODE_CREATE] = {"code_create",
+                          "INSERT INTO authorization_codes (hash, client_id, session_id, user_id, redirect_uri, code_challenge,"
+                          " scope, nonce, expires_at)"
+                          " VALUES ($1::bytea, $2, $3::uuid, $4::uuid, $5, $6, $7, $8, now() + $9::integer * interval '1 second')",
+                          9},
+    /* $1 code hash, $2 client, $3 redirect uri, $4 challenge, $5 family id or NULL, $6 refresh hash, $7 idle ttl,
+     * $8 max ttl, $9 access jti, $10 access ttl. Consumes the code only if everything it is bound to matches and its
+     * session and user are still good; under READ COMMITTED the second of two racing exchanges finds used_at set
+     * and consumes nothing. The family and its first token are created in the same statement. */
+    [STMT_CODE_REDEEM] = {"code_redeem",
+                          "WITH c AS ("
+                          " UPDATE authorization_codes a SET used_at = now(), family_id = $5::uuid, access_jti = $9,"
+                          " access_exp = now() + $10::integer * interval '1 second'"
+                          " FROM sessions s JOIN users u ON u.id = s.user_id"
+                          " WHERE a.hash = $1::bytea AND a.used_at IS NULL AND a.expires_at > now() AND a.client_id = $2"
+                          " AND a.redirect_uri = $3 AND a.code_challenge = $4"
+                          " AND s.id = a.session_id AND s.ended_at IS NULL AND s.expires_at > now()"
+                          " AND u.token_version = s.token_version AND NOT u.disabled"
+                          " RETURNING a.user_id, a.scope, a.nonce, a.session_id, s.auth_time, u.token_version),"
+                          " f AS (INSERT INTO refresh_families (id, user_id, client_id, token_version, scope, expires_at, session_id)"
+                          " SELECT $5::uuid, c.user_id, $2, c.token_version, c.scope, now() + $8::integer * interval '1 second',"
+                          " c.session_id FROM c WHERE $5::uuid IS NOT NULL RETURNING id, expires_at),"
+                          " t AS (INSERT INTO refresh_tokens (hash, family_id, expires_at)"
+                          " SELECT $6::bytea, f.id, least(now() + $7::integer * interval '1 second', f.expires_at) FROM f)"
+                          " SELECT user_id, scope, nonce, session_id, extract(epoch FROM auth_time)::bigint, token_version FROM c",
+                          10},
+    /* Why did a redemption consume nothing? $1 code hash, $2 client. A used code is a replay: the family and the access
+     * token issued from it are revoked (feed entry, audit event) and the statement commits although the request fails. */
+    [STMT_CODE_CHECK] = {"code_check",
+                         "WITH a AS (SELECT * FROM authorization_codes WHERE hash = $1::bytea AND client_id = $2),"
+                         " r AS (SELECT * FROM a WHERE used_at IS NOT NULL),"
+                         " f AS (UPDATE refresh_families SET revoked_at = now(), revoked_reason = 'code_replay'"
+                         " WHERE id = (SELECT family_id FROM r) AND revoked_at IS NULL RETURNING id),"
+                         " j AS (INSERT INTO revoked_tokens (jti, expires_at, client_id)"
+                         " SELECT access_jti, access_exp, client_id FROM r WHERE access_jti IS NOT NULL AND access_exp > now()"
+                         " ON CONFLICT (jti) DO NOTHING RETURNING jti, expires_at),"
+                         " e AS (INSERT INTO revocation_events (kind, jti, expires_at) SELECT 'jti', jti, expires_at FROM j),"
+                         " v AS (INSERT INTO audit_events (kind, user_id, client_id, detail)"
+                         " SELECT 'code_replay', user_id, client_id,"
+                         " jsonb_build_object('families_revoked', (SELECT count(*) FROM f), 'jtis_revoked', (SELECT count(*) FROM j))"
+                         " FROM r)"
+                         " SELECT CASE WHEN used_at IS NOT NULL THEN 'replay' ELSE 'invalid' END FROM a",
+                         2},
+    [STMT_CONSENT_GET] = {"consent_get", "SELECT scope FROM consents WHERE user_id = $1::uuid AND client_id = $2", 2},
+    [STMT_CONSENT_PUT] = {"consent_put",
+                          "INSERT INTO consents (user_id, client_id, scope) VALUES ($1::uuid, $2, $3)"
+                          " ON CONFLICT (user_id, client_id) DO UPDATE SET scope = EXCLUDED.scope, granted_at = now()",
+                          3},
 };
 const size_t as_store_num_statements = STMT__COUNT;
 
@@ -168,6 +264,7 @@ typedef struct st_call_t {
     h2o_mem_pool_t *mem;
     void (*cb)(void);
     void *ctx;
+    int none; /* what "no row" means, for the callbacks that serve several statements */
 } call_t;
 
 static call_t *call_new(h2o_mem_pool_t *mem, void (*cb)(void), void *ctx)
@@ -176,6 +273,7 @@ static call_t *call_new(h2o_mem_pool_t *mem, void (*cb)(void), void *ctx)
     c->mem = mem;
     c->cb = cb;
     c->ctx = ctx;
+    c->none = AS_ERR_NOT_FOUND;
     return c;
 }
 
@@ -274,6 +372,15 @@ static void on_client(void *ctx, int err, const PGresult *res)
     client->access_ttl = atoi(PQgetvalue(res, 0, 6));
     client->refresh_idle_ttl = atoi(PQgetvalue(res, 0, 7));
     client->refresh_max_ttl = atoi(PQgetvalue(res, 0, 8));
+    if (parse_strlist(c->mem, PQgetvalue(res, 0, 9), &client->redirect_uris) != 0 ||
+        parse_strlist(c->mem, PQgetvalue(res, 0, 10), &client->post_logout_redirect_uris) != 0) {
+        as_error("client %s has malformed redirect URIs", client->client_id);
+        cb(c->ctx, AS_ERR_INTERNAL, NULL);
+        return;
+    }
+    client->display_name = PQgetisnull(res, 0, 11) ? NULL : dup_value(c->mem, res, 0, 11);
+    client->consent = PQgetvalue(res, 0, 12)[0] == 't';
+    client->logout_revokes_refresh = PQgetvalue(res, 0, 13)[0] == 't';
     cb(c->ctx, 0, client);
 }
 
@@ -343,7 +450,7 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
     const int lengths[] = {0, 0, 0, 0, AS_SHA256_LEN, 0, 0};
     const int formats[] = {0, 0, 0, 0, 1, 0, 0};
 
-    fc->call = (call_t){mem, (void (*)(void))cb, ctx};
+    fc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     fc->result = (as_refresh_t){user_id, scope, token_version, AS_REFRESH_ROTATED};
     as_pool_query(pool, STMT_FAMILY_CREATE, 7, values, lengths, formats, on_family_created, fc, handle);
 }
@@ -420,7 +527,7 @@ void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t
     rotate_call_t *rc = h2o_mem_alloc_pool(mem, sizeof(*rc));
     char idle[16];
 
-    rc->call = (call_t){mem, (void (*)(void))cb, ctx};
+    rc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     rc->pool = pool;
     rc->handle = handle;
     memcpy(rc->old_hash, old_hash, AS_SHA256_LEN);
@@ -577,10 +684,13 @@ static void on_cleanup(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
     if ((err = result_err(err, res, "cleanup")) == 0 && PQntuples(res) == 1) {
-        long long f = atoll(PQgetvalue(res, 0, 0)), t = atoll(PQgetvalue(res, 0, 1)), j = atoll(PQgetvalue(res, 0, 2)),
-                  e = atoll(PQgetvalue(res, 0, 3));
-        if (f + t + j + e != 0)
-            as_info("cleanup: removed %lld families, %lld refresh tokens, %lld revoked jtis, %lld feed entries", f, t, j, e);
+        long long n[7], total = 0;
+        for (int i = 0; i != 7; ++i)
+            total += n[i] = atoll(PQgetvalue(res, 0, i));
+        if (total != 0)
+            as_info("cleanup: removed %lld families, %lld refresh tokens, %lld revoked jtis, %lld feed entries, %lld codes, "
+                    "%lld sessions, %lld login-failure records",
+                    n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
     }
     ((as_store_done_cb)c->cb)(c->ctx, err);
 }
@@ -592,4 +702,182 @@ void as_store_cleanup(as_pool_t *pool, h2o_mem_pool_t *mem, int feed_retention, 
     snprintf(ret, sizeof(ret), "%d", feed_retention);
     const char *values[] = {ret};
     as_pool_query(pool, STMT_CLEANUP, 1, values, NULL, NULL, on_cleanup, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+/* --- browser login: sessions, codes, consents ----------------------------------------- */
+
+static void on_session(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_session_cb cb = (as_store_session_cb)c->cb;
+    as_session_t *s;
+    if ((err = one_row(err, res, "session", c->none)) != 0) {
+        cb(c->ctx, err, NULL);
+        return;
+    }
+    s = h2o_mem_alloc_pool(c->mem, sizeof(*s));
+    s->id = dup_value(c->mem, res, 0, 0);
+    s->user_id = dup_value(c->mem, res, 0, 1);
+    s->username = dup_value(c->mem, res, 0, 2);
+    s->auth_time = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    s->token_version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    cb(c->ctx, 0, s);
+}
+
+void as_store_session_create(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *user_id,
+                             int64_t token_version, int idle_ttl, int max_ttl, as_store_session_cb cb, void *ctx,
+                             as_pool_job_t **handle)
+{
+    char ver[24], idle[16], max[16];
+    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
+    snprintf(idle, sizeof(idle), "%d", idle_ttl);
+    snprintf(max, sizeof(max), "%d", max_ttl);
+    const char *values[] = {(const char *)hash, user_id, ver, idle, max};
+    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0};
+    const int formats[] = {1, 0, 0, 0, 0};
+    call_t *c = call_new(mem, (void (*)(void))cb, ctx);
+    c->none = AS_ERR_CONFLICT;
+    as_pool_query(pool, STMT_SESSION_CREATE, 5, values, lengths, formats, on_session, c, handle);
+}
+
+void as_store_session_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int idle_ttl,
+                          as_store_session_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    char idle[16];
+    snprintf(idle, sizeof(idle), "%d", idle_ttl);
+    const char *values[] = {(const char *)hash, idle};
+    const int lengths[] = {AS_SHA256_LEN, 0};
+    const int formats[] = {1, 0};
+    as_pool_query(pool, STMT_SESSION_USE, 2, values, lengths, formats, on_session, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+static void on_count(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    void (*cb)(void *, int, int) = (void (*)(void *, int, int))c->cb;
+    if ((err = one_row(err, res, "statement", AS_ERR_INTERNAL)) != 0) {
+        cb(c->ctx, err, 0);
+        return;
+    }
+    cb(c->ctx, 0, atoi(PQgetvalue(res, 0, 0)) != 0);
+}
+
+void as_store_session_end(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t *hash, const char *session_id, const char *reason,
+                          void (*cb)(void *ctx, int err, int flag), void *ctx, as_pool_job_t **handle)
+{
+    const char *values[] = {(const char *)hash, session_id != NULL && as_is_uuid(session_id) ? session_id : NULL, reason};
+    const int lengths[] = {hash != NULL ? AS_SHA256_LEN : 0, 0, 0};
+    const int formats[] = {1, 0, 0};
+    as_pool_query(pool, STMT_SESSION_END, 3, values, lengths, formats, on_count, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+void as_store_code_create(as_pool_t *pool, h2o_mem_pool_t *mem, const as_code_t *code, as_store_done_cb cb, void *ctx,
+                          as_pool_job_t **handle)
+{
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", code->ttl);
+    const char *values[] = {(const char *)code->hash, code->client_id,  code->session_id, code->user_id, code->redirect_uri,
+                            code->code_challenge,     code->scope,      code->nonce,      ttl};
+    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0, 0, 0, 0, 0};
+    const int formats[] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
+    as_pool_query(pool, STMT_CODE_CREATE, 9, values, lengths, formats, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+typedef struct st_code_call_t {
+    call_t call;
+    as_pool_t *pool;
+    as_pool_job_t **handle;
+    uint8_t hash[AS_SHA256_LEN];
+    char client_id[256];
+} code_call_t;
+
+static void on_code_checked(void *ctx, int err, const PGresult *res)
+{
+    code_call_t *cc = ctx;
+    as_store_code_cb cb = (as_store_code_cb)cc->call.cb;
+    if ((err = one_row(err, res, "code check", AS_ERR_NOT_FOUND)) != 0) {
+        cb(cc->call.ctx, err, NULL);
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "replay") == 0) {
+        as_warn("authorization code replayed by client %s: what was issued from it is revoked", cc->client_id);
+        cb(cc->call.ctx, AS_ERR_CONFLICT, NULL);
+        return;
+    }
+    cb(cc->call.ctx, AS_ERR_NOT_FOUND, NULL);
+}
+
+static void on_code_redeemed(void *ctx, int err, const PGresult *res)
+{
+    code_call_t *cc = ctx;
+    as_store_code_cb cb = (as_store_code_cb)cc->call.cb;
+    h2o_mem_pool_t *mem = cc->call.mem;
+    if ((err = one_row(err, res, "code redemption", AS_ERR_NOT_FOUND)) == AS_ERR_NOT_FOUND) {
+        /* a fresh statement (its own snapshot) tells a replay from a code that never matched */
+        const char *values[] = {(const char *)cc->hash, cc->client_id};
+        const int lengths[] = {AS_SHA256_LEN, 0};
+        const int formats[] = {1, 0};
+        as_pool_query(cc->pool, STMT_CODE_CHECK, 2, values, lengths, formats, on_code_checked, cc, cc->handle);
+        return;
+    }
+    if (err != 0) {
+        cb(cc->call.ctx, err, NULL);
+        return;
+    }
+    as_code_grant_t *g = h2o_mem_alloc_pool(mem, sizeof(*g));
+    g->user_id = dup_value(mem, res, 0, 0);
+    g->scope = dup_value(mem, res, 0, 1);
+    g->nonce = PQgetisnull(res, 0, 2) ? NULL : dup_value(mem, res, 0, 2);
+    g->session_id = dup_value(mem, res, 0, 3);
+    g->auth_time = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    g->token_version = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+    cb(cc->call.ctx, 0, g);
+}
+
+void as_store_code_redeem(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+                          const char *redirect_uri, const char *challenge, const as_code_issue_t *issue, as_store_code_cb cb,
+                          void *ctx, as_pool_job_t **handle)
+{
+    code_call_t *cc = h2o_mem_alloc_pool(mem, sizeof(*cc));
+    char idle[16], max[16], access_ttl[16];
+    snprintf(idle, sizeof(idle), "%d", issue->idle_ttl);
+    snprintf(max, sizeof(max), "%d", issue->max_ttl);
+    snprintf(access_ttl, sizeof(access_ttl), "%d", issue->access_ttl);
+    const char *values[] = {(const char *)hash, client_id, redirect_uri, challenge, issue->family_id,
+                            issue->family_id != NULL ? (const char *)issue->refresh_hash : NULL, idle, max, issue->access_jti,
+                            access_ttl};
+    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0, AS_SHA256_LEN, 0, 0, 0, 0};
+    const int formats[] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+
+    cc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
+    cc->pool = pool;
+    cc->handle = handle;
+    memcpy(cc->hash, hash, AS_SHA256_LEN);
+    snprintf(cc->client_id, sizeof(cc->client_id), "%s", client_id);
+    as_pool_query(pool, STMT_CODE_REDEEM, 10, values, lengths, formats, on_code_redeemed, cc, handle);
+}
+
+static void on_consent(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    void (*cb)(void *, int, const char *) = (void (*)(void *, int, const char *))c->cb;
+    if ((err = one_row(err, res, "consent lookup", AS_ERR_NOT_FOUND)) != 0) {
+        cb(c->ctx, err, "");
+        return;
+    }
+    cb(c->ctx, 0, dup_value(c->mem, res, 0, 0));
+}
+
+void as_store_consent_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
+                          void (*cb)(void *ctx, int err, const char *scope), void *ctx, as_pool_job_t **handle)
+{
+    const char *values[] = {user_id, client_id};
+    as_pool_query(pool, STMT_CONSENT_GET, 2, values, NULL, NULL, on_consent, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id, const char *scope,
+                          as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    const char *values[] = {user_id, client_id, scope};
+    as_pool_query(pool, STMT_CONSENT_PUT, 3, values, NULL, NULL, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
 }

@@ -30,6 +30,11 @@ typedef struct st_as_client_t {
     int access_ttl; /* seconds; 0: the server's default */
     int refresh_idle_ttl;
     int refresh_max_ttl;
+    as_strlist_t redirect_uris;             /* authorization_code: where codes may be sent, matched exactly */
+    as_strlist_t post_logout_redirect_uris; /* where a logout may send the browser back, matched exactly */
+    const char *display_name;               /* shown on the login page; NULL: the client id */
+    int consent;                            /* a third party: the user approves its scopes once */
+    int logout_revokes_refresh;             /* logging out of a session also ends the refresh families born in it */
 } as_client_t;
 
 typedef struct st_as_user_t {
@@ -160,5 +165,103 @@ void as_store_cleanup(as_pool_t *pool, h2o_mem_pool_t *mem, int access_ttl, as_s
 
 /** A trivial round trip, for health checks. */
 void as_store_ping(as_pool_t *pool, h2o_mem_pool_t *mem, as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
+
+/* --- browser login: SSO sessions, authorization codes, consents --------------- */
+
+/** A live SSO session. */
+typedef struct st_as_session_t {
+    const char *id;      /* uuid text: the id_token's sid (public) */
+    const char *user_id; /* uuid text */
+    const char *username;
+    int64_t auth_time;   /* when the user last entered a password, UNIX seconds */
+    int64_t token_version;
+} as_session_t;
+typedef void (*as_store_session_cb)(void *ctx, int err, const as_session_t *session);
+
+/**
+ * Starts a session for a user who just proved their password: stores the
+ * SHA-256 of the cookie value, with an idle and an absolute lifetime
+ * (seconds). AS_ERR_CONFLICT if the user's token_version moved on or the user
+ * was disabled meanwhile (nothing is stored).
+ */
+void as_store_session_create(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *user_id,
+                             int64_t token_version, int idle_ttl, int max_ttl, as_store_session_cb cb, void *ctx,
+                             as_pool_job_t **handle);
+
+/**
+ * The live session of a cookie (by its hash), its idle expiry moved on by
+ * `idle_ttl` seconds (never past the absolute one). AS_ERR_NOT_FOUND when
+ * unknown, ended, expired, or its user was revoked or disabled.
+ */
+void as_store_session_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int idle_ttl,
+                          as_store_session_cb cb, void *ctx, as_pool_job_t **handle);
+
+/**
+ * Ends a session, found by its cookie's hash or by its id (either may be
+ * NULL), and the refresh families born in it for clients that ask for it
+ * (logout_revokes_refresh), with an audit event. flag: 1 if a live session
+ * was ended.
+ */
+void as_store_session_end(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t *hash, const char *session_id, const char *reason,
+                          void (*cb)(void *ctx, int err, int flag), void *ctx, as_pool_job_t **handle);
+
+/** What an authorization code was issued for. */
+typedef struct st_as_code_t {
+    const uint8_t *hash;        /* SHA-256 of the code */
+    const char *client_id;
+    const char *session_id;
+    const char *user_id;
+    const char *redirect_uri;   /* exactly as the authorization request gave it */
+    const char *code_challenge; /* S256: base64url(SHA-256(code_verifier)), 43 characters */
+    const char *scope;
+    const char *nonce;          /* NULL: none */
+    int ttl;                    /* seconds */
+} as_code_t;
+
+/** Stores a new code (by hash). */
+void as_store_code_create(as_pool_t *pool, h2o_mem_pool_t *mem, const as_code_t *code, as_store_done_cb cb, void *ctx,
+                          as_pool_job_t **handle);
+
+/** What redeeming a code grants. */
+typedef struct st_as_code_grant_t {
+    const char *user_id;
+    const char *scope;
+    const char *nonce; /* NULL: none */
+    const char *session_id;
+    int64_t auth_time;
+    int64_t token_version;
+} as_code_grant_t;
+typedef void (*as_store_code_cb)(void *ctx, int err, const as_code_grant_t *grant);
+
+/** The tokens a code exchange will issue, recorded with the code so that a replay can revoke them. */
+typedef struct st_as_code_issue_t {
+    const char *family_id;        /* uuid text of the refresh family to create, or NULL: no refresh token */
+    const uint8_t *refresh_hash;  /* its first token's hash (with family_id) */
+    int idle_ttl, max_ttl;        /* its lifetimes, seconds */
+    const char *access_jti;       /* the access token about to be signed */
+    int access_ttl;
+} as_code_issue_t;
+
+/**
+ * Consumes the code whose hash is `hash`, if it is unused, unexpired, was
+ * issued to `client_id` for `redirect_uri` with `challenge`, and its session
+ * and user are still good — in one statement that also creates the refresh
+ * family of `issue` (bound to the session) and records what is issued. If
+ * nothing was consumed: AS_ERR_CONFLICT when the code had been used already
+ * (a replay: what was issued from it is revoked, with an audit event, before
+ * the callback runs), else AS_ERR_NOT_FOUND (unknown, expired, or bound to
+ * something else; the code stays as it was).
+ */
+void as_store_code_redeem(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+                          const char *redirect_uri, const char *challenge, const as_code_issue_t *issue, as_store_code_cb cb,
+                          void *ctx, as_pool_job_t **handle);
+
+/** The scope a user approved for a client ("" and AS_ERR_NOT_FOUND: never). */
+void as_store_consent_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
+                          void (*cb)(void *ctx, int err, const char *scope), void *ctx, as_pool_job_t **handle);
+
+/** Records that a user approved `scope` for a client (replacing what they approved before). */
+void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id, const char *scope,
+                          as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
 
 #endif

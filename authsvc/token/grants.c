@@ -14,6 +14,8 @@ unsigned as_grant_parse(const char *name, size_t len)
         return AS_GRANT_PASSWORD;
     if (IS("refresh_token"))
         return AS_GRANT_REFRESH_TOKEN;
+    if (IS("authorization_code"))
+        return AS_GRANT_AUTHORIZATION_CODE;
     return 0;
 #undef IS
 }

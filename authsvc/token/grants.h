@@ -16,6 +16,7 @@ enum {
     AS_GRANT_CLIENT_CREDENTIALS = 1 << 0,
     AS_GRANT_PASSWORD = 1 << 1,
     AS_GRANT_REFRESH_TOKEN = 1 << 2,
+    AS_GRANT_AUTHORIZATION_CODE = 1 << 3,
 };
 
 /** The bit of a grant_type name, or 0 if it is not one we implement. */

@@ -5,14 +5,20 @@ Each test class that derives from ServiceTestCase gets its own world: a fresh Po
 clients it declares (created with the CLI), and one running `authsvc serve` on an ephemeral port.
 Everything is torn down at the end of the class; the server must then exit 0 on SIGTERM.
 
-Requests go through clients nobody here wrote: curl (HTTP/2 prior knowledge, HTTP/1.1, h2c Upgrade),
-nghttp, h2load; tokens are checked with PyJWT against the JWKS the server publishes.
+Requests go through clients nobody here wrote: curl (HTTP/2 prior knowledge, HTTP/1.1, h2c Upgrade, TLS
+with ALPN, many streams on one connection), nghttp, h2load; tokens are checked with PyJWT against the JWKS
+the server publishes.
+
+Every helper the test files share lives here, once: requests as a client authenticates them, races,
+polling for a condition, refresh-token hashes as the database stores them, JWT and JWKS handling, the
+key directory, and the assertions on RFC 6749 answers.
 
 Environment: AUTHSVC_BIN (the binary), PGHOST/PGPORT/PGUSER (a throwaway cluster, PGUSER a superuser),
-AUTHSVC_PG_CTL (a `stop`/`start` script for that cluster; only the outage test uses it).
+AUTHSVC_PG_CTL (a `stop`/`start` script for that cluster; the outage test fails without it).
 """
 
 import base64
+import hashlib
 import http.client
 import io
 import json
@@ -31,17 +37,30 @@ import unittest
 import urllib.parse
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 ISSUER = "http://127.0.0.1"
 TOKEN_PATH = "/oauth2/token"
+REVOKE_PATH = "/oauth2/revoke"
+INTROSPECT_PATH = "/oauth2/introspect"
+FEED_PATH = "/oauth2/revocations"
+ACCOUNT_PASSWORD_PATH = "/account/password"
 JWKS_PATH = "/.well-known/jwks.json"
+METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
+HEALTH_PATH = "/healthz"
 FORM_TYPE = "application/x-www-form-urlencoded"
+
+API = "https://api.example.test"  # the audience most test clients are given
+
+# RFC 9068 §2.2: the claims every access token carries (what the verifiers here require)
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti")
 
 STARTUP_TIMEOUT = 30  # seconds for `serve` to print its port
 SHUTDOWN_TIMEOUT = 10  # seconds for `serve` to exit after SIGTERM
 REQUEST_TIMEOUT = 15  # curl --max-time: every request must be answered well within this
+WAIT_TIMEOUT = 20  # seconds for a polled condition (wait_for) to come true
 
-_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)(?:.* and https://127\.0\.0\.1:(\d+))?")
 
 
 class HarnessError(Exception):
@@ -94,6 +113,48 @@ def run(args, *, input=None, timeout=60, check=True):
     return result
 
 
+def wait_for(what, condition, *, timeout=WAIT_TIMEOUT, context=None):
+    """Calls condition() until it returns a true value, and returns that value.
+
+    For what the server does on its own schedule (a reconnection, a periodic re-read, a log line): the
+    condition is checked again and again, and the short pause between checks only spares the CPU. After
+    `timeout` seconds it raises AssertionError naming `what`, with context() (e.g. the server's log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}" +
+                                 (f"\n{context()}" if context is not None else ""))
+        time.sleep(0.02)
+
+
+def race(n, request):
+    """Runs request() from n threads released together by a barrier; returns the n results in order.
+
+    An exception in a thread is raised here, not lost."""
+    barrier = threading.Barrier(n)
+    results = [None] * n
+    errors = []
+
+    def worker(i):
+        try:
+            barrier.wait(30)
+            results[i] = request()
+        except Exception as e:  # noqa: BLE001 — re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 # ---------------------------------------------------------------------------------------------------------
 # PostgreSQL
 
@@ -118,6 +179,10 @@ class Database:
     def query(self, sql):
         """Runs SQL in this database and returns psql's unaligned, tuples-only output."""
         return self._psql(self.conninfo, sql).stdout.strip()
+
+    def user_id(self, username):
+        """The id of a user (the `sub` of the user's tokens)."""
+        return self.query(f"SELECT id FROM users WHERE username = '{username}'")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -147,8 +212,10 @@ class Cli:
     def set_password(self, username, password):
         return self.run("user", "passwd", username, input=password + "\n")
 
-    def add_client(self, client_id, *, grants=(), audiences=(), scope=None, public=False):
-        """Creates a client; returns its secret (last line of stdout), or None for a public client."""
+    def add_client(self, client_id, *, grants=(), audiences=(), scope=None, public=False, options=()):
+        """Creates a client; returns its secret (last line of stdout), or None for a public client.
+
+        options: further `client add` options, e.g. ["--access-ttl", "60"]."""
         args = ["client", "add", client_id]
         for grant in grants:
             args += ["--grant", grant]
@@ -158,6 +225,7 @@ class Cli:
             args += ["--scope", scope]
         if public:
             args.append("--public")
+        args += list(options)
         result = self.run(*args)
         if public:
             return None
@@ -173,32 +241,24 @@ class Cli:
         return self.run(*args, db=False)
 
 
-_serve_help = None
-
-
-def serve_supports(option):
-    """Whether `authsvc serve --help` documents an option (for options the spec leaves optional)."""
-    global _serve_help
-    if _serve_help is None:
-        result = run([authsvc_bin(), "serve", "--help"], check=False)
-        _serve_help = result.stdout + result.stderr
-    return re.search(re.escape(option) + r"\b", _serve_help) is not None
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The server process
 
 
 class Server:
-    """One `authsvc serve` subprocess. Its stdout and stderr go to files in log_dir."""
+    """One `authsvc serve` subprocess. Its stdout and stderr go to files in log_dir.
+
+    database: a Database, or a libpq conninfo string."""
 
     def __init__(self, database, keys_dir, log_dir, extra_args=()):
+        conninfo = database if isinstance(database, str) else database.conninfo
         self.args = [authsvc_bin(), "serve", "--listen", "127.0.0.1:0", "--keys", keys_dir, "--issuer", ISSUER,
-                     "--db", database.conninfo, *extra_args]
+                     "--db", conninfo, *extra_args]
         self.stdout_path = os.path.join(log_dir, "serve.stdout")
         self.stderr_path = os.path.join(log_dir, "serve.stderr")
         self.proc = None
         self.port = None
+        self.tls_port = None  # with --tls-listen
         self._port_found = threading.Event()
         self._reader = None
 
@@ -228,11 +288,18 @@ class Server:
                 if self.port is None:
                     match = _LISTENING.search(line.decode("utf-8", "replace"))
                     if match:
+                        if match.group(2) is not None:
+                            self.tls_port = int(match.group(2))
                         self.port = int(match.group(1))
                         self._port_found.set()
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def tls_url(self, path):
+        if self.tls_port is None:
+            raise HarnessError(f"the server printed no https address (started without --tls-listen?)\n{self.describe()}")
+        return f"https://127.0.0.1:{self.tls_port}{path}"
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -250,6 +317,11 @@ class Server:
 
     def describe(self):
         return f"command: {' '.join(self.args)}\n{self.log()}"
+
+    def stderr_text(self):
+        """Everything the server has logged so far."""
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
     def stop(self):
         """SIGTERM, then wait; returns the exit status, or None if it had to be killed."""
@@ -276,6 +348,17 @@ class Server:
             self._reader.join(5)
         self.proc.stdout.close()
         self._stderr.close()
+
+    def stop_cleanly(self, name="authsvc serve"):
+        """Stops the server; raises AssertionError unless it was alive and exited 0 on SIGTERM in time."""
+        was_alive = self.alive()
+        status = self.stop()
+        if not was_alive:
+            raise AssertionError(f"{name} died during the tests (status {status})\n{self.describe()}")
+        if status is None:
+            raise AssertionError(f"{name} did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM (killed)\n{self.describe()}")
+        if status != 0:
+            raise AssertionError(f"{name} exited with status {status} after SIGTERM\n{self.describe()}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -344,28 +427,88 @@ def _parse_header_blocks(raw):
     return headers
 
 
+def client_auth(client, fields, method=None):
+    """(form fields, Basic credentials or None) for a request in which `client` authenticates.
+
+    method: "basic" (client_secret_basic), "post" (client_secret_post) or "none" (client_id only, as a
+    public client does); by default "none" for a public client and "basic" for a confidential one.
+    client None: no client authentication at all."""
+    fields = dict(fields) if isinstance(fields, dict) else fields
+    if client is None:
+        return fields, None
+    if method is None:
+        method = "none" if client.public else "basic"
+    if method == "basic":
+        return fields, client.basic
+    if method == "post":
+        return {**fields, "client_id": client.client_id, "client_secret": client.secret}, None
+    if method == "none":
+        return {**fields, "client_id": client.client_id}, None
+    raise ValueError(f"unknown client authentication method {method!r}")
+
+
+def _read_transfer(header_file, body_file):
+    """(headers, body) a curl transfer left in its -D and -o files (empty when it wrote none)."""
+    try:
+        with open(header_file, "rb") as f:
+            headers = _parse_header_blocks(f.read())
+    except OSError:
+        headers = []
+    try:
+        with open(body_file, "rb") as f:
+            body = f.read()
+    except OSError:
+        body = b""
+    return headers, body
+
+
 PROTOCOL_FLAGS = {
     "h2": ["--http2-prior-knowledge"],  # h2c with prior knowledge
     "h2-upgrade": ["--http2"],  # HTTP/1.1 request with Upgrade: h2c
     "h1": ["--http1.1"],
 }
 
+TLS_PROTOCOL_FLAGS = {
+    "h2": ["--http2"],  # HTTP/2 negotiated with ALPN
+    "h1": ["--http1.1"],
+}
+
 
 class Http:
-    """curl-based client for one server."""
+    """curl-based client for one server.
 
-    def __init__(self, server, workdir):
+    tls=True: the server's --tls-listen port, trusting `cacert` (None: curl's default trust store, which
+    must refuse a self-signed certificate)."""
+
+    def __init__(self, server, workdir, *, tls=False, cacert=None):
         self.server = server
         self.workdir = workdir
+        self.tls = tls
+        self.cacert = cacert
         self.curl = _tool("curl")
 
-    def request(self, method, path, *, body=None, headers=(), proto="h2", timeout=REQUEST_TIMEOUT, extra_args=()):
+    def url(self, path):
+        return self.server.tls_url(path) if self.tls else self.server.url(path)
+
+    def _curl_args(self, proto, timeout):
+        flags = (TLS_PROTOCOL_FLAGS if self.tls else PROTOCOL_FLAGS)[proto]
+        argv = [self.curl, "-sS", "--max-time", str(timeout), *flags]
+        if self.cacert is not None:
+            argv += ["--cacert", self.cacert]
+        return argv
+
+    def request(self, method, path, *, body=None, headers=(), basic=None, proto="h2", timeout=REQUEST_TIMEOUT,
+                extra_args=()):
+        """One request; basic=(client_id, secret) adds client_secret_basic. Returns a Response (status 0
+        and client_error set when curl got no answer, e.g. after --max-time)."""
         fd, scratch = tempfile.mkstemp(dir=self.workdir)
         os.close(fd)
         header_file, body_file, data_file = scratch + ".h", scratch + ".b", scratch + ".d"
-        argv = [self.curl, "-sS", "--max-time", str(timeout), *PROTOCOL_FLAGS[proto],
+        argv = [*self._curl_args(proto, timeout), *extra_args,
                 "-D", header_file, "-o", body_file, "-w", "%{http_code} %{http_version}"]
         headers = list(headers)
+        if basic is not None:
+            headers.append("Authorization: " + basic_auth(*basic))
         if body is not None:
             with open(data_file, "wb") as f:
                 f.write(body)
@@ -376,44 +519,77 @@ class Http:
             argv += ["-X", method]
         for h in headers:
             argv += ["-H", h]
-        url = self.server.url(path)
+        url = self.url(path)
         argv.append(url)
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)
         status_text, _, version = result.stdout.strip().partition(" ")
-        try:
-            with open(header_file, "rb") as f:
-                raw_headers = f.read()
-        except OSError:
-            raw_headers = b""
-        try:
-            with open(body_file, "rb") as f:
-                response_body = f.read()
-        except OSError:
-            response_body = b""
+        response_headers, response_body = _read_transfer(header_file, body_file)
         for p in (scratch, header_file, body_file, data_file):
             if os.path.exists(p):
                 os.unlink(p)
         shown = [h for h in headers if not h.lower().startswith("authorization")]
         description = f"{method} {url} via curl {proto}" + (f" headers {shown}" if shown else "")
+        if basic is not None:
+            description += f" as client {basic[0]!r}"
         if body is not None:
             description += f" body {body[:200]!r}" + ("..." if len(body) > 200 else "")
         client_error = f"curl exit {result.returncode}: {result.stderr.strip()}" if result.returncode else ""
-        return Response(int(status_text or 0), version, _parse_header_blocks(raw_headers), response_body,
+        return Response(int(status_text or 0), version, response_headers, response_body,
                         request=description, client_error=client_error)
 
     def get(self, path, **kwargs):
         return self.request("GET", path, **kwargs)
 
     def post_form(self, path, fields, *, basic=None, headers=(), **kwargs):
-        headers = list(headers)
-        if basic is not None:
-            headers.append("Authorization: " + basic_auth(*basic))
         body = fields if isinstance(fields, bytes) else form(fields)
-        return self.request("POST", path, body=body, headers=headers, **kwargs)
+        return self.request("POST", path, body=body, headers=headers, basic=basic, **kwargs)
 
     def token(self, fields, *, basic=None, **kwargs):
         """POST to the token endpoint; basic=(client_id, secret) for client_secret_basic."""
         return self.post_form(TOKEN_PATH, fields, basic=basic, **kwargs)
+
+    def post_form_as(self, path, client, fields, *, method=None, **kwargs):
+        """A form POST in which `client` authenticates (see client_auth). Returns (response, fields sent)."""
+        fields, basic = client_auth(client, fields, method)
+        return self.post_form(path, fields, basic=basic, **kwargs), fields
+
+    def multiplexed(self, path, n, *, body, basic=None):
+        """One curl, n POSTs multiplexed as concurrent streams on one HTTP/2 connection (--parallel).
+
+        Returns (the n responses in order, the number of connections curl opened)."""
+        scratch = tempfile.mkdtemp(dir=self.workdir)
+        body_path = os.path.join(scratch, "request")
+        with open(body_path, "wb") as f:
+            f.write(body)
+        url = self.url(path)
+        lines = []
+        for i in range(n):
+            lines += [f'url = "{url}"', f'data-binary = "@{body_path}"',
+                      f'output = "{scratch}/body{i}"', f'dump-header = "{scratch}/head{i}"',
+                      f'write-out = "{i} %{{http_code}} %{{http_version}} %{{num_connects}}\\n"']
+            if basic is not None:
+                lines.append(f'header = "Authorization: {basic_auth(*basic)}"')
+            lines.append("next")
+        config = os.path.join(scratch, "curlrc")
+        with open(config, "w") as f:
+            f.write("\n".join(lines[:-1]) + "\n")
+        argv = [*self._curl_args("h2", REQUEST_TIMEOUT), "--parallel", "--parallel-max", str(n), "--config", config]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=REQUEST_TIMEOUT + 30)
+        statuses, connects = {}, 0
+        for line in result.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 4:
+                statuses[int(parts[0])] = (int(parts[1]), parts[2])
+                connects += int(parts[3])
+        responses = []
+        for i in range(n):
+            status, version = statuses.get(i, (0, ""))
+            headers, response_body = _read_transfer(f"{scratch}/head{i}", f"{scratch}/body{i}")
+            responses.append(Response(status, version, headers, response_body,
+                                      request=f"transfer {i} of {n} multiplexed POSTs to {url} (curl --parallel)",
+                                      client_error=result.stderr.strip() if status == 0 else ""))
+        shutil.rmtree(scratch, ignore_errors=True)
+        return responses, connects
 
 
 def raw_http1(port, request_head, body=b"", timeout=REQUEST_TIMEOUT):
@@ -468,7 +644,60 @@ class _FakeSocket:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Access tokens
+# Tokens and keys
+
+
+def b64url_decode(text):
+    """base64url without padding (RFC 7515 §2) to bytes."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64url_encode(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def refresh_token_hash(refresh_token):
+    """What the database stores of a refresh token: SHA-256 of its 32 raw bytes, as hex."""
+    raw = b64url_decode(refresh_token)
+    assert len(raw) == 32, f"refresh token does not decode to 32 bytes: {refresh_token!r}"
+    return hashlib.sha256(raw).hexdigest()
+
+
+def sql_refresh_hash(refresh_token):
+    """A SQL expression for the stored hash of a refresh token (for WHERE hash = ...)."""
+    return f"decode('{refresh_token_hash(refresh_token)}', 'hex')"
+
+
+def unknown_refresh_token():
+    """Well-formed (base64url of 32 bytes) but never issued."""
+    return b64url_encode(secrets.token_bytes(32))
+
+
+def kid_of(token):
+    """The kid in a JWS's header (not verified)."""
+    return jwt.get_unverified_header(token).get("kid")
+
+
+def kids_of(jwks):
+    return [k.get("kid") for k in jwks.get("keys", [])]
+
+
+def jwk_of(token, jwks):
+    """The key of a JWKS that a token's kid names; AssertionError if there is none."""
+    keys = {k.get("kid"): k for k in jwks.get("keys", [])}
+    kid = kid_of(token)
+    if kid not in keys:
+        raise AssertionError(f"token kid {kid!r} is not in the JWKS {sorted(k for k in keys if k)}")
+    return keys[kid]
+
+
+def decode_jwt(token, jwk, *, audience, algorithm=None, require=REQUIRED_CLAIMS):
+    """PyJWT's verification of a token with one JWK: signature, algorithm (default: the JWK's alg),
+    issuer, audience, exp and nbf, and the `require`d claims. Returns the claims; raises PyJWT's errors."""
+    algorithm = algorithm or jwk.get("alg")
+    key = jwt.PyJWK(jwk, algorithm=algorithm).key
+    return jwt.decode(token, key, algorithms=[algorithm], audience=audience, issuer=ISSUER,
+                      options={"require": list(require)})
 
 
 def verify_access_token(token, jwks, *, audience):
@@ -481,15 +710,10 @@ def verify_access_token(token, jwks, *, audience):
         raise AssertionError(f"access token is not a JWS ({e}): {token!r}") from None
     unverified = jwt.decode(token, options={"verify_signature": False})
     context = f"\nheader: {header}\nclaims: {unverified}\njwks: {jwks}"
-    keys = {k.get("kid"): k for k in jwks.get("keys", [])}
-    if header.get("kid") not in keys:
-        raise AssertionError(f"token kid {header.get('kid')!r} is not in the JWKS{context}")
-    jwk = keys[header["kid"]]
     try:
-        key = jwt.PyJWK(jwk, algorithm=jwk.get("alg")).key
-        claims = jwt.decode(token, key, algorithms=[jwk.get("alg", header.get("alg"))], audience=audience,
-                            issuer=ISSUER,
-                            options={"require": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"]})
+        claims = decode_jwt(token, jwk_of(token, jwks), audience=audience)
+    except AssertionError as e:
+        raise AssertionError(f"{e}{context}") from None
     except jwt.PyJWTError as e:
         raise AssertionError(f"PyJWT rejects the access token: {type(e).__name__}: {e}{context}") from None
     return header, claims
@@ -500,19 +724,55 @@ def audiences(claims):
     return [aud] if isinstance(aud, str) else list(aud or [])
 
 
+class KeyDir:
+    """A signing-key directory as `authsvc keys` writes it (keys/README.md): KID.pem and KID.json."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def kids(self):
+        """The kids of the private keys in the directory, sorted."""
+        return sorted(name[:-4] for name in os.listdir(self.path) if name.endswith(".pem"))
+
+    def meta_path(self, kid):
+        return os.path.join(self.path, kid + ".json")
+
+    def read_meta(self, kid):
+        with open(self.meta_path(kid)) as f:
+            return json.load(f)
+
+    def write_meta(self, meta):
+        """Replaces KID.json atomically, as `authsvc keys` does: a server re-reading the directory meanwhile
+        sees the old file or the new one, never half of one."""
+        tmp = os.path.join(self.path, f".{meta['kid']}.json.edit")
+        with open(tmp, "w") as f:
+            json.dump(meta, f, indent=2)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.meta_path(meta["kid"]))
+
+    def private_key(self, kid):
+        """(algorithm, the private key as a `cryptography` object) of one key, for signing tokens here."""
+        with open(os.path.join(self.path, kid + ".pem"), "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        return self.read_meta(kid)["alg"], key
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The test-case base class
 
 
 class Client:
-    """A client the test class wants; secret is filled in once it exists."""
+    """A client the test class wants; secret is filled in once it exists.
 
-    def __init__(self, client_id, *, grants=(), audiences=(), scope=None, public=False):
+    options: further `client add` options (its own lifetimes, for instance)."""
+
+    def __init__(self, client_id, *, grants=(), audiences=(), scope=None, public=False, options=()):
         self.client_id = client_id
         self.grants = list(grants)
         self.audiences = list(audiences)
         self.scope = scope
         self.public = public
+        self.options = list(options)
         self.secret = None
 
     @property
@@ -561,7 +821,7 @@ class ServiceTestCase(unittest.TestCase):
         cls.client = {}
         for spec in cls.clients:
             spec.secret = cls.cli.add_client(spec.client_id, grants=spec.grants, audiences=spec.audiences,
-                                             scope=spec.scope, public=spec.public)
+                                             scope=spec.scope, public=spec.public, options=spec.options)
             cls.client[spec.client_id] = spec
         if cls.start_server:
             cls.addClassCleanup(cls._stop_server)
@@ -576,15 +836,18 @@ class ServiceTestCase(unittest.TestCase):
 
     @classmethod
     def _stop_server(cls):
-        was_alive = cls.server.alive()
-        status = cls.server.stop()
-        if not was_alive:
-            raise AssertionError(f"authsvc serve died during the tests (status {status})\n{cls.server.describe()}")
-        if status is None:
-            raise AssertionError(f"authsvc serve did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM "
-                                 f"(killed)\n{cls.server.describe()}")
-        if status != 0:
-            raise AssertionError(f"authsvc serve exited with status {status} after SIGTERM\n{cls.server.describe()}")
+        cls.server.stop_cleanly()
+
+    @classmethod
+    def start_another_server(cls, name, *, conninfo=None, extra_args=()):
+        """A second server of the class: same key directory and issuer, its own database connection string
+        (default: the class's database) and options. Stopped at the end of the class, where it must exit 0
+        on SIGTERM like the first. Returns (server, Http client for it)."""
+        log_dir = tempfile.mkdtemp(prefix=f"serve-{name}-", dir=cls.workdir)
+        server = Server(conninfo or cls.db.conninfo, cls.keys_dir, log_dir, extra_args)
+        server.start()
+        cls.addClassCleanup(server.stop_cleanly, name)
+        return server, Http(server, cls.workdir)
 
     def tearDown(self):
         # A crash shows up at the test that caused it, not at the end of the class; a fresh server
@@ -602,24 +865,37 @@ class ServiceTestCase(unittest.TestCase):
         self.assertStatus(response, 200)
         return response.json()
 
-    def password_login(self, client, username, password, **fields):
-        """A password grant that must succeed; returns the token response JSON."""
-        response = self.http.token(self._client_fields(client, {"grant_type": "password", "username": username,
-                                                                 "password": password, **fields}),
-                                   basic=None if client.public else client.basic)
-        return self.assertTokenSuccess(response)
+    def _client(self, client):
+        return self.client[client] if isinstance(client, str) else client
+
+    def password_login(self, client, username, password=None, **fields):
+        """A password grant that must succeed; returns the token response JSON.
+
+        client: a Client or the id of one of the class's clients; password: default the class's one."""
+        if password is None:
+            password = self.users[username]
+        fields, basic = client_auth(self._client(client), {"grant_type": "password", "username": username,
+                                                           "password": password, **fields})
+        return self.assertTokenSuccess(self.http.token(fields, basic=basic))
 
     def refresh(self, client, refresh_token, **fields):
         """A refresh_token grant (raw response)."""
-        return self.http.token(self._client_fields(client, {"grant_type": "refresh_token",
-                                                             "refresh_token": refresh_token, **fields}),
-                               basic=None if client.public else client.basic)
+        fields, basic = client_auth(self._client(client), {"grant_type": "refresh_token",
+                                                           "refresh_token": refresh_token, **fields})
+        return self.http.token(fields, basic=basic)
 
-    @staticmethod
-    def _client_fields(client, fields):
-        if client.public:
-            return {**fields, "client_id": client.client_id}
-        return fields
+    def user_id(self, username):
+        return self.db.user_id(username)
+
+    # -- the key directory ------------------------------------------------------------------------------
+
+    @property
+    def key_directory(self):
+        return KeyDir(self.keys_dir)
+
+    def keys(self, *args, check=True):
+        """Runs `authsvc keys ARGS --keys <the class's key directory>`."""
+        return self.cli.run("keys", *args, "--keys", self.keys_dir, db=False, check=check)
 
     # -- assertions -------------------------------------------------------------------------------------
 
@@ -633,11 +909,15 @@ class ServiceTestCase(unittest.TestCase):
             raise self.failureException(f"expected Content-Type application/json, got {content_type!r}\n{response}")
         return response.json()
 
-    def assertNoStore(self, response):
-        """RFC 6749 §5.1: every token response, errors included, is not to be cached."""
+    def assertCacheNoStore(self, response):
+        """Cache-Control: no-store (the Pragma of RFC 6749 §5.1 not required)."""
         cache_control = [d.strip().lower() for d in (response.header("cache-control") or "").split(",")]
         if "no-store" not in cache_control:
-            raise self.failureException(f"token response lacks Cache-Control: no-store\n{response}")
+            raise self.failureException(f"response lacks Cache-Control: no-store\n{response}")
+
+    def assertNoStore(self, response):
+        """RFC 6749 §5.1: every token response, errors included, is not to be cached."""
+        self.assertCacheNoStore(response)
         if (response.header("pragma") or "").strip().lower() != "no-cache":
             raise self.failureException(f"token response lacks Pragma: no-cache\n{response}")
 
@@ -650,6 +930,20 @@ class ServiceTestCase(unittest.TestCase):
             raise self.failureException(f"expected error {error!r}, got {body!r}\n{response}")
         if "error_description" in body and not isinstance(body["error_description"], str):
             raise self.failureException(f"error_description is not a string\n{response}")
+        return body
+
+    def assertInvalidGrant(self, response):
+        return self.assertOAuthError(response, 400, "invalid_grant")
+
+    def assertBasicChallenge(self, response):
+        challenge = response.header("www-authenticate") or ""
+        if not challenge.lower().startswith("basic"):
+            raise self.failureException(f"401 invalid_client needs WWW-Authenticate: Basic ...\n{response}")
+
+    def assertInvalidClient(self, response):
+        """401 invalid_client with the Basic challenge (RFC 6749 §5.2, DESIGN)."""
+        body = self.assertOAuthError(response, 401, "invalid_client")
+        self.assertBasicChallenge(response)
         return body
 
     def assertTokenSuccess(self, response, *, refresh=None):

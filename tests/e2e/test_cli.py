@@ -11,7 +11,8 @@ class CliTests(harness.ServiceTestCase):
     start_server = False
 
     def authsvc(self, *args, input=None):
-        return harness.run([harness.authsvc_bin(), *args], input=input, check=False)
+        """The binary with exactly these arguments (no --db), whatever its exit status."""
+        return self.cli.run(*args, input=input, check=False, db=False)
 
     def assertSucceeds(self, result):
         if result.returncode != 0:

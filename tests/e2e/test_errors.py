@@ -7,9 +7,8 @@ import base64
 import secrets
 
 import harness
-from harness import Client, TOKEN_PATH, JWKS_PATH
+from harness import API, Client, JWKS_PATH, TOKEN_PATH
 
-API = "https://api.example.test"
 MIB = 1024 * 1024
 
 
@@ -58,14 +57,13 @@ class TokenErrorTests(harness.ServiceTestCase):
 
     def test_json_content_type(self):
         response = self.http.request("POST", TOKEN_PATH, body=b'{"grant_type":"client_credentials"}',
-                                     headers=["Content-Type: application/json",
-                                              "Authorization: " + harness.basic_auth(*self.client["backend"].basic)])
+                                     headers=["Content-Type: application/json"], basic=self.client["backend"].basic)
         self.assertOAuthError(response, 400, "invalid_request")
 
     def test_missing_content_type(self):
         response = self.http.request("POST", TOKEN_PATH, body=b"grant_type=client_credentials",
-                                     headers=["Content-Type:",  # curl: drop the header
-                                              "Authorization: " + harness.basic_auth(*self.client["backend"].basic)])
+                                     headers=["Content-Type:"],  # curl: drop the header
+                                     basic=self.client["backend"].basic)
         self.assertOAuthError(response, 400, "invalid_request")
 
     def test_malformed_percent_encoding(self):
@@ -83,20 +81,11 @@ class TokenErrorTests(harness.ServiceTestCase):
 
     # -- invalid_client ---------------------------------------------------------------------------------
 
-    def assertBasicChallenge(self, response):
-        challenge = response.header("www-authenticate") or ""
-        if not challenge.lower().startswith("basic"):
-            raise self.failureException(f"401 after Basic auth needs WWW-Authenticate: Basic ...\n{response}")
-
     def test_unknown_client_with_basic_auth(self):
-        response = self.client_credentials_as(("nobody", "whatever"))
-        self.assertOAuthError(response, 401, "invalid_client")
-        self.assertBasicChallenge(response)
+        self.assertInvalidClient(self.client_credentials_as(("nobody", "whatever")))
 
     def test_wrong_secret_with_basic_auth(self):
-        response = self.client_credentials_as(("backend", "not-the-secret"))
-        self.assertOAuthError(response, 401, "invalid_client")
-        self.assertBasicChallenge(response)
+        self.assertInvalidClient(self.client_credentials_as(("backend", "not-the-secret")))
 
     def test_unknown_client_with_client_secret_post(self):
         response = self.http.token({"grant_type": "client_credentials", "client_id": "nobody",
@@ -132,8 +121,7 @@ class TokenErrorTests(harness.ServiceTestCase):
                 if response.status == 400:
                     self.assertOAuthError(response, 400, "invalid_request")
                 else:
-                    self.assertOAuthError(response, 401, "invalid_client")
-                    self.assertBasicChallenge(response)
+                    self.assertInvalidClient(response)
 
     def client_credentials_as(self, credentials):
         return self.http.token({"grant_type": "client_credentials"}, basic=credentials)
@@ -261,8 +249,7 @@ class TokenErrorTests(harness.ServiceTestCase):
             if response.status == 200:
                 self.assertTokenSuccess(response)
             else:
-                self.assertJson(response)
-                self.assertNoStore(response)
+                self.assertOAuthError(response, response.status, "invalid_request")
             self.assertServerAnswers()
 
     def test_a_100_kb_field(self):
@@ -274,12 +261,10 @@ class TokenErrorTests(harness.ServiceTestCase):
             name = next(k for k, v in fields.items() if v is big)
             for proto in ("h2", "h1"):
                 with self.subTest(field=name, proto=proto):
+                    # Above --max-body (16 KiB) and below h2o's own backstop: authsvc's JSON 413, over
+                    # HTTP/2 as over HTTP/1.1.
                     response = self.http.token(fields, basic=self.client["web"].basic, proto=proto)
-                    if proto == "h2" and response.status == 0:
-                        continue  # above the body limit: the stream was refused (see the oversized test)
-                    self.assertIn(response.status, (400, 413), response)
-                    self.assertJson(response)
-                    self.assertNoStore(response)
+                    self.assertOAuthError(response, 413, "invalid_request")
         self.assertServerAnswers()
 
 

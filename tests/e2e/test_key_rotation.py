@@ -14,7 +14,6 @@ kid it does not know; the strict one never refetches early, so it fails at once 
 a key it could not have learned in time.
 """
 
-import json
 import os
 import re
 import signal
@@ -24,12 +23,10 @@ import time
 import jwt
 
 import harness
-from harness import Client, ISSUER, JWKS_PATH
+from harness import API, Client, JWKS_PATH, kid_of, kids_of
 
-API = "https://api.example.test"
 ACCESS_TTL = 300
 JWKS_MAX_AGE = 120
-DEADLINE = 20  # seconds for any polled condition
 
 RELOAD_LINE = re.compile(r"keys re-read from|keys reloaded from|key reload failed")
 
@@ -96,9 +93,7 @@ class CachingVerifier:
             raise AssertionError(f"{self.name}: unknown kid {kid!r} (cached JWKS has {known})")
         if header.get("typ") != "at+jwt":
             raise AssertionError(f"{self.name}: typ {header.get('typ')!r}")
-        key = jwt.PyJWK(jwk, algorithm=jwk["alg"]).key
-        return jwt.decode(token, key, algorithms=[jwk["alg"]], audience=audience, issuer=ISSUER,
-                          options={"require": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"]})
+        return harness.decode_jwt(token, jwk, audience=audience)
 
 
 class LoadThread(threading.Thread):
@@ -129,7 +124,7 @@ class LoadThread(threading.Thread):
                 with self.lock:
                     self.issue_failures.append(f"{type(e).__name__}: {e}")
                 continue
-            kid = jwt.get_unverified_header(token).get("kid")
+            kid = kid_of(token)
             ok = True
             for verifier in self.verifiers:
                 try:
@@ -155,11 +150,7 @@ class LoadThread(threading.Thread):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Key-directory helpers and the base class
-
-
-def kids_of(jwks):
-    return [k["kid"] for k in jwks["keys"]]
+# The base class
 
 
 class KeyDirTestCase(harness.ServiceTestCase):
@@ -169,27 +160,8 @@ class KeyDirTestCase(harness.ServiceTestCase):
 
     # -- the directory ------------------------------------------------------------------------------
 
-    def keys(self, *args, check=True):
-        return self.cli.run("keys", *args, "--keys", self.keys_dir, db=False, check=check)
-
     def kids_on_disk(self):
-        return sorted(name[:-4] for name in os.listdir(self.keys_dir) if name.endswith(".pem"))
-
-    def meta_path(self, kid):
-        return os.path.join(self.keys_dir, kid + ".json")
-
-    def read_meta(self, kid):
-        with open(self.meta_path(kid)) as f:
-            return json.load(f)
-
-    def write_meta(self, meta):
-        """Replaces KID.json atomically, as `authsvc keys` does: a server re-reading the directory meanwhile
-        sees the old file or the new one, never half of one."""
-        tmp = os.path.join(self.keys_dir, f".{meta['kid']}.json.edit")
-        with open(tmp, "w") as f:
-            json.dump(meta, f, indent=2)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.meta_path(meta["kid"]))
+        return self.key_directory.kids()
 
     def key_states(self):
         """{kid: state} from `authsvc keys list` (which must exit 0)."""
@@ -203,41 +175,28 @@ class KeyDirTestCase(harness.ServiceTestCase):
 
     # -- the server ---------------------------------------------------------------------------------
 
-    def server_log(self):
-        with open(self.server.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
     def sighup(self):
         """Sends SIGHUP and waits for the server to acknowledge the re-read in its log; returns that line."""
-        before = len(RELOAD_LINE.findall(self.server_log()))
+        before = len(RELOAD_LINE.findall(self.server.stderr_text()))
         self.server.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            lines = [line for line in self.server_log().splitlines() if RELOAD_LINE.search(line)]
-            if len(lines) > before:
-                return lines[before]
-            if time.monotonic() > deadline or not self.server.alive():
-                self.fail(f"the server did not re-read its keys after SIGHUP\n{self.server.describe()}")
-            time.sleep(0.02)  # polling a condition, not waiting for time to pass
+
+        def acknowledged():
+            if not self.server.alive():
+                raise AssertionError(f"the server died after SIGHUP\n{self.server.describe()}")
+            lines = [line for line in self.server.stderr_text().splitlines() if RELOAD_LINE.search(line)]
+            return lines[before] if len(lines) > before else None
+
+        return harness.wait_for("the server to re-read its keys after SIGHUP", acknowledged,
+                                context=self.server.describe)
 
     def poll(self, what, condition):
-        """Polls condition() until it returns a true value (returned), failing after DEADLINE seconds."""
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                self.fail(f"timed out waiting for {what}\n{self.server.describe()}")
-            time.sleep(0.02)
+        """Polls condition() until it returns a true value (returned); fails after harness.WAIT_TIMEOUT."""
+        return harness.wait_for(what, condition, context=self.server.describe)
 
     def issue(self):
         backend = self.client["backend"]
         body = self.assertTokenSuccess(self.http.token({"grant_type": "client_credentials"}, basic=backend.basic))
         return body["access_token"]
-
-    def kid_of(self, token):
-        return jwt.get_unverified_header(token)["kid"]
 
     def verifier(self, name, *, refetch_on_unknown_kid):
         return CachingVerifier(name, lambda: self.http.get(JWKS_PATH), refetch_on_unknown_kid=refetch_on_unknown_kid)
@@ -263,7 +222,7 @@ class RotationUnderLoadTests(KeyDirTestCase):
             # 1. A batch with key A, verified.
             for _ in range(5):
                 token = self.issue()
-                self.assertEqual(self.kid_of(token), kid_a)
+                self.assertEqual(kid_of(token), kid_a)
                 for verifier in (lenient, strict, stale):
                     verifier.verify(token, backend.audiences)
             self.poll("the load thread to verify tokens signed by A", lambda: load.count(kid_a) >= 10)
@@ -273,7 +232,7 @@ class RotationUnderLoadTests(KeyDirTestCase):
             result = self.keys("rotate", "--token-ttl", str(ACCESS_TTL))
             (kid_b,) = set(self.kids_on_disk()) - {kid_a}
             self.assertIn(kid_b, result.stdout)
-            meta_a, meta_b = self.read_meta(kid_a), self.read_meta(kid_b)
+            meta_a, meta_b = self.key_directory.read_meta(kid_a), self.key_directory.read_meta(kid_b)
             self.assertEqual(meta_b["active_at"] - meta_b["published_at"], 600, meta_b)
             self.assertEqual(meta_a["retired_at"], meta_b["active_at"], meta_a)
             self.assertEqual(meta_a["unpublish_at"], meta_a["retired_at"] + ACCESS_TTL, meta_a)
@@ -281,7 +240,7 @@ class RotationUnderLoadTests(KeyDirTestCase):
             self.assertIn("keys reloaded", self.sighup())
             self.poll("the JWKS to list A and B", lambda: set(kids_of(self.jwks())) == {kid_a, kid_b})
             for _ in range(3):
-                self.assertEqual(self.kid_of(self.issue()), kid_a, "B signed before its active_at")
+                self.assertEqual(kid_of(self.issue()), kid_a, "B signed before its active_at")
 
             # 3. Every verifier's cache outlives max-age; the next verification fetches the JWKS with B.
             baseline = load.count(kid_a)
@@ -295,14 +254,14 @@ class RotationUnderLoadTests(KeyDirTestCase):
             now = int(time.time())
             ttl = meta_a["unpublish_at"] - meta_a["retired_at"]
             meta_b["active_at"] = now
-            self.write_meta(meta_b)  # B first: an intermediate re-read then sees two active keys, B the newer
+            self.key_directory.write_meta(meta_b)  # B first: an intermediate re-read then sees two active keys, B the newer
             meta_a["retired_at"], meta_a["unpublish_at"] = now, now + ttl
-            self.write_meta(meta_a)
+            self.key_directory.write_meta(meta_a)
             self.assertEqual(self.key_states(), {kid_a: "retired", kid_b: "active"})
             with load.lock:
                 before_switch = [(i, kid, token) for i, kid, token in load.issued if kid == kid_a]
             self.assertIn("keys reloaded", self.sighup())
-            self.poll("new tokens signed by B", lambda: self.kid_of(self.issue()) == kid_b)
+            self.poll("new tokens signed by B", lambda: kid_of(self.issue()) == kid_b)
             self.assertEqual(set(kids_of(self.jwks())), {kid_a, kid_b}, "A stays published after it retires")
             self.poll("the load thread to verify tokens signed by B", lambda: load.count(kid_b) >= 10)
         finally:
@@ -335,23 +294,23 @@ class RotationUnderLoadTests(KeyDirTestCase):
         self.assertEqual(self.kids_on_disk(), sorted([kid_a, kid_b]))
         # The token lifetime "passes": every time of A moves to before now, in order.
         now = int(time.time())
-        meta_a = self.read_meta(kid_a)
+        meta_a = self.key_directory.read_meta(kid_a)
         meta_a["unpublish_at"] = now - 1
         meta_a["retired_at"] = min(meta_a["retired_at"], meta_a["unpublish_at"])
         meta_a["active_at"] = min(meta_a["active_at"], meta_a["retired_at"])
         meta_a["published_at"] = min(meta_a["published_at"], meta_a["active_at"])
         meta_a["created_at"] = min(meta_a["created_at"], meta_a["published_at"])
-        self.write_meta(meta_a)
+        self.key_directory.write_meta(meta_a)
         self.assertEqual(self.key_states(), {kid_a: "expired", kid_b: "active"})
         result = self.keys("prune")
         self.assertIn(f"pruned {kid_a}", result.stdout)
         self.assertRegex(result.stdout, r"\b1 key\(s\) pruned", result.stdout)
         self.assertEqual(self.kids_on_disk(), [kid_b])
-        self.assertFalse(os.path.exists(self.meta_path(kid_a)))
+        self.assertFalse(os.path.exists(self.key_directory.meta_path(kid_a)))
         self.assertIn("keys reloaded", self.sighup())
         self.poll("the JWKS to drop A", lambda: kids_of(self.jwks()) == [kid_b])
         token = self.issue()
-        self.assertEqual(self.kid_of(token), kid_b)
+        self.assertEqual(kid_of(token), kid_b)
         self.assertAccessToken(token, client=backend, user=False)
 
 
@@ -365,8 +324,8 @@ class PeriodicReloadTests(KeyDirTestCase):
         self.keys("rotate")
         (kid_b,) = set(self.kids_on_disk()) - {kid_a}
         self.poll("the periodic re-read to publish B", lambda: set(kids_of(self.jwks())) == {kid_a, kid_b})
-        self.assertEqual(self.kid_of(self.issue()), kid_a)
-        self.assertIn("keys reloaded", self.server_log())
+        self.assertEqual(kid_of(self.issue()), kid_a)
+        self.assertIn("keys reloaded", self.server.stderr_text())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -377,7 +336,7 @@ class BrokenKeyFileTests(KeyDirTestCase):
 
     def test_group_readable_key_keeps_the_current_keys(self):
         backend = self.client["backend"]
-        kid_a = self.kid_of(self.issue())  # the signing key (the other test may have added a next key)
+        kid_a = kid_of(self.issue())  # the signing key (the other test may have added a next key)
         pem = os.path.join(self.keys_dir, kid_a + ".pem")
         jwks_before = self.jwks()
         os.chmod(pem, 0o640)
@@ -389,7 +348,7 @@ class BrokenKeyFileTests(KeyDirTestCase):
             self.assertEqual(self.jwks(), jwks_before)
             for _ in range(3):
                 token = self.issue()
-                self.assertEqual(self.kid_of(token), kid_a)
+                self.assertEqual(kid_of(token), kid_a)
                 self.assertAccessToken(token, client=backend, user=False)
             # `keys list` names the file and exits 1.
             result = self.keys("list", check=False)
@@ -408,7 +367,7 @@ class BrokenKeyFileTests(KeyDirTestCase):
         jwks_before = self.jwks()
         self.keys("rotate")
         (kid_new,) = set(self.kids_on_disk()) - set(kids)
-        meta_path = self.meta_path(kid_new)
+        meta_path = self.key_directory.meta_path(kid_new)
         with open(meta_path) as f:
             good = f.read()
         with open(meta_path, "w") as f:

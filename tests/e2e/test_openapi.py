@@ -2,7 +2,8 @@
 
 The document is the API as users read it; this test keeps it true:
 - it is an OpenAPI 3.1 document whose $refs resolve, whose schemas are valid JSON Schema 2020-12, whose
-  examples match their schemas, and which documents exactly the routes of authsvc/http/server.c;
+  examples match their schemas, and which documents exactly the routes the binary serves, as
+  `$AUTHSVC_BIN routes` prints them (every route documented, every documented operation routed);
 - every documented path answers its documented method (not 404 or 405), every other method gets the
   documented 405, an unknown path the documented 404, an oversized body the documented 413;
 - every documented status of every operation, and every error code each one allows, is produced by a
@@ -18,10 +19,7 @@ import json
 import os
 import re
 import secrets
-import subprocess
 import sys
-import time
-import types
 import unittest
 
 try:
@@ -31,19 +29,12 @@ except ImportError as e:  # Debian's python3-jsonschema and python3-yaml (deploy
     sys.exit(f"test_openapi: {e}: install Debian's python3-jsonschema and python3-yaml")
 
 import harness
-from harness import Client, ISSUER, JWKS_PATH, TOKEN_PATH
+from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PATH, HEALTH_PATH, INTROSPECT_PATH,
+                     ISSUER, JWKS_PATH, METADATA_PATHS, REVOKE_PATH, TOKEN_PATH)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
 
-REVOKE_PATH = "/oauth2/revoke"
-INTROSPECT_PATH = "/oauth2/introspect"
-FEED_PATH = "/oauth2/revocations"
-ACCOUNT_PATH = "/account/password"
-METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
-HEALTH_PATH = "/healthz"
-
-API = "https://api.example.test"
 API2 = "https://other.example.test"
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 DEFAULT_MAX_BODY = 16384
@@ -214,13 +205,36 @@ def walk(node, trail=()):
             yield from walk(value, trail + (str(i),))
 
 
-def server_routes():
-    """(path, METHOD) of every route, as `authsvc routes` prints the table the router is built from."""
-    out = subprocess.run([os.environ["AUTHSVC_BIN"], "routes"], check=True, capture_output=True, text=True).stdout
-    routes = {(line.split()[1], line.split()[0]) for line in out.splitlines() if line.strip()}
+def parse_routes(text):
+    """{(path, METHOD)} from the output of `authsvc routes`: one route a line, `METHOD PATH`, then perhaps
+    more whitespace-separated columns (ignored). HEAD, served wherever GET is, is not printed."""
+    routes = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 2 or not re.fullmatch(r"[A-Z]+", fields[0]) or not fields[1].startswith("/"):
+            raise AssertionError(f"`authsvc routes` line {number} is not `METHOD PATH ...`: {line!r}\n{text}")
+        routes.add((fields[1], fields[0]))
     if not routes:
-        raise AssertionError("`authsvc routes` printed no route")
+        raise AssertionError(f"`authsvc routes` printed no route\n{text!r}")
     return routes
+
+
+def server_routes():
+    """{(path, METHOD)} the binary routes, as `$AUTHSVC_BIN routes` prints them."""
+    result = harness.run([harness.authsvc_bin(), "routes"], check=False)
+    if result.returncode != 0:
+        raise AssertionError("`authsvc routes` must print the route table and exit 0\n" +
+                             harness.describe_process(result))
+    return parse_routes(result.stdout)
+
+
+def documented_routes(routed):
+    """{(path, METHOD)} of the documented operations, less a documented HEAD where GET is routed (HEAD is
+    implied there and `authsvc routes` does not print it)."""
+    return {(path, method) for path, method, _ in operations()
+            if not (method == "HEAD" and (path, "GET") in routed)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -349,9 +363,16 @@ class DocumentTests(unittest.TestCase):
         self.assertGreater(count, 0)
 
     def test_every_route_of_the_server_is_documented(self):
-        documented = {(path, method) for path, method, _ in operations()}
-        self.assertEqual(documented, server_routes(),
-                         "api/openapi.yaml and the routes[] table of authsvc/http/server.c disagree")
+        routed = server_routes()
+        undocumented = routed - documented_routes(routed)
+        self.assertEqual(sorted(undocumented), [], "routes `authsvc routes` prints that api/openapi.yaml does not "
+                                                   "document")
+
+    def test_every_documented_operation_is_routed(self):
+        routed = server_routes()
+        unrouted = documented_routes(routed) - routed
+        self.assertEqual(sorted(unrouted), [], "operations api/openapi.yaml documents that `authsvc routes` does "
+                                               "not print")
 
     def test_every_documented_outcome_has_a_trigger(self):
         """ServiceTests.TRIGGERS makes each documented answer happen: none may be missing, none extra."""
@@ -423,45 +444,21 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         cls.passwords = dict(cls.users)  # the current ones: account_ok changes carol's
         # The second server: same key directory and issuer (so it accepts the first one's tokens), and a
         # database in a Unix-socket directory that does not exist, so every connection attempt fails at once.
-        nowhere = types.SimpleNamespace(conninfo=f"host={cls.workdir}/no-such-socket-dir dbname=authsvc")
-        log_dir = os.path.join(cls.workdir, "unreachable-db")
-        os.mkdir(log_dir)
-        cls.down_server = harness.Server(nowhere, cls.keys_dir, log_dir, ["--db-timeout", "2000"])
-        cls.down_server.start()
-        cls.addClassCleanup(cls._stop_down_server)
-        cls.down_http = harness.Http(cls.down_server, cls.workdir)
-
-    @classmethod
-    def _stop_down_server(cls):
-        status = cls.down_server.stop()
-        if status != 0:
-            raise AssertionError(f"the server without a database exited with status {status} after SIGTERM\n"
-                                 f"{cls.down_server.describe()}")
+        cls.down_server, cls.down_http = cls.start_another_server(
+            "the server without a database", conninfo=f"host={cls.workdir}/no-such-socket-dir dbname=authsvc",
+            extra_args=["--db-timeout", "2000"])
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def token(self, fields, client=None, method="basic", http=None, **kwargs):
-        """A form POST to the token endpoint (or kwargs['path']) authenticated as `client`.
-
-        method: basic (client_secret_basic), post (client_secret_post) or none (client_id only).
-        Returns (response, the form fields sent)."""
-        fields = dict(fields)
-        basic = None
-        if client is not None:
-            if method == "basic":
-                basic = client.basic
-            elif method == "post":
-                fields.update(client_id=client.client_id, client_secret=client.secret)
-            else:
-                fields["client_id"] = client.client_id
-        path = kwargs.pop("path", TOKEN_PATH)
-        return (http or self.http).post_form(path, fields, basic=basic, **kwargs), fields
+    def token(self, fields, client=None, method=None, http=None, path=TOKEN_PATH, **kwargs):
+        """A form POST to the token endpoint (or `path`) in which `client` authenticates with `method`
+        (harness.client_auth). Returns (response, the form fields sent)."""
+        return (http or self.http).post_form_as(path, client, fields, method=method, **kwargs)
 
     def login(self, username="alice", client_id="web"):
         """A password grant that must succeed; returns the token response body."""
-        client = self.client[client_id]
         response, _ = self.token({"grant_type": "password", "username": username,
-                                  "password": self.passwords[username]}, client, "none" if client.public else "basic")
+                                  "password": self.passwords[username]}, self.client[client_id])
         return self.assertOperation(TOKEN_PATH, "POST", response, 200)
 
     def service_token(self):
@@ -543,20 +540,20 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         return self.token({"token": "x"}, self.client["backend"], path=INTROSPECT_PATH, http=self.down_http)[0]
 
     def feed(self, query="", http=None, basic=True):
-        headers = ["Authorization: " + harness.basic_auth(*self.client["backend"].basic)] if basic else []
-        return (http or self.http).get(FEED_PATH + query, headers=headers)
+        return (http or self.http).get(FEED_PATH + query, basic=self.client["backend"].basic if basic else None)
 
     def feed_ok(self):
         return self.feed()
 
-    def feed_until(self, query, predicate, timeout=10):
+    def feed_until(self, query, predicate):
         """The feed (documented) once `predicate(feed)` holds: its horizon waits for running transactions."""
-        deadline = time.monotonic() + timeout
-        while True:
-            feed = self.assertOperation(FEED_PATH, "GET", self.feed(query), 200)
-            if predicate(feed) or time.monotonic() > deadline:
-                return feed
-            time.sleep(0.2)
+        seen = []
+
+        def feed():
+            seen.append(self.assertOperation(FEED_PATH, "GET", self.feed(query), 200))
+            return seen[-1] if predicate(seen[-1]) else None
+
+        return harness.wait_for(f"the feed {query!r} to list the change", feed, context=lambda: f"last feed: {seen[-1]}")
 
     def feed_invalid_request(self):
         return self.feed("?since=abc")
@@ -682,8 +679,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                                      "invalid_request")
         with self.subTest("JSON body"):
             response = self.http.request("POST", TOKEN_PATH, body=b'{"grant_type":"client_credentials"}',
-                                         headers=["Content-Type: application/json",
-                                                  "Authorization: " + harness.basic_auth(*backend.basic)])
+                                         headers=["Content-Type: application/json"], basic=backend.basic)
             self.assertOperation(TOKEN_PATH, "POST", response, 400, "invalid_request")
         with self.subTest("Basic and client_secret in the body"):
             response = self.http.token({"grant_type": "client_credentials", "client_secret": backend.secret},
@@ -722,7 +718,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                     response = self.http.post_form(path, {**fields, **credentials}, headers=headers)
                     self.assertOperation(path, "POST", response, 401, "invalid_client")
         with self.subTest(path=FEED_PATH, case="a public client"):
-            response = self.http.get(FEED_PATH, headers=["Authorization: " + harness.basic_auth("mobile", "")])
+            response = self.http.get(FEED_PATH, basic=("mobile", ""))
             self.assertOperation(FEED_PATH, "GET", response, 401, "invalid_client")
 
     # -- revocation, introspection, the feed, the account ---------------------------------------------------
@@ -830,10 +826,12 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def test_head_is_served_wherever_get_is(self):
         for path, method, _ in operations():
-            if method != "GET" or path == "/oauth2/revocations":  # the feed needs client authentication
+            if method != "GET":
                 continue
             with self.subTest(path=path):
-                get, head = self.http.request("GET", path), self.http.request("HEAD", path)
+                basic = self.client["backend"].basic if path == FEED_PATH else None  # the feed authenticates
+                get, head = self.http.request("GET", path, basic=basic), self.http.request("HEAD", path, basic=basic)
+                self.assertStatus(get, 200)
                 self.assertEqual(head.status, get.status, head)
                 self.assertEqual(head.body, b"", head)
                 self.assertEqual(head.header("content-type"), get.header("content-type"), head)
@@ -887,7 +885,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                 self.assertOperation(path, "GET", self.down_http.get(path), 200)
 
 
-class _AlgorithmTests(DocumentAssertions, harness.ServiceTestCase):
+class _OpenApiAlgorithmTests(DocumentAssertions, harness.ServiceTestCase):
     """The JWKS and an access token of another signing algorithm (ES256: above) against the document."""
 
     clients = [Client("backend", grants=["client_credentials"], audiences=[API], scope="read")]
@@ -901,15 +899,15 @@ class _AlgorithmTests(DocumentAssertions, harness.ServiceTestCase):
         self.assertEqual(header["alg"], self.key_alg, header)
 
 
-class EdDSATests(_AlgorithmTests):
+class EdDSAOpenApiTests(_OpenApiAlgorithmTests):
     key_alg = "EdDSA"
 
 
-class RS256Tests(_AlgorithmTests):
+class RS256OpenApiTests(_OpenApiAlgorithmTests):
     key_alg = "RS256"
 
 
-del _AlgorithmTests  # only its subclasses run
+del _OpenApiAlgorithmTests  # only its subclasses run
 
 
 if __name__ == "__main__":

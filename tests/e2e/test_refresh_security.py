@@ -4,6 +4,8 @@
   exactly one live successor exists; with `--refresh-grace 0` exactly one request wins. Never two
   branches, never a 5xx. Raced both from 50 curl processes (many connections, every event thread) and
   from one curl multiplexing 50 streams on one HTTP/2 connection.
+- A client retrying with the token it just rotated, inside the grace window, gets the same successor back,
+  and the retry does not count as reuse.
 - A consumed token presented outside the grace window is reuse: invalid_grant, the whole family dies,
   and an audit event records it.
 - Idle and absolute lifetimes; rotation never extends the family's absolute expiry.
@@ -12,38 +14,23 @@
 Time never passes by sleeping: the tests move timestamps in the class's database instead.
 """
 
-import base64
-import hashlib
-import os
-import subprocess
-import tempfile
-import threading
-
 import harness
-from harness import Client
+from harness import API, Client, refresh_token_hash, sql_refresh_hash
 
-API = "https://api.example.test"
 IDLE_TTL = 600
 MAX_TTL = 3600
 RACE = 50
 
 
-def token_hash(refresh_token):
-    """SHA-256 of the raw token (what the database stores), as hex; the token is base64url of 32 bytes."""
-    raw = base64.urlsafe_b64decode(refresh_token + "=" * (-len(refresh_token) % 4))
-    assert len(raw) == 32, f"refresh token does not decode to 32 bytes: {refresh_token!r}"
-    return hashlib.sha256(raw).hexdigest()
-
-
-def sql_hash(refresh_token):
-    return f"decode('{token_hash(refresh_token)}', 'hex')"
-
-
 class RefreshCase(harness.ServiceTestCase):
-    """Shared helpers: database views of a token, and the two kinds of race."""
+    """Shared helpers: a login, database views of a token, and the two kinds of race."""
+
+    def login(self, user=None, client="web"):
+        """The refresh token of a fresh login (user: default the class's first)."""
+        return self.password_login(client, user or next(iter(self.users)))["refresh_token"]
 
     def family_of(self, refresh_token):
-        family = self.db.query(f"SELECT family_id FROM refresh_tokens WHERE hash = {sql_hash(refresh_token)}")
+        family = self.db.query(f"SELECT family_id FROM refresh_tokens WHERE hash = {sql_refresh_hash(refresh_token)}")
         self.assertTrue(family, f"token {refresh_token[:8]}... is not in the database")
         return family
 
@@ -56,81 +43,18 @@ class RefreshCase(harness.ServiceTestCase):
     def family_expires(self, family):
         return self.db.query(f"SELECT expires_at FROM refresh_families WHERE id = '{family}'")
 
-    def assertInvalidGrant(self, response):
-        return self.assertOAuthError(response, 400, "invalid_grant")
-
     # -- races ------------------------------------------------------------------------------------------
 
     def race_threads(self, client, refresh_token, n=RACE):
-        """n curl processes, released together by a barrier: many connections, spread over event threads."""
-        barrier = threading.Barrier(n)
-        responses = [None] * n
-        errors = []
-
-        def worker(i):
-            try:
-                barrier.wait(30)
-                responses[i] = self.refresh(client, refresh_token)
-            except Exception as e:  # reported below, not lost in a thread
-                errors.append(e)
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        return responses
+        """n curl processes released together: many connections, spread over the event threads."""
+        return harness.race(n, lambda: self.refresh(client, refresh_token))
 
     def race_multiplexed(self, client, refresh_token, n=RACE):
-        """One curl, n transfers multiplexed as concurrent streams on one HTTP/2 connection (--parallel)."""
-        scratch = tempfile.mkdtemp(dir=self.workdir)
-        fields = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        if client.public:
-            fields["client_id"] = client.client_id
-        body_path = os.path.join(scratch, "request")
-        with open(body_path, "wb") as f:
-            f.write(harness.form(fields))
-        url = self.server.url(harness.TOKEN_PATH)
-        lines = []
-        for i in range(n):
-            lines += [f'url = "{url}"', f'data-binary = "@{body_path}"',
-                      f'output = "{scratch}/body{i}"', f'dump-header = "{scratch}/head{i}"',
-                      f'write-out = "{i} %{{http_code}} %{{http_version}} %{{num_connects}}\\n"']
-            if not client.public:
-                lines.append(f'header = "Authorization: {harness.basic_auth(*client.basic)}"')
-            lines.append("next")
-        config = os.path.join(scratch, "curlrc")
-        with open(config, "w") as f:
-            f.write("\n".join(lines[:-1]) + "\n")
-        argv = ["curl", "-sS", "--http2-prior-knowledge", "--parallel", "--parallel-max", str(n),
-                "--max-time", str(harness.REQUEST_TIMEOUT), "--config", config]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=harness.REQUEST_TIMEOUT + 30)
-        statuses, connects = {}, 0
-        for line in result.stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 4:
-                statuses[int(parts[0])] = (int(parts[1]), parts[2])
-                connects += int(parts[3])
-        responses = []
-        for i in range(n):
-            status, version = statuses.get(i, (0, ""))
-            try:
-                with open(f"{scratch}/head{i}", "rb") as f:
-                    headers = harness._parse_header_blocks(f.read())
-            except OSError:
-                headers = []
-            try:
-                with open(f"{scratch}/body{i}", "rb") as f:
-                    body = f.read()
-            except OSError:
-                body = b""
-            responses.append(harness.Response(status, version, headers, body,
-                                              request=f"transfer {i} of {n} multiplexed refreshes (curl --parallel)",
-                                              client_error=result.stderr.strip() if status == 0 else ""))
-        versions = {r.http_version for r in responses}
-        self.assertEqual(versions, {"2"}, f"the race must run over HTTP/2\n{result.stderr}")
+        """One curl, n refreshes multiplexed as concurrent streams on one HTTP/2 connection."""
+        fields, basic = harness.client_auth(client, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+        responses, connects = self.http.multiplexed(harness.TOKEN_PATH, n, body=harness.form(fields), basic=basic)
+        self.assertEqual({r.http_version for r in responses}, {"2"},
+                         "the race must run over HTTP/2\n" + "\n\n".join(map(str, responses)))
         self.assertEqual(connects, 1, "the transfers must share one connection (concurrent streams)")
         return responses
 
@@ -156,15 +80,15 @@ class RefreshCase(harness.ServiceTestCase):
 
         # In the database: the presented token is consumed and has exactly one child, the one handed out.
         tokens = self.family_tokens(self.family_of(refresh_token))
-        parent = token_hash(refresh_token)
+        parent = refresh_token_hash(refresh_token)
         children = [t for t in tokens if t[1] == parent]
-        self.assertEqual([c[0] for c in children], [token_hash(successor)], f"family after the race: {tokens}")
+        self.assertEqual([c[0] for c in children], [refresh_token_hash(successor)], f"family after the race: {tokens}")
         self.assertEqual(len(tokens), 2, f"family after the race: {tokens}")
         self.assertEqual(children[0][2], "f", "the successor must still be unused")
         return winners
 
 
-class GraceWindowTests(RefreshCase):
+class DefaultGraceWindowTests(RefreshCase):
     """The default grace window (5 s), with short idle and absolute lifetimes to check against."""
 
     serve_args = ["--refresh-idle-ttl", str(IDLE_TTL), "--refresh-max-ttl", str(MAX_TTL)]
@@ -175,9 +99,6 @@ class GraceWindowTests(RefreshCase):
         Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True),
     ]
 
-    def login(self, user="alice", client="web"):
-        return self.password_login(self.client[client], user, self.users[user])["refresh_token"]
-
     # -- the grace window and reuse ----------------------------------------------------------------------
 
     def test_retry_inside_the_default_window_then_reuse_after_it(self):
@@ -186,12 +107,12 @@ class GraceWindowTests(RefreshCase):
         second = self.assertTokenSuccess(self.refresh(web, first), refresh=True)["refresh_token"]
 
         # 4 s after the rotation is inside the default 5 s window: the same successor again.
-        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '4 seconds' WHERE hash = {sql_hash(first)}")
+        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '4 seconds' WHERE hash = {sql_refresh_hash(first)}")
         retry = self.assertTokenSuccess(self.refresh(web, first), refresh=True)
         self.assertEqual(retry["refresh_token"], second, "a retry inside the window must get the same successor")
 
         # 6 s after it is outside: reuse.
-        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '6 seconds' WHERE hash = {sql_hash(first)}")
+        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '6 seconds' WHERE hash = {sql_refresh_hash(first)}")
         self.assertInvalidGrant(self.refresh(web, first))
         self.assertInvalidGrant(self.refresh(web, second))
 
@@ -203,7 +124,7 @@ class GraceWindowTests(RefreshCase):
         other_login = self.login()  # another session of the same user must survive
         audits_before = int(self.db.query("SELECT count(*) FROM audit_events WHERE kind = 'refresh_token_reuse'"))
 
-        self.db.query(f"UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE hash = {sql_hash(first)}")
+        self.db.query(f"UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE hash = {sql_refresh_hash(first)}")
         self.assertInvalidGrant(self.refresh(web, first))
         # The newest token of the family, never used, is dead too ...
         self.assertInvalidGrant(self.refresh(web, second))
@@ -212,8 +133,7 @@ class GraceWindowTests(RefreshCase):
                                        f"WHERE id = '{family}'"), "t|reuse")
         audits = self.db.query(f"SELECT user_id, client_id FROM audit_events WHERE kind = 'refresh_token_reuse' "
                                f"AND detail->>'family_id' = '{family}'")
-        alice_id = self.db.query("SELECT id FROM users WHERE username = 'alice'")
-        self.assertEqual(audits, f"{alice_id}|web", "one refresh_token_reuse audit event for the family")
+        self.assertEqual(audits, f"{self.user_id('alice')}|web", "one refresh_token_reuse audit event for the family")
         self.assertEqual(int(self.db.query("SELECT count(*) FROM audit_events WHERE kind = 'refresh_token_reuse'")),
                          audits_before + 1)
         # Another login of the same user is a different family and keeps working.
@@ -234,7 +154,7 @@ class GraceWindowTests(RefreshCase):
         token = self.login()
         family = self.family_of(token)
         idle = float(self.db.query(f"SELECT extract(epoch FROM t.expires_at - t.created_at) FROM refresh_tokens t "
-                                   f"WHERE hash = {sql_hash(token)}"))
+                                   f"WHERE hash = {sql_refresh_hash(token)}"))
         absolute = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_families "
                                        f"WHERE id = '{family}'"))
         self.assertAlmostEqual(idle, IDLE_TTL, delta=2)
@@ -243,13 +163,13 @@ class GraceWindowTests(RefreshCase):
     def test_idle_expiry(self):
         web = self.client["web"]
         token = self.login()
-        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_hash(token)}")
+        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_refresh_hash(token)}")
         self.assertInvalidGrant(self.refresh(web, token))
 
     def test_idle_expiry_of_a_rotated_token(self):
         web = self.client["web"]
         second = self.assertTokenSuccess(self.refresh(web, self.login()), refresh=True)["refresh_token"]
-        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_hash(second)}")
+        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_refresh_hash(second)}")
         self.assertInvalidGrant(self.refresh(web, second))
 
     def test_absolute_expiry(self):
@@ -259,7 +179,7 @@ class GraceWindowTests(RefreshCase):
         # The token itself is fresh (idle lifetime ahead of it); only the login's lifetime is over.
         self.db.query(f"UPDATE refresh_families SET expires_at = now() - interval '1 second' "
                       f"WHERE id = '{self.family_of(second)}'")
-        self.assertEqual(self.db.query(f"SELECT expires_at > now() FROM refresh_tokens WHERE hash = {sql_hash(second)}"),
+        self.assertEqual(self.db.query(f"SELECT expires_at > now() FROM refresh_tokens WHERE hash = {sql_refresh_hash(second)}"),
                          "t")
         self.assertInvalidGrant(self.refresh(web, second))
 
@@ -273,7 +193,7 @@ class GraceWindowTests(RefreshCase):
             self.assertEqual(self.family_expires(family), expires, "rotation changed the family's expires_at")
             # Each rotation restarts the idle lifetime of the new token ...
             left = float(self.db.query(f"SELECT extract(epoch FROM expires_at - now()) FROM refresh_tokens "
-                                       f"WHERE hash = {sql_hash(token)}"))
+                                       f"WHERE hash = {sql_refresh_hash(token)}"))
             self.assertAlmostEqual(left, IDLE_TTL, delta=5)
 
         # ... but never past the family's end: with 100 s of the login left, the successor gets 100 s, not 600.
@@ -282,7 +202,7 @@ class GraceWindowTests(RefreshCase):
         token = self.assertTokenSuccess(self.refresh(web, token), refresh=True)["refresh_token"]
         self.assertEqual(self.family_expires(family), expires, "rotation changed the family's expires_at")
         self.assertEqual(self.db.query(f"SELECT t.expires_at <= f.expires_at FROM refresh_tokens t "
-                                       f"JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = {sql_hash(token)}"),
+                                       f"JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = {sql_refresh_hash(token)}"),
                          "t", "a rotated token outlives its family")
 
     # -- client binding ---------------------------------------------------------------------------------
@@ -292,7 +212,7 @@ class GraceWindowTests(RefreshCase):
         token = self.login("bob", "web")
         self.assertInvalidGrant(self.refresh(partner, token))
         self.assertInvalidGrant(self.refresh(mobile, token))
-        self.assertEqual(self.db.query(f"SELECT used_at IS NULL FROM refresh_tokens WHERE hash = {sql_hash(token)}"), "t",
+        self.assertEqual(self.db.query(f"SELECT used_at IS NULL FROM refresh_tokens WHERE hash = {sql_refresh_hash(token)}"), "t",
                          "another client's attempt consumed the token")
         self.assertTokenSuccess(self.refresh(web, token), refresh=True)
 
@@ -310,41 +230,36 @@ class PerClientLifetimeTests(RefreshCase):
 
     serve_args = ["--refresh-idle-ttl", str(IDLE_TTL), "--refresh-max-ttl", str(MAX_TTL), "--access-ttl", "300"]
     users = {"alice": "alice-password"}
-    clients = [Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read")]
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        result = cls.cli.run("client", "add", "short", "--grant", "password", "--grant", "refresh_token", "--audience", API,
-                             "--scope", "read", "--access-ttl", "60", "--refresh-idle-ttl", "120", "--refresh-max-ttl", "600")
-        cls.short = Client("short", grants=["password", "refresh_token"], audiences=[API], scope="read")
-        cls.short.secret = result.stdout.strip().splitlines()[-1]
+    clients = [Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read"),
+               Client("short", grants=["password", "refresh_token"], audiences=[API], scope="read",
+                      options=["--access-ttl", "60", "--refresh-idle-ttl", "120", "--refresh-max-ttl", "600"])]
 
     def lifetimes(self, client):
-        response = self.password_login(client, "alice", self.users["alice"])
+        response = self.password_login(client, "alice")
         token = response["refresh_token"]
         idle = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_tokens "
-                                   f"WHERE hash = {sql_hash(token)}"))
+                                   f"WHERE hash = {sql_refresh_hash(token)}"))
         absolute = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_families "
                                        f"WHERE id = '{self.family_of(token)}'"))
         return response["expires_in"], idle, absolute
 
     def test_a_clients_own_lifetimes_win(self):
-        access, idle, absolute = self.lifetimes(self.short)
+        access, idle, absolute = self.lifetimes("short")
         self.assertEqual(access, 60)
         self.assertAlmostEqual(idle, 120, delta=2)
         self.assertAlmostEqual(absolute, 600, delta=2)
 
     def test_other_clients_keep_the_servers(self):
-        access, idle, absolute = self.lifetimes(self.client["web"])
+        access, idle, absolute = self.lifetimes("web")
         self.assertEqual(access, 300)
         self.assertAlmostEqual(idle, IDLE_TTL, delta=2)
         self.assertAlmostEqual(absolute, MAX_TTL, delta=2)
 
 
-class GraceRaceTests(RefreshCase):
-    """Races inside a grace window. The window is wide here so that a slow machine (sanitizers, a loaded
-    CI runner) cannot push a straggler out of it: the point is that nobody gets a second branch."""
+class WideGraceWindowTests(RefreshCase):
+    """Retries and races inside a grace window. The window is wide here so that a slow machine (sanitizers,
+    a loaded CI runner) cannot push a retry or a straggler out of it: the point is that nobody gets a second
+    branch, and that a retry does not count as reuse."""
 
     serve_args = ["--refresh-grace", "60"]
     users = {"alice": "alice-password", "bob": "bob-password"}
@@ -353,21 +268,32 @@ class GraceRaceTests(RefreshCase):
         Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True),
     ]
 
+    def test_a_retry_gets_the_same_successor_and_is_not_reuse(self):
+        web = self.client["web"]
+        token = self.login()
+        first = self.assertTokenSuccess(self.refresh(web, token), refresh=True)
+        retry = self.assertTokenSuccess(self.refresh(web, token), refresh=True)
+        self.assertEqual(retry["refresh_token"], first["refresh_token"], "a retry must get the same successor")
+        self.assertEqual(len(self.family_tokens(self.family_of(token))), 2, "the retry made a second branch")
+        # The successor still works, and so does its own successor: the retry did not revoke the family.
+        second = self.assertTokenSuccess(self.refresh(web, first["refresh_token"]), refresh=True)
+        self.assertTokenSuccess(self.refresh(web, second["refresh_token"]), refresh=True)
+
     def test_race_from_50_connections_gives_everyone_the_same_successor(self):
         web = self.client["web"]
-        token = self.password_login(web, "alice", self.users["alice"])["refresh_token"]
+        token = self.login()
         self.assertRaceOutcome(self.race_threads(web, token), token, grace=True)
 
     def test_race_on_one_http2_connection_gives_everyone_the_same_successor(self):
         web = self.client["web"]
-        token = self.password_login(web, "alice", self.users["alice"])["refresh_token"]
+        token = self.login()
         winners = self.assertRaceOutcome(self.race_multiplexed(web, token), token, grace=True)
         # The successor is a working token, and the race did not count as reuse.
         self.assertTokenSuccess(self.refresh(web, winners[0]["refresh_token"]), refresh=True)
 
     def test_race_of_a_public_client_gives_everyone_the_same_successor(self):
         mobile = self.client["mobile"]
-        token = self.password_login(mobile, "bob", self.users["bob"])["refresh_token"]
+        token = self.login("bob", "mobile")
         winners = self.assertRaceOutcome(self.race_threads(mobile, token), token, grace=True)
         self.assertTokenSuccess(self.refresh(mobile, winners[0]["refresh_token"]), refresh=True)
 
@@ -378,9 +304,6 @@ class NoGraceWindowTests(RefreshCase):
     serve_args = ["--refresh-grace", "0"]
     users = {"carol": "carol-password"}
     clients = [Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read")]
-
-    def login(self):
-        return self.password_login(self.client["web"], "carol", self.users["carol"])["refresh_token"]
 
     def test_race_from_50_connections_has_exactly_one_winner(self):
         token = self.login()

@@ -13,40 +13,17 @@ Time never passes by sleeping: expired tokens are made by moving timestamps in t
 or (for an access JWT) by signing one with the server's own key and an exp in the past.
 """
 
-import base64
-import glob
-import hashlib
-import json
-import os
-import secrets
 import time
 import uuid
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import harness
-from harness import Client
+from harness import (ACCOUNT_PASSWORD_PATH, API, FEED_PATH, INTROSPECT_PATH, METADATA_PATHS, REVOKE_PATH, Client,
+                     sql_refresh_hash, unknown_refresh_token)
 
-API = "https://api.example.test"
-REVOKE_PATH = "/oauth2/revoke"
-INTROSPECT_PATH = "/oauth2/introspect"
-FEED_PATH = "/oauth2/revocations"
-PASSWORD_PATH = "/account/password"
-METADATA_PATH = "/.well-known/oauth-authorization-server"
 ACCESS_TTL = 300
-
-
-def unknown_refresh_token():
-    """Well-formed (base64url of 32 bytes) but never issued."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-
-
-def sql_hash(refresh_token):
-    """SQL for the stored hash of a refresh token: SHA-256 of the 32 raw bytes."""
-    raw = base64.urlsafe_b64decode(refresh_token + "=" * (-len(refresh_token) % 4))
-    return f"decode('{hashlib.sha256(raw).hexdigest()}', 'hex')"
 
 
 class SessionCase(harness.ServiceTestCase):
@@ -54,21 +31,11 @@ class SessionCase(harness.ServiceTestCase):
 
     # -- requests ---------------------------------------------------------------------------------------
 
-    def _auth(self, client, fields):
-        """(fields, basic) for a client: public clients name themselves, confidential ones use Basic."""
-        if client is None:
-            return fields, None
-        if client.public:
-            return {**fields, "client_id": client.client_id}, None
-        return fields, client.basic
-
     def revoke(self, client, token, **fields):
-        fields, basic = self._auth(client, {"token": token, **fields})
-        return self.http.post_form(REVOKE_PATH, fields, basic=basic)
+        return self.http.post_form_as(REVOKE_PATH, client, {"token": token, **fields})[0]
 
     def introspect(self, client, token, **fields):
-        fields, basic = self._auth(client, {"token": token, **fields})
-        return self.http.post_form(INTROSPECT_PATH, fields, basic=basic)
+        return self.http.post_form_as(INTROSPECT_PATH, client, {"token": token, **fields})[0]
 
     def feed(self, client, since=None, *, query=None):
         path = FEED_PATH
@@ -76,29 +43,18 @@ class SessionCase(harness.ServiceTestCase):
             path += "?" + query
         elif since is not None:
             path += "?since=" + since
-        headers = [] if client is None else ["Authorization: " + harness.basic_auth(*client.basic)]
-        return self.http.get(path, headers=headers)
+        return self.http.get(path, basic=None if client is None else client.basic)
 
     def change_password(self, access_token, current, new, *, headers=None):
         if headers is None:
             headers = [f"Authorization: Bearer {access_token}"]
-        return self.http.post_form(PASSWORD_PATH, {"current_password": current, "new_password": new}, headers=headers)
-
-    def user_id(self, username):
-        return self.db.query(f"SELECT id FROM users WHERE username = '{username}'")
+        return self.http.post_form(ACCOUNT_PASSWORD_PATH, {"current_password": current, "new_password": new},
+                                   headers=headers)
 
     def token_version(self, username):
         return int(self.db.query(f"SELECT token_version FROM users WHERE username = '{username}'"))
 
-    def login(self, client, username, password=None):
-        return self.password_login(self.client[client], username, password or self.users[username])
-
     # -- assertions -------------------------------------------------------------------------------------
-
-    def assertCacheNoStore(self, response):
-        directives = [d.strip().lower() for d in (response.header("cache-control") or "").split(",")]
-        if "no-store" not in directives:
-            raise self.failureException(f"response lacks Cache-Control: no-store\n{response}")
 
     def assertRevoked(self, response):
         """RFC 7009 §2.2: 200 for a revoked, unknown or foreign token alike."""
@@ -122,15 +78,6 @@ class SessionCase(harness.ServiceTestCase):
         body = self.assertIntrospection(response)
         # RFC 7662 §2.2: nothing more than active=false for a token that is not active.
         self.assertEqual(body, {"active": False}, f"expected exactly {{\"active\": false}}\n{response}")
-
-    def assertInvalidGrant(self, response):
-        return self.assertOAuthError(response, 400, "invalid_grant")
-
-    def assertInvalidClient(self, response):
-        body = self.assertOAuthError(response, 401, "invalid_client")
-        self.assertTrue((response.header("www-authenticate") or "").lower().startswith("basic"),
-                        f"401 invalid_client needs WWW-Authenticate: Basic\n{response}")
-        return body
 
     def assertFeed(self, response):
         self.assertStatus(response, 200)
@@ -172,7 +119,7 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_revoke_requires_client_authentication(self):
         web = self.client["web"]
-        login = self.login("web", "alice")
+        login = self.password_login("web", "alice")
         self.assertInvalidClient(self.revoke(None, login["refresh_token"]))
         self.assertInvalidClient(self.http.post_form(REVOKE_PATH, {"token": login["refresh_token"]},
                                                      basic=("web", "not-the-secret")))
@@ -197,10 +144,10 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_revoking_the_current_refresh_token_revokes_the_family(self):
         web = self.client["web"]
-        first = self.login("web", "alice")["refresh_token"]
+        first = self.password_login("web", "alice")["refresh_token"]
         second = self.assertTokenSuccess(self.refresh(web, first), refresh=True)["refresh_token"]
         third = self.assertTokenSuccess(self.refresh(web, second), refresh=True)["refresh_token"]
-        other_session = self.login("web", "alice")["refresh_token"]
+        other_session = self.password_login("web", "alice")["refresh_token"]
 
         self.assertRevoked(self.revoke(web, third, token_type_hint="refresh_token"))
         self.assertInvalidGrant(self.refresh(web, third))
@@ -213,7 +160,7 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_revoking_a_consumed_refresh_token_revokes_its_live_successor(self):
         web = self.client["web"]
-        first = self.login("web", "alice")["refresh_token"]
+        first = self.password_login("web", "alice")["refresh_token"]
         second = self.assertTokenSuccess(self.refresh(web, first), refresh=True)["refresh_token"]
         self.assertRevoked(self.revoke(web, first))
         self.assertInvalidGrant(self.refresh(web, second))
@@ -221,31 +168,31 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_a_wrong_hint_does_not_stop_revocation(self):
         web = self.client["web"]
-        token = self.login("web", "alice")["refresh_token"]
+        token = self.password_login("web", "alice")["refresh_token"]
         self.assertRevoked(self.revoke(web, token, token_type_hint="access_token"))
         self.assertInvalidGrant(self.refresh(web, token))
 
     def test_a_public_client_revokes_its_own_refresh_token(self):
         mobile = self.client["mobile"]
-        token = self.login("mobile", "bob")["refresh_token"]
+        token = self.password_login("mobile", "bob")["refresh_token"]
         self.assertRevoked(self.revoke(mobile, token))
         self.assertInvalidGrant(self.refresh(mobile, token))
 
     def test_a_client_cannot_revoke_another_clients_refresh_token(self):
         web = self.client["web"]
-        token = self.login("web", "bob")["refresh_token"]
+        token = self.password_login("web", "bob")["refresh_token"]
         for other in ("partner", "mobile", "rs"):
             with self.subTest(client=other):
                 self.assertRevoked(self.revoke(self.client[other], token))
         self.assertEqual(self.db.query(f"SELECT f.revoked_at IS NULL FROM refresh_tokens t JOIN refresh_families f "
-                                       f"ON f.id = t.family_id WHERE t.hash = {sql_hash(token)}"), "t")
+                                       f"ON f.id = t.family_id WHERE t.hash = {sql_refresh_hash(token)}"), "t")
         self.assertTokenSuccess(self.refresh(web, token), refresh=True)
 
     # -- revocation: access tokens ----------------------------------------------------------------------
 
     def test_revoking_an_access_token(self):
         web, rs = self.client["web"], self.client["rs"]
-        login = self.login("web", "bob")
+        login = self.password_login("web", "bob")
         claims = self.assertAccessToken(login["access_token"], client=web)
         self.assertActive(self.introspect(rs, login["access_token"]))
         cursor = self.current_cursor(rs)
@@ -266,12 +213,12 @@ class RevokeAndIntrospectTests(SessionCase):
         again = self.assertFeed(self.feed(rs, feed["cursor"]))
         self.assertEqual(again["jtis"], [], again)
         # Other tokens of the same login are untouched.
-        other = self.login("web", "bob")
+        other = self.password_login("web", "bob")
         self.assertActive(self.introspect(rs, other["access_token"]))
 
     def test_a_client_cannot_revoke_another_clients_access_token(self):
         rs = self.client["rs"]
-        login = self.login("web", "bob")
+        login = self.password_login("web", "bob")
         cursor = self.current_cursor(rs)
         for other in ("partner", "mobile", "rs"):
             with self.subTest(client=other):
@@ -282,7 +229,7 @@ class RevokeAndIntrospectTests(SessionCase):
     # -- introspection ----------------------------------------------------------------------------------
 
     def test_introspection_requires_client_authentication(self):
-        login = self.login("web", "alice")
+        login = self.password_login("web", "alice")
         self.assertInvalidClient(self.introspect(None, login["access_token"]))
         self.assertInvalidClient(self.http.post_form(INTROSPECT_PATH, {"token": login["access_token"]},
                                                      basic=("rs", "wrong-secret")))
@@ -304,7 +251,7 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_introspection_of_an_access_token(self):
         web, rs = self.client["web"], self.client["rs"]
-        login = self.login("web", "alice")
+        login = self.password_login("web", "alice")
         claims = self.assertAccessToken(login["access_token"], client=web)
         for client in (rs, web):
             with self.subTest(client=client.client_id):
@@ -317,14 +264,14 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_a_public_client_introspects_only_its_own_access_tokens(self):
         mobile = self.client["mobile"]
-        own = self.login("mobile", "bob")["access_token"]
-        foreign = self.login("web", "bob")["access_token"]
+        own = self.password_login("mobile", "bob")["access_token"]
+        foreign = self.password_login("web", "bob")["access_token"]
         self.assertEqual(self.assertActive(self.introspect(mobile, own))["client_id"], "mobile")
         self.assertInactive(self.introspect(mobile, foreign))
 
     def test_introspection_of_a_refresh_token(self):
         web = self.client["web"]
-        login = self.login("web", "alice")
+        login = self.password_login("web", "alice")
         token = login["refresh_token"]
         before = int(time.time())
         body = self.assertActive(self.introspect(web, token, token_type_hint="refresh_token"))
@@ -347,30 +294,26 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_expired_refresh_tokens_are_inactive(self):
         web = self.client["web"]
-        idle = self.login("web", "alice")["refresh_token"]
+        idle = self.password_login("web", "alice")["refresh_token"]
         self.assertActive(self.introspect(web, idle))
-        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_hash(idle)}")
+        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_refresh_hash(idle)}")
         self.assertInactive(self.introspect(web, idle))
 
-        absolute = self.login("web", "alice")["refresh_token"]
+        absolute = self.password_login("web", "alice")["refresh_token"]
         self.assertActive(self.introspect(web, absolute))
         self.db.query(f"UPDATE refresh_families SET expires_at = now() - interval '1 second' WHERE id = "
-                      f"(SELECT family_id FROM refresh_tokens WHERE hash = {sql_hash(absolute)})")
+                      f"(SELECT family_id FROM refresh_tokens WHERE hash = {sql_refresh_hash(absolute)})")
         self.assertInactive(self.introspect(web, absolute))
 
     def _server_key(self):
-        pems = glob.glob(os.path.join(self.keys_dir, "*.pem"))
-        self.assertEqual(len(pems), 1, pems)
-        kid = os.path.basename(pems[0])[:-4]
-        with open(os.path.join(self.keys_dir, kid + ".json")) as f:
-            alg = json.load(f)["alg"]
-        with open(pems[0], "rb") as f:
-            key = serialization.load_pem_private_key(f.read(), password=None)
-        return kid, alg, key
+        """(kid, alg, private key) of the server's one signing key."""
+        kids = self.key_directory.kids()
+        self.assertEqual(len(kids), 1, kids)
+        return (kids[0], *self.key_directory.private_key(kids[0]))
 
     def test_an_expired_access_token_is_inactive(self):
         web, rs = self.client["web"], self.client["rs"]
-        claims = self.assertAccessToken(self.login("web", "alice")["access_token"], client=web)
+        claims = self.assertAccessToken(self.password_login("web", "alice")["access_token"], client=web)
         kid, alg, key = self._server_key()
         now = int(time.time())
 
@@ -385,20 +328,20 @@ class RevokeAndIntrospectTests(SessionCase):
 
     def test_access_and_refresh_tokens_are_inactive_after_cli_passwd(self):
         web, rs = self.client["web"], self.client["rs"]
-        login = self.login("web", "erin")
+        login = self.password_login("web", "erin")
         self.assertActive(self.introspect(rs, login["access_token"]))
         self.cli.set_password("erin", "erin-new-password")
         self.assertInactive(self.introspect(rs, login["access_token"]))
         self.assertInactive(self.introspect(web, login["refresh_token"]))
         self.assertInvalidGrant(self.refresh(web, login["refresh_token"]))
-        fresh = self.login("web", "erin", "erin-new-password")
+        fresh = self.password_login("web", "erin", "erin-new-password")
         self.assertActive(self.introspect(rs, fresh["access_token"]))
         self.assertActive(self.introspect(web, fresh["refresh_token"]))
 
     # -- metadata ---------------------------------------------------------------------------------------
 
     def test_metadata_lists_the_endpoints(self):
-        response = self.http.get(METADATA_PATH)
+        response = self.http.get(METADATA_PATHS[0])
         self.assertStatus(response, 200)
         body = self.assertJson(response)
         self.assertEqual(body.get("revocation_endpoint"), harness.ISSUER + REVOKE_PATH, body)
@@ -416,19 +359,16 @@ class FeedTests(SessionCase):
 
     def test_feed_requires_client_authentication(self):
         self.assertInvalidClient(self.feed(None))
-        self.assertInvalidClient(self.http.get(FEED_PATH, headers=["Authorization: " +
-                                                                   harness.basic_auth("rs", "wrong-secret")]))
-        self.assertInvalidClient(self.http.get(FEED_PATH + "?since=1", headers=["Authorization: " +
-                                                                                harness.basic_auth("rs", "wrong")]))
+        self.assertInvalidClient(self.http.get(FEED_PATH, basic=("rs", "wrong-secret")))
+        self.assertInvalidClient(self.http.get(FEED_PATH + "?since=1", basic=("rs", "wrong")))
 
     def test_a_public_client_cannot_read_the_feed(self):
-        # A public client has no secret; whatever it sends, it must not get the feed.
-        response = self.http.get(FEED_PATH, headers=["Authorization: " + harness.basic_auth("mobile", "")])
-        body = self.assertJson(response)
-        self.assertNoStore(response)
-        self.assertNotIn("cursor", body, response)
-        self.assertIn((response.status, body.get("error")), [(400, "unauthorized_client"), (401, "invalid_client")],
-                      response)
+        # A public client has no secret to authenticate with: whatever it sends, it is not a client the
+        # feed can authenticate (api/openapi.yaml: 401 invalid_client).
+        for secret in ("", "x"):
+            with self.subTest(secret=secret):
+                body = self.assertInvalidClient(self.http.get(FEED_PATH, basic=("mobile", secret)))
+                self.assertNotIn("cursor", body)
 
     def test_snapshot_without_cursor(self):
         body = self.assertFeed(self.feed(self.client["rs"]))
@@ -436,7 +376,7 @@ class FeedTests(SessionCase):
 
     def test_users_revoked_by_the_cli_are_listed_since_the_cursor(self):
         rs, web = self.client["rs"], self.client["web"]
-        bob_login = self.login("web", "bob")
+        bob_login = self.password_login("web", "bob")
         cursor = self.current_cursor(rs)
 
         self.cli.set_password("alice", "alice-new-password")
@@ -501,14 +441,14 @@ class PasswordChangeTests(SessionCase):
     ]
 
     def test_wrong_current_password(self):
-        login = self.login("web", "gina")
+        login = self.password_login("web", "gina")
         response = self.change_password(login["access_token"], "not-gina-password", "gina-new-password")
         self.assertOAuthError(response, 400, "invalid_grant")
         self.assertEqual(self.token_version("gina"), 1, "a refused change must not revoke anything")
         self.assertTokenSuccess(self.refresh(self.client["web"], login["refresh_token"]), refresh=True)
 
     def test_a_bearer_access_token_is_required(self):
-        login = self.login("web", "gina")
+        login = self.password_login("web", "gina")
         self.assertBearerChallenge(self.change_password(None, "gina-password", "gina-new-password", headers=[]))
         self.assertBearerChallenge(self.change_password("garbage", "gina-password", "gina-new-password"),
                                    error="invalid_token")
@@ -528,7 +468,7 @@ class PasswordChangeTests(SessionCase):
         self.assertEqual(self.assertJson(response).get("error"), "insufficient_scope", response)
 
     def test_the_new_password_must_have_8_bytes(self):
-        login = self.login("web", "gina")
+        login = self.password_login("web", "gina")
         self.assertOAuthError(self.change_password(login["access_token"], "gina-password", "short12"), 400,
                               "invalid_request")
         self.assertEqual(self.token_version("gina"), 1)
@@ -536,10 +476,10 @@ class PasswordChangeTests(SessionCase):
     def test_a_successful_change_ends_every_other_session(self):
         web, partner, rs = self.client["web"], self.client["partner"], self.client["rs"]
         alice = self.user_id("alice")
-        first = self.login("web", "alice")
+        first = self.password_login("web", "alice")
         rotated = self.assertTokenSuccess(self.refresh(web, first["refresh_token"]), refresh=True)
-        elsewhere = self.login("partner", "alice")
-        bob = self.login("web", "bob")
+        elsewhere = self.password_login("partner", "alice")
+        bob = self.password_login("web", "bob")
         old_ver = self.assertAccessToken(first["access_token"], client=web)["ver"]
         cursor = self.current_cursor(rs)
 
@@ -568,7 +508,7 @@ class PasswordChangeTests(SessionCase):
         # Logins: the old password fails, the new one works.
         self.assertInvalidGrant(self.http.token({"grant_type": "password", "username": "alice",
                                                  "password": "alice-password"}, basic=web.basic))
-        self.login("web", "alice", "alice-new-password")
+        self.password_login("web", "alice", "alice-new-password")
         # bob is untouched.
         self.assertActive(self.introspect(rs, bob["access_token"]))
         self.assertTokenSuccess(self.refresh(web, bob["refresh_token"]), refresh=True)
@@ -576,7 +516,7 @@ class PasswordChangeTests(SessionCase):
 
     def test_a_revoked_access_token_cannot_change_the_password(self):
         web, rs = self.client["web"], self.client["rs"]
-        login = self.login("web", "carol")
+        login = self.password_login("web", "carol")
         self.assertRevoked(self.revoke(web, login["access_token"]))
         self.assertInactive(self.introspect(rs, login["access_token"]))
         response = self.change_password(login["access_token"], "carol-password", "carol-new-password")
@@ -585,7 +525,7 @@ class PasswordChangeTests(SessionCase):
 
     def test_disable_and_enable(self):
         web, rs = self.client["web"], self.client["rs"]
-        login = self.login("web", "dave")
+        login = self.password_login("web", "dave")
         cursor = self.current_cursor(rs)
 
         self.cli.run("user", "disable", "dave")
@@ -600,7 +540,7 @@ class PasswordChangeTests(SessionCase):
                                    error="invalid_token")
 
         self.cli.run("user", "enable", "dave")
-        again = self.login("web", "dave")
+        again = self.password_login("web", "dave")
         self.assertEqual(self.assertAccessToken(again["access_token"], client=web)["ver"], 2)
         self.assertTokenSuccess(self.refresh(web, again["refresh_token"]), refresh=True)
         # Enabling does not bring the old sessions back.

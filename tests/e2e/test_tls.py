@@ -3,15 +3,12 @@
 that verify against the JWKS fetched over TLS. The certificate is a throwaway self-signed one."""
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-import time
-import unittest
 
 import harness
-from harness import Client, ServiceTestCase
+from harness import Client, HEALTH_PATH, JWKS_PATH, ServiceTestCase
 
 
 class TlsTests(ServiceTestCase):
@@ -28,55 +25,39 @@ class TlsTests(ServiceTestCase):
                         "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
         cls.serve_args = ("--tls-listen", "127.0.0.1:0", "--tls-cert", cls.cert, "--tls-key", cls.key)
         super().setUpClass()
-        deadline = time.monotonic() + 10
-        cls.tls_port = None
-        while cls.tls_port is None and time.monotonic() < deadline:
-            with open(cls.server.stdout_path, encoding="utf-8", errors="replace") as f:
-                m = re.search(r"https://127\.0\.0\.1:(\d+)", f.read())
-            if m:
-                cls.tls_port = int(m.group(1))
-            else:
-                time.sleep(0.05)
-        if cls.tls_port is None:
+        if cls.server.tls_port is None:
             raise AssertionError("no https listening address printed\n" + cls.server.describe())
-
-    def curl(self, *args):
-        out = subprocess.run(["curl", "-sS", "--cacert", self.cert, "--max-time", "15", "-w", "\n%{http_version} %{http_code}",
-                              *args], capture_output=True, text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        body, _, status = out.stdout.rpartition("\n")
-        version, code = status.split()
-        return version, int(code), body
+        cls.https = harness.Http(cls.server, cls.workdir, tls=True, cacert=cls.cert)
 
     def test_h2_over_tls_with_alpn(self):
-        version, code, body = self.curl("--http2", f"https://127.0.0.1:{self.tls_port}/.well-known/jwks.json")
-        self.assertEqual((version, code), ("2", 200))
-        self.assertIn('"keys"', body)
+        response = self.https.get(JWKS_PATH, proto="h2")
+        self.assertStatus(response, 200)
+        self.assertEqual(response.http_version, "2", f"ALPN did not negotiate h2\n{response}")
+        self.assertIn("keys", self.assertJson(response))
 
     def test_http1_over_tls(self):
-        version, code, _ = self.curl("--http1.1", f"https://127.0.0.1:{self.tls_port}/healthz")
-        self.assertEqual((version, code), ("1.1", 200))
+        response = self.https.get(HEALTH_PATH, proto="h1")
+        self.assertStatus(response, 200)
+        self.assertEqual(response.http_version, "1.1", response)
 
     def test_token_over_tls_verifies(self):
         svc = self.client["svc"]
-        version, code, body = self.curl("--http2", "-u", f"{svc.client_id}:{svc.secret}", "-d", "grant_type=client_credentials",
-                                        f"https://127.0.0.1:{self.tls_port}/oauth2/token")
-        self.assertEqual((version, code), ("2", 200), body)
-        import json
-        token = json.loads(body)["access_token"]
-        _, _, jwks = self.curl("--http2", f"https://127.0.0.1:{self.tls_port}/.well-known/jwks.json")
-        _, claims = harness.verify_access_token(token, json.loads(jwks), audience="api")
+        response = self.https.token({"grant_type": "client_credentials"}, basic=svc.basic)
+        self.assertEqual(response.http_version, "2", response)
+        body = self.assertTokenSuccess(response)
+        jwks = self.https.get(JWKS_PATH)
+        self.assertStatus(jwks, 200)
+        _, claims = harness.verify_access_token(body["access_token"], jwks.json(), audience="api")
         self.assertEqual(claims["sub"], "svc")
 
     def test_untrusted_certificate_is_refused_by_clients(self):
-        # the negative control: without --cacert curl must refuse our self-signed certificate
-        out = subprocess.run(["curl", "-sS", "--max-time", "10", f"https://127.0.0.1:{self.tls_port}/healthz"],
-                             capture_output=True, text=True, timeout=30)
-        self.assertNotEqual(out.returncode, 0)
+        # the negative control: without the certificate as a trust anchor curl must refuse it
+        response = harness.Http(self.server, self.workdir, tls=True).get(HEALTH_PATH)
+        self.assertEqual(response.status, 0, response)
+        self.assertRegex(response.client_error, r"(?i)certificate", response)
 
     def test_cleartext_port_still_serves(self):
-        response = self.http.get("/healthz")
-        self.assertStatus(response, 200)
+        self.assertStatus(self.http.get(HEALTH_PATH), 200)
 
 
 if __name__ == "__main__":

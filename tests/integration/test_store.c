@@ -51,7 +51,8 @@ static void setup(void)
 {
     if (admin == NULL)
         create_database();
-    sql("TRUNCATE users, clients, refresh_families, refresh_tokens, audit_events");
+    sql("TRUNCATE users, clients, refresh_families, refresh_tokens, audit_events, sessions, authorization_codes, consents,"
+        " login_failures");
     sql("INSERT INTO clients (client_id, secret_hash, public, grant_types, audiences, scopes, access_ttl)"
         " VALUES ('svc', sha256('s3cret'), false, '{client_credentials,refresh_token}', '{api,\"other api\"}', '{read,write}', 60)");
     sql("INSERT INTO users (id, username, password_hash) VALUES"
