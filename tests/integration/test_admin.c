@@ -101,11 +101,25 @@ static void setup(void)
         ck_assert_int_eq(as_admin_migrate(db, AS_MIGRATIONS_DIR, NULL, NULL, NULL, 0), 0);
         pg = connect_or_fail(conninfo);
     }
-    sql("TRUNCATE users, clients, refresh_families, refresh_tokens, audit_events, revocation_events, revoked_tokens");
+    sql("TRUNCATE users, clients, refresh_families, refresh_tokens, audit_events, revocation_events, revoked_tokens, sessions,"
+        " authorization_codes, consents, login_failures");
 }
 
 static void teardown(void)
 {
+}
+
+/** A live SSO session of `username`. */
+static void add_session(const char *username)
+{
+    char q[512];
+    snprintf(
+        q, sizeof(q),
+        "INSERT INTO sessions (hash, user_id, token_version, idle_expires_at, expires_at)"
+        " SELECT sha256(gen_random_uuid()::text::bytea), id, token_version, now() + interval '1 hour', now() + interval '1 day'"
+        " FROM users WHERE username = '%s'",
+        username);
+    sql(q);
 }
 
 /** A live refresh family of `username` for client 'app' (created if needed). */
@@ -162,6 +176,8 @@ START_TEST(passwd_bumps_token_version_and_revokes_families)
     add_family("alice");
     add_family("alice");
     add_family("bob");
+    add_session("alice");
+    add_session("bob");
 
     ck_assert_int_eq(as_admin_user_passwd(db, "alice", PHC2, &version), 0);
     ck_assert_int_eq(version, 2);
@@ -171,14 +187,18 @@ START_TEST(passwd_bumps_token_version_and_revokes_families)
     ck_assert_str_eq(value(q), "password_change");
     snprintf(q, sizeof(q), "SELECT count(*) FROM refresh_families WHERE user_id = '%s' AND revoked_at IS NULL", bob);
     ck_assert_str_eq(value(q), "1"); /* only alice's */
+    snprintf(q, sizeof(q),
+             "SELECT string_agg(u.username || ' ' || coalesce(s.ended_reason, 'live'), ',' ORDER BY u.username)"
+             " FROM sessions s JOIN users u ON u.id = s.user_id");
+    ck_assert_str_eq(value(q), "alice password_change,bob live");
     /* the feed tells offline verifiers, the audit log tells people */
     snprintf(q, sizeof(q), "SELECT string_agg(kind || ' ' || subject || ' ' || min_version, ',') FROM revocation_events");
     char want[128];
     snprintf(want, sizeof(want), "subject %s 2", alice);
     ck_assert_str_eq(value(q), want);
     ck_assert_str_eq(value("SELECT kind || ' ' || (detail->>'token_version') || ' ' || (detail->>'families_revoked') || ' ' ||"
-                           " (detail->>'by') FROM audit_events"),
-                     "password_change 2 2 cli");
+                           " (detail->>'sessions_ended') || ' ' || (detail->>'by') FROM audit_events"),
+                     "password_change 2 2 1 cli");
 
     /* revoke keeps the password and bumps again */
     add_family("alice");
@@ -198,10 +218,12 @@ START_TEST(disable_and_enable)
 
     ck_assert_int_eq(as_admin_user_add(db, "carol", PHC1, id), 0);
     add_family("carol");
+    add_session("carol");
     ck_assert_int_eq(as_admin_user_disable(db, "carol", &version), 0);
     ck_assert_int_eq(version, 2);
     ck_assert_str_eq(value("SELECT token_version || ' ' || disabled FROM users WHERE username = 'carol'"), "2 true");
     ck_assert_str_eq(value("SELECT count(*) FROM refresh_families WHERE revoked_at IS NULL"), "0");
+    ck_assert_str_eq(value("SELECT count(*) FROM sessions WHERE ended_at IS NULL"), "0");
 
     /* enabling allows logins again; what was revoked stays revoked */
     ck_assert_int_eq(as_admin_user_enable(db, "carol"), 0);
