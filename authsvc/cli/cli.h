@@ -1,9 +1,12 @@
 /*
- * cli/ — the administration commands. Blocking I/O is fine here: none of this
- * runs on an event loop.
+ * cli/ — the administration commands, one file each, dispatched by main.c.
+ * Everything here runs on the main thread, before or instead of any event loop,
+ * so blocking I/O is fine; the database is reached only through store/admin.h.
  */
 #ifndef AS_CLI_H
 #define AS_CLI_H
+
+#include "authsvc/store/admin.h"
 
 /** Prints "authsvc: MESSAGE" and the usage to standard error; returns 2 (a usage error). */
 int as_cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -11,7 +14,31 @@ int as_cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(
 /** Parses a decimal integer within [min, max]; 0 or -1. */
 int as_cli_parse_int(const char *s, long min, long max, long *out);
 
-/** `authsvc keys ...` */
+/**
+ * Connects to the database for a command; on failure prints why to standard
+ * error and returns NULL. Owner: the caller (as_admin_close).
+ */
+as_admin_t *as_cli_db_open(const char *conninfo);
+
+/** Prints "authsvc: " and as_admin_error(db) to standard error, ending the line if the message does not. */
+void as_cli_db_error(const as_admin_t *db);
+
+/** `authsvc serve …`: runs the token service until SIGTERM or SIGINT; returns the exit status. */
+int as_cli_serve(int argc, char **argv);
+
+/** `authsvc migrate …`: applies pending migrations; returns the exit status. */
+int as_cli_migrate(int argc, char **argv);
+
+/** `authsvc user add|passwd|revoke|disable|enable USERNAME …`; returns the exit status. */
+int as_cli_user(int argc, char **argv);
+
+/** `authsvc client add CLIENT_ID …`: registers a client and prints its secret; returns the exit status. */
+int as_cli_client(int argc, char **argv);
+
+/** `authsvc keys …`: the signing-key lifecycle (keys/README.md); returns the exit status. */
 int as_cli_keys(int argc, char **argv);
+
+/** `authsvc routes`: prints the HTTP route table, one "METHOD PATH" per line; returns the exit status. */
+int as_cli_routes(int argc, char **argv);
 
 #endif

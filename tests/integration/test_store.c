@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "authsvc/as.h"
-#include "authsvc/cli/db.h"
+#include "authsvc/store/admin.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/refresh.h"
 
@@ -27,7 +27,7 @@ static void sql(const char *q)
 
 static void create_database(void)
 {
-    PGconn *pg = as_cli_connect("dbname=postgres");
+    PGconn *pg = PQconnectdb("dbname=postgres");
     char q[128];
     ck_assert_ptr_nonnull(pg);
     snprintf(dbname, sizeof(dbname), "authsvc_it_%d", (int)getpid());
@@ -39,9 +39,12 @@ static void create_database(void)
     PQclear(r);
     PQfinish(pg);
     snprintf(conninfo, sizeof(conninfo), "dbname=%s", dbname);
-    admin = as_cli_connect(conninfo);
-    ck_assert_ptr_nonnull(admin);
-    ck_assert_int_eq(as_cli_migrate(admin, AS_MIGRATIONS_DIR), 0);
+    admin = PQconnectdb(conninfo);
+    ck_assert_int_eq(PQstatus(admin), CONNECTION_OK);
+    as_admin_t *migrator;
+    ck_assert_int_eq(as_admin_connect(conninfo, &migrator, NULL, 0), 0);
+    ck_assert_int_eq(as_admin_migrate(migrator, AS_MIGRATIONS_DIR, NULL, NULL, NULL, 0), 0);
+    as_admin_close(migrator);
 }
 
 static void setup(void)
@@ -525,7 +528,7 @@ int main(void)
     srunner_free(sr);
     if (admin != NULL) {
         PQfinish(admin);
-        PGconn *pg = as_cli_connect("dbname=postgres");
+        PGconn *pg = PQconnectdb("dbname=postgres");
         char q[128];
         snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
         PQclear(PQexec(pg, q));

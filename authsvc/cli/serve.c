@@ -1,0 +1,162 @@
+/*
+ * authsvc serve — parses the serve command's options into the process
+ * configuration and runs the token service (app/app.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include "authsvc/as.h"
+#include "authsvc/app/app.h"
+#include "authsvc/cli/cli.h"
+
+#define DEFAULT_KEYS_DIR "keys"
+
+static const char usage_serve[] =
+    "usage: authsvc serve [OPTIONS]\n"
+    "  --listen HOST:PORT          HTTP/1.1 and h2c (default 127.0.0.1:8080; port 0 picks a free one)\n"
+    "  --tls-listen HOST:PORT      also serve TLS (ALPN h2) there; needs --tls-cert and --tls-key\n"
+    "  --tls-cert FILE, --tls-key FILE\n"
+    "  --issuer URL                the iss of every token (default http://HOST:PORT of --listen)\n"
+    "  --keys DIR                  signing-key directory (default keys)\n"
+    "  --access-ttl SECONDS        access-token lifetime (default 300)\n"
+    "  --refresh-idle-ttl SECONDS  a refresh token unused this long expires (default 1209600, 14 days)\n"
+    "  --refresh-max-ttl SECONDS   absolute lifetime of a login's refresh tokens (default 7776000, 90 days)\n"
+    "  --refresh-grace SECONDS     a retry with a just-rotated refresh token within this window gets the same\n"
+    "                              successor instead of counting as reuse (default 5; 0 turns it off)\n"
+    "  --threads N                 event threads (default: one per core)\n"
+    "  --db-connections N          database connections per event thread (default 4)\n"
+    "  --db-timeout MS             deadline of every database query (default 5000)\n"
+    "  --max-body BYTES            largest request body accepted (default 16384)\n"
+    "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
+    "  --keys-reload SECONDS       how often the key directory is re-read (default 10; also on SIGHUP)\n"
+    "  --client-cache-ttl SECONDS  how long a client record is reused before it is read again (default 5; 0: always\n"
+    "                              read it: a changed or deleted client is seen at once)\n"
+    "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
+    "  --verbose                   log debug messages\n";
+
+int as_cli_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},    {"tls-listen", required_argument, NULL, 'L'},
+        {"tls-cert", required_argument, NULL, 'c'},  {"tls-key", required_argument, NULL, 'k'},
+        {"issuer", required_argument, NULL, 'i'},    {"keys", required_argument, NULL, 'K'},
+        {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
+        {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
+        {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256},  {"db", required_argument, NULL, 'd'},
+        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    as_app_config_t cfg = {
+        .listen = "127.0.0.1:8080",
+        .keys_dir = DEFAULT_KEYS_DIR,
+        .conninfo = "",
+        .db_connections = 4,
+        .db_timeout = 5000,
+        .keys_reload_interval = 10,
+        .max_body = 16384,
+        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
+    };
+    char issuer[512];
+    int c;
+    long v;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            cfg.listen = optarg;
+            break;
+        case 'L':
+            cfg.tls_listen = optarg;
+            break;
+        case 'c':
+            cfg.tls_cert = optarg;
+            break;
+        case 'k':
+            cfg.tls_key = optarg;
+            break;
+        case 'i':
+            cfg.oauth.issuer = optarg;
+            break;
+        case 'K':
+            cfg.keys_dir = optarg;
+            break;
+        case 'd':
+            cfg.conninfo = optarg;
+            break;
+        case 'v':
+            as_log_level = AS_LOG_DEBUG;
+            break;
+        case 'h':
+            fputs(usage_serve, stdout);
+            return 0;
+        case 'g':
+            if (as_cli_parse_int(optarg, 0, 300, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --refresh-grace (0 to 300 seconds): %s", optarg);
+            cfg.oauth.refresh_grace = (int)v;
+            break;
+        case 'K' + 256:
+            if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --keys-reload: %s", optarg);
+            cfg.keys_reload_interval = (int)v;
+            break;
+        case 'c' + 256:
+            if (as_cli_parse_int(optarg, 0, 3600, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --client-cache-ttl: %s", optarg);
+            cfg.oauth.client_cache_ttl = (int)v;
+            break;
+        case 'J':
+            if (as_cli_parse_int(optarg, 0, 86400, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
+            cfg.oauth.jwks_max_age = (int)v;
+            break;
+        case 'a':
+        case 'r':
+        case 'R':
+        case 't':
+        case 'C':
+        case 'T':
+        case 'b':
+            if (as_cli_parse_int(optarg, c == 't' ? 0 : 1, c == 'T' ? 600000 : c == 'b' ? 1048576 : c == 't' || c == 'C' ? 256 : 31536000,
+                          &v) != 0)
+                return as_cli_usage(usage_serve, "invalid number: %s", optarg);
+            switch (c) {
+            case 'a':
+                cfg.oauth.access_ttl = (int)v;
+                break;
+            case 'r':
+                cfg.oauth.refresh_idle_ttl = (int)v;
+                break;
+            case 'R':
+                cfg.oauth.refresh_max_ttl = (int)v;
+                break;
+            case 't':
+                cfg.num_threads = (size_t)v;
+                break;
+            case 'C':
+                cfg.db_connections = (size_t)v;
+                break;
+            case 'T':
+                cfg.db_timeout = (uint64_t)v;
+                break;
+            case 'b':
+                cfg.max_body = (size_t)v;
+                break;
+            }
+            break;
+        default:
+            return as_cli_usage(usage_serve, "%s", "invalid option");
+        }
+    }
+    if (optind != argc)
+        return as_cli_usage(usage_serve, "unexpected argument: %s", argv[optind]);
+    if (cfg.tls_listen != NULL && (cfg.tls_cert == NULL || cfg.tls_key == NULL))
+        return as_cli_usage(usage_serve, "%s", "--tls-listen needs --tls-cert and --tls-key");
+    if (cfg.oauth.issuer == NULL) {
+        snprintf(issuer, sizeof(issuer), "http://%s", cfg.listen);
+        cfg.oauth.issuer = issuer;
+    }
+    if (strlen(cfg.oauth.issuer) > 400 || strncmp(cfg.oauth.issuer, "http", 4) != 0)
+        return as_cli_usage(usage_serve, "the issuer must be an http(s) URL of at most 400 characters: %s", cfg.oauth.issuer);
+    return as_app_run(&cfg);
+}

@@ -1,0 +1,106 @@
+/*
+ * store/admin — the blocking statements of the administration commands
+ * (`authsvc migrate`, `user …`, `client …`): one function per operation, and
+ * the migration runner.
+ *
+ * BLOCKING: every function here waits for the database. Only the CLI calls
+ * them; never call them on an event thread (serve talks to the database through
+ * store.h and its per-loop pools). A connection belongs to one thread at a time.
+ *
+ * Every function returns 0 or a negative as_err_t and hands results out through
+ * parameters. After AS_ERR_DB_QUERY, AS_ERR_DB_UNAVAILABLE or AS_ERR_IO,
+ * as_admin_error() says what failed and why, for a human. Nothing here prints.
+ */
+#ifndef AS_STORE_ADMIN_H
+#define AS_STORE_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "authsvc/as.h"
+#include "authsvc/crypto/crypto.h"
+
+/** A blocking database connection (a libpq connection underneath; opaque). */
+typedef struct st_as_admin_t as_admin_t;
+
+/** Room for a uuid in text form and its NUL. */
+#define AS_ADMIN_UUID_SIZE 37
+
+/**
+ * Connects with `conninfo` ("" or NULL: libpq's PG* environment). Returns 0 and
+ * sets *conn (owner: the caller, as_admin_close), or AS_ERR_DB_UNAVAILABLE and
+ * writes "cannot connect to the database: REASON" to `msg` (NUL-terminated,
+ * truncated to `msglen`; `msg` may be NULL).
+ */
+int as_admin_connect(const char *conninfo, as_admin_t **conn, char *msg, size_t msglen);
+
+/** Closes the connection (NULL is fine); the session ends, and any lock it held with it. */
+void as_admin_close(as_admin_t *conn);
+
+/**
+ * What the last failed call on `conn` was doing and why, e.g. "adding the
+ * user: ERROR:  …" (the server's message may span lines and end with a
+ * newline). Owned by `conn`; valid until its next call. "" if nothing failed.
+ */
+const char *as_admin_error(const as_admin_t *conn);
+
+/**
+ * Creates a user with a password hash (an argon2id PHC string). Copies the new
+ * user's id to `id`. AS_ERR_CONFLICT if the username is taken.
+ */
+int as_admin_user_add(as_admin_t *conn, const char *username, const char *password_hash, char id[AS_ADMIN_UUID_SIZE]);
+
+/**
+ * Sets a user's password hash and, in the same transaction, revokes everything
+ * the user holds (authsvc_revoke_user: token_version + 1, every refresh family
+ * revoked, a revocation-feed entry, an audit event). Sets *token_version to the
+ * new version. AS_ERR_NOT_FOUND if there is no such user.
+ */
+int as_admin_user_passwd(as_admin_t *conn, const char *username, const char *password_hash, int64_t *token_version);
+
+/** Revokes everything the user holds, as as_admin_user_passwd does, keeping the password. AS_ERR_NOT_FOUND: no such user. */
+int as_admin_user_revoke(as_admin_t *conn, const char *username, int64_t *token_version);
+
+/** Revokes everything the user holds and, in the same transaction, refuses their logins. AS_ERR_NOT_FOUND: no such user. */
+int as_admin_user_disable(as_admin_t *conn, const char *username, int64_t *token_version);
+
+/** Allows a disabled user's logins again (token_version stays), with an audit event. AS_ERR_NOT_FOUND: no such user. */
+int as_admin_user_enable(as_admin_t *conn, const char *username);
+
+/** A client to register; every pointer is borrowed for the call. */
+typedef struct st_as_admin_client_t {
+    const char *client_id;
+    const uint8_t *secret_hash; /* AS_SHA256_LEN bytes, SHA-256 of the secret; NULL: a public client */
+    as_strlist_t grant_types;   /* RFC 6749 names: client_credentials, password, refresh_token */
+    as_strlist_t audiences;
+    as_strlist_t scopes;
+    int access_ttl; /* seconds; 0: the server's default */
+    int refresh_idle_ttl;
+    int refresh_max_ttl;
+} as_admin_client_t;
+
+/**
+ * Registers a client. AS_ERR_CONFLICT if the client id is taken; AS_ERR_DB_QUERY
+ * if the schema refuses it (e.g. a public client with client_credentials).
+ */
+int as_admin_client_add(as_admin_t *conn, const as_admin_client_t *client);
+
+/** Called after each migration file has committed, with its file name. */
+typedef void (*as_admin_migrate_cb)(void *ctx, const char *name);
+
+/**
+ * Applies the pending migrations of `dir` (files NNNN_name.sql, in version
+ * order). Holds a session advisory lock throughout, so concurrent migrators
+ * (other instances starting) take turns; creates schema_migrations if needed;
+ * runs each file not recorded there in its own transaction, together with its
+ * schema_migrations row, so a file is applied completely and once. Running it
+ * again changes nothing. `on_applied` (may be NULL) reports progress.
+ *
+ * Returns 0, AS_ERR_IO (the directory or a file cannot be read),
+ * AS_ERR_DB_QUERY or AS_ERR_DB_UNAVAILABLE. When a migration file itself fails,
+ * its transaction is rolled back, the run stops, and its name is copied to
+ * `failed` (else failed[0] is '\0'; `failed` may be NULL if `failedlen` is 0);
+ * the files before it stay applied.
+ */
+int as_admin_migrate(as_admin_t *conn, const char *dir, as_admin_migrate_cb on_applied, void *ctx, char *failed, size_t failedlen);
+
+#endif
