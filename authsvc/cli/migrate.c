@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "authsvc/as.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/paths.h"
 
 static const char usage_migrate[] = "usage: authsvc migrate [--db CONNINFO] [--migrations DIR]\n"
                                     "Applies pending migrations in order, each in its own transaction, under an\n"
@@ -25,7 +26,8 @@ int as_cli_migrate(int argc, char **argv)
                                          {"migrations", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *conninfo = "", *dir = getenv("AUTHSVC_MIGRATIONS") != NULL ? getenv("AUTHSVC_MIGRATIONS") : AS_MIGRATIONS_DIR;
+    const char *conninfo = "", *override = NULL;
+    char dir[4096];
     as_admin_t *db;
     char failed[256];
     size_t applied = 0;
@@ -37,7 +39,7 @@ int as_cli_migrate(int argc, char **argv)
             conninfo = optarg;
             break;
         case 'm':
-            dir = optarg;
+            override = optarg;
             break;
         case 'h':
             fputs(usage_migrate, stdout);
@@ -48,6 +50,10 @@ int as_cli_migrate(int argc, char **argv)
     }
     if (optind != argc)
         return as_cli_usage(usage_migrate, "unexpected argument: %s", argv[optind]);
+    if (as_cli_migrations_dir(override, dir, sizeof(dir)) != 0) {
+        fprintf(stderr, "authsvc: no migrations directory found (give --migrations DIR or set AUTHSVC_MIGRATIONS)\n");
+        return 1;
+    }
     if ((db = as_cli_db_open(conninfo)) == NULL)
         return 1;
     int err = as_admin_migrate(db, dir, on_applied, &applied, failed, sizeof(failed));
