@@ -315,6 +315,9 @@ int as_app_run(as_app_config_t *cfg)
     register_modules(&table, NULL, NULL);
     as_oauth_build_metadata(&cfg->oauth, &table);
     as_router_dispose(&table);
+    cfg->oauth.cookie_secure = strncmp(cfg->oauth.issuer, "https://", 8) == 0;
+    /* RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, has Path=/ and no Domain, so no sibling host can set it */
+    cfg->oauth.session_cookie = cfg->oauth.cookie_secure ? "__Host-authsvc-session" : "authsvc-session";
     snprintf(cfg->oauth.jwks_cache_control, sizeof(cfg->oauth.jwks_cache_control), "public, max-age=%d, must-revalidate",
              cfg->oauth.jwks_max_age);
 

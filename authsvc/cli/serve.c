@@ -23,6 +23,8 @@ static const char usage_serve[] =
     "  --refresh-max-ttl SECONDS   absolute lifetime of a login's refresh tokens (default 7776000, 90 days)\n"
     "  --refresh-grace SECONDS     a retry with a just-rotated refresh token within this window gets the same\n"
     "                              successor instead of counting as reuse (default 5; 0 turns it off)\n"
+    "  --session-idle-ttl SECONDS  a browser's sign-in (SSO session) unused this long ends (default 1800)\n"
+    "  --session-max-ttl SECONDS   a sign-in ends this long after the password was entered (default 36000, 10 h)\n"
     "  --threads N                 event threads (default: one per core)\n"
     "  --db-connections N          database connections per event thread (default 4)\n"
     "  --db-timeout MS             deadline of every database query (default 5000)\n"
@@ -43,7 +45,7 @@ int as_cli_serve(int argc, char **argv)
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
         {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256},  {"db", required_argument, NULL, 'd'},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},  {"db", required_argument, NULL, 'd'},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -55,7 +57,8 @@ int as_cli_serve(int argc, char **argv)
         .db_timeout = 5000,
         .keys_reload_interval = 10,
         .max_body = 16384,
-        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5},
+        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5,
+                  .session_idle_ttl = 1800, .session_max_ttl = 36000, .code_ttl = 60},
     };
     char issuer[512];
     int c;
@@ -109,6 +112,12 @@ int as_cli_serve(int argc, char **argv)
             if (as_cli_parse_int(optarg, 0, 86400, &v) != 0)
                 return as_cli_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
             cfg.oauth.jwks_max_age = (int)v;
+            break;
+        case 's' + 256:
+        case 'S' + 256:
+            if (as_cli_parse_int(optarg, 60, 31536000, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --session-%s-ttl (60 seconds to a year): %s", c == 's' + 256 ? "idle" : "max", optarg);
+            *(c == 's' + 256 ? &cfg.oauth.session_idle_ttl : &cfg.oauth.session_max_ttl) = (int)v;
             break;
         case 'a':
         case 'r':

@@ -26,6 +26,11 @@ typedef struct st_as_oauth_config_t {
     int refresh_grace;    /* seconds during which a retry with a just-rotated token gets the same successor */
     int client_cache_ttl; /* seconds a client record is reused without asking the database; 0: never */
     int jwks_max_age;     /* seconds verifiers may cache the JWKS */
+    int session_idle_ttl; /* seconds an SSO session lives unused */
+    int session_max_ttl;  /* seconds an SSO session lives at most (from the password) */
+    int code_ttl;         /* seconds an authorization code stays redeemable */
+    int cookie_secure;    /* the issuer is https: the session cookie is Secure and __Host- prefixed */
+    const char *session_cookie; /* the session cookie's name */
     char jwks_cache_control[64]; /* "public, max-age=N, must-revalidate", from jwks_max_age */
     char *dummy_hash;     /* argon2id of a random password: unknown users cost the same */
     char *metadata;       /* the RFC 8414 document, serialized once */
