@@ -58,8 +58,11 @@ static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *des
 
 static void issue(token_req_t *tr, const char *subject, int64_t token_version)
 {
-    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, subject, token_version, tr->granted_scope,
-                         tr->have_refresh ? tr->issued_raw : NULL, NULL);
+    as_token_response_t r = {.subject = subject,
+                             .token_version = token_version,
+                             .scope = tr->granted_scope,
+                             .refresh = tr->have_refresh ? tr->issued_raw : NULL};
+    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, &r);
 }
 
 /* --- refresh_token grant --------------------------------------------------------- */
