@@ -1,11 +1,14 @@
 /*
  * token/jwt — minting the JWTs authsvc signs: RFC 9068 access tokens and
  * OpenID Connect id_tokens (JWS compact serialization). Thread-safe; no I/O.
+ * Strings in the claims must be valid UTF-8 (minting fails otherwise, as a
+ * JSON library would).
  */
 #ifndef AS_TOKEN_JWT_H
 #define AS_TOKEN_JWT_H
 
 #include <stdint.h>
+#include <h2o/memory.h>
 #include "authsvc/crypto/crypto.h"
 
 /** A jti: 16 random bytes, base64url. */
@@ -34,6 +37,10 @@ typedef struct st_as_access_claims_t {
  */
 int as_jwt_mint_access(const as_key_t *key, const char *kid, const as_access_claims_t *claims, char **out,
                        char jti[AS_JTI_LEN + 1]);
+
+/** as_jwt_mint_access, with the token (NUL-terminated) in `pool`: no heap memory outlives the call. */
+int as_jwt_mint_access_pool(h2o_mem_pool_t *pool, const as_key_t *key, const char *kid, const as_access_claims_t *claims,
+                            h2o_iovec_t *out, char jti[AS_JTI_LEN + 1]);
 
 typedef struct st_as_id_claims_t {
     const char *issuer;
