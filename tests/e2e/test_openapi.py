@@ -21,6 +21,7 @@ import re
 import secrets
 import sys
 import unittest
+import urllib.parse
 
 try:
     import jsonschema
@@ -30,7 +31,7 @@ except ImportError as e:  # Debian's python3-jsonschema and python3-yaml (deploy
 
 import harness
 from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PATH, HEALTH_PATH, INTROSPECT_PATH,
-                     ISSUER, JWKS_PATH, METADATA_PATHS, REVOKE_PATH, TOKEN_PATH)
+                     ISSUER, JWKS_PATH, LOGOUT_PATH, METADATA_PATHS, REVOKE_PATH, TOKEN_PATH, USERINFO_PATH)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
@@ -44,8 +45,6 @@ OVERSIZED = DEFAULT_MAX_BODY + 4096  # above --max-body, far below h2o's own bac
 # does not do (reported as a server bug; remove an entry once the server stops sending it):
 #  - token_endpoint_auth_signing_alg_values_supported: only meaningful with private_key_jwt/client_secret_jwt
 #    client authentication, which authsvc does not accept (RFC 8414 §2);
-#  - id_token_signing_alg_values_supported, subject_types_supported: OpenID Connect Discovery members, but
-#    authsvc issues no ID tokens.
 #  - token_type "refresh_token" in the introspection of a refresh token: RFC 7662 §2.2 token_type is an
 #    access-token type of RFC 6749 §7.1 (Bearer), which a refresh token does not have.
 NOT_DOCUMENTED_ON_PURPOSE = {
@@ -267,6 +266,10 @@ class DocumentAssertions:
             return None
         content_type = media_type(response.header("content-type"))
         self.assertIn(content_type, content, f"Content-Type {content_type!r} is not documented\n{response}")
+        if content_type == "text/html":  # a page for a person: a whole HTML document, no script
+            self.assertTrue(response.body.startswith(b"<!DOCTYPE html>"), f"not an HTML document\n{response}")
+            self.assertNotIn(b"<script", response.body.lower(), response)
+            return None
         schema = content[content_type]["schema"]
         try:
             body = json.loads(response.body)
@@ -394,6 +397,10 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         Client("web", grants=["password", "refresh_token"], audiences=[API], scope="profile read"),
         Client("login-only", grants=["password"], audiences=[API], scope="profile"),
         Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="profile", public=True),
+        Client("oidc", grants=["password"], audiences=[API], scope="openid profile"),
+        Client("browser", grants=["authorization_code"], public=True, scope="openid",
+               options=["--redirect-uri", "https://app.example/cb", "--post-logout-redirect-uri",
+                        "https://app.example/bye"]),
     ]
 
     # (path, method, status, error) -> the method that makes the server answer it; see
@@ -436,6 +443,28 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (METADATA_PATHS[1], "GET", 200, None): "openid_configuration_ok",
         (HEALTH_PATH, "GET", 200, None): "health_ok",
         (HEALTH_PATH, "GET", 503, None): "health_unavailable",
+        (USERINFO_PATH, "GET", 200, None): "userinfo_ok",
+        (USERINFO_PATH, "GET", 400, "invalid_request"): "userinfo_two_headers",
+        (USERINFO_PATH, "GET", 401, "invalid_request"): "userinfo_no_token",
+        (USERINFO_PATH, "GET", 401, "invalid_token"): "userinfo_invalid_token",
+        (USERINFO_PATH, "GET", 403, "insufficient_scope"): "userinfo_no_openid",
+        (USERINFO_PATH, "GET", 503, "temporarily_unavailable"): "userinfo_unavailable",
+        (USERINFO_PATH, "POST", 200, None): "userinfo_post_ok",
+        (USERINFO_PATH, "POST", 400, "invalid_request"): "userinfo_post_two_tokens",
+        (USERINFO_PATH, "POST", 401, "invalid_request"): "userinfo_post_no_token",
+        (USERINFO_PATH, "POST", 401, "invalid_token"): "userinfo_post_invalid_token",
+        (USERINFO_PATH, "POST", 403, "insufficient_scope"): "userinfo_post_no_openid",
+        (USERINFO_PATH, "POST", 413, "invalid_request"): "userinfo_post_too_large",
+        (USERINFO_PATH, "POST", 503, "temporarily_unavailable"): "userinfo_post_unavailable",
+        (LOGOUT_PATH, "GET", 200, None): "logout_ok",
+        (LOGOUT_PATH, "GET", 302, None): "logout_redirect",
+        (LOGOUT_PATH, "GET", 400, None): "logout_bad_request",
+        (LOGOUT_PATH, "GET", 503, None): "logout_unavailable",
+        (LOGOUT_PATH, "POST", 200, None): "logout_post_ok",
+        (LOGOUT_PATH, "POST", 303, None): "logout_post_redirect",
+        (LOGOUT_PATH, "POST", 400, None): "logout_post_bad_request",
+        (LOGOUT_PATH, "POST", 413, "invalid_request"): "logout_post_too_large",
+        (LOGOUT_PATH, "POST", 503, None): "logout_post_unavailable",
     }
 
     @classmethod
@@ -613,6 +642,95 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def health_unavailable(self):
         return self.down_http.get(HEALTH_PATH)
+
+    def userinfo(self, token=None, *, method="GET", fields=None, headers=(), http=None):
+        headers = list(headers) + ([f"Authorization: Bearer {token}"] if token is not None else [])
+        if method == "POST":
+            return (http or self.http).post_form(USERINFO_PATH, fields or {}, headers=headers)
+        return (http or self.http).get(USERINFO_PATH, headers=headers)
+
+    def openid_token(self):
+        return self.login(client_id="oidc")["access_token"]
+
+    def userinfo_ok(self):
+        return self.userinfo(self.openid_token())
+
+    def userinfo_two_headers(self):
+        return self.userinfo(headers=["Authorization: Bearer a.b.c", "Authorization: Bearer d.e.f"])
+
+    def userinfo_no_token(self):
+        return self.userinfo()
+
+    def userinfo_invalid_token(self):
+        return self.userinfo("not.a.token")
+
+    def userinfo_no_openid(self):
+        return self.userinfo(self.login()["access_token"])
+
+    def userinfo_unavailable(self):
+        return self.userinfo(self.openid_token(), http=self.down_http)
+
+    def userinfo_post_ok(self):
+        return self.userinfo(method="POST", fields={"access_token": self.openid_token()})
+
+    def userinfo_post_two_tokens(self):
+        token = self.openid_token()
+        return self.userinfo(token, method="POST", fields={"access_token": token})
+
+    def userinfo_post_no_token(self):
+        return self.userinfo(method="POST")
+
+    def userinfo_post_invalid_token(self):
+        return self.userinfo("not.a.token", method="POST")
+
+    def userinfo_post_no_openid(self):
+        return self.userinfo(method="POST", fields={"access_token": self.login()["access_token"]})
+
+    def userinfo_post_too_large(self):
+        return self.userinfo(method="POST", fields={"access_token": "x", "pad": "a" * OVERSIZED})
+
+    def userinfo_post_unavailable(self):
+        return self.userinfo(self.openid_token(), method="POST", http=self.down_http)
+
+    def logout(self, params=None, *, method="GET", http=None, cookie=None):
+        headers = [f"Cookie: authsvc-session={cookie}"] if cookie is not None else []
+        if method == "POST":
+            return (http or self.http).post_form(LOGOUT_PATH, params or {}, headers=headers)
+        query = "?" + urllib.parse.urlencode(params) if params else ""
+        return (http or self.http).get(LOGOUT_PATH + query, headers=headers)
+
+    def hint(self):
+        """An id_token of the browser client (no sid: the redirect needs no session here)."""
+        return self.key_directory.id_token(sub=self.user_id("alice"), aud="browser")
+
+    def logout_ok(self):
+        return self.logout()
+
+    def logout_redirect(self):
+        return self.logout({"id_token_hint": self.hint(), "post_logout_redirect_uri": "https://app.example/bye",
+                            "state": "s"})
+
+    def logout_bad_request(self):
+        return self.logout({"post_logout_redirect_uri": "https://app.example/bye"})
+
+    def logout_unavailable(self):
+        return self.logout(http=self.down_http, cookie=harness.b64url_encode(secrets.token_bytes(32)))
+
+    def logout_post_ok(self):
+        return self.logout(method="POST")
+
+    def logout_post_redirect(self):
+        return self.logout({"id_token_hint": self.hint(), "post_logout_redirect_uri": "https://app.example/bye"},
+                           method="POST")
+
+    def logout_post_bad_request(self):
+        return self.logout({"id_token_hint": "not.a.token"}, method="POST")
+
+    def logout_post_too_large(self):
+        return self.logout({"state": "a" * OVERSIZED}, method="POST")
+
+    def logout_post_unavailable(self):
+        return self.logout(method="POST", http=self.down_http, cookie=harness.b64url_encode(secrets.token_bytes(32)))
 
     def test_every_documented_outcome_is_produced(self):
         for (path, method, status, error), trigger in sorted(self.TRIGGERS.items(), key=str):
@@ -830,7 +948,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                 continue
             with self.subTest(path=path):
                 basic = self.client["backend"].basic if path == FEED_PATH else None  # the feed authenticates
-                get, head = self.http.request("GET", path, basic=basic), self.http.request("HEAD", path, basic=basic)
+                headers = [f"Authorization: Bearer {self.openid_token()}"] if path == USERINFO_PATH else []
+                get = self.http.request("GET", path, basic=basic, headers=headers)
+                head = self.http.request("HEAD", path, basic=basic, headers=headers)
                 self.assertStatus(get, 200)
                 self.assertEqual(head.status, get.status, head)
                 self.assertEqual(head.body, b"", head)
@@ -874,7 +994,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                                                  ("jwks_uri", JWKS_PATH, "GET"),
                                                  ("revocation_endpoint", REVOKE_PATH, "POST"),
                                                  ("introspection_endpoint", INTROSPECT_PATH, "POST"),
-                                                 ("revocation_feed_endpoint", FEED_PATH, "GET")):
+                                                 ("revocation_feed_endpoint", FEED_PATH, "GET"),
+                                                 ("userinfo_endpoint", USERINFO_PATH, "GET"),
+                                                 ("end_session_endpoint", LOGOUT_PATH, "GET")):
                     self.assertEqual(metadata[member], ISSUER + endpoint, metadata)
                     self.assertIn(method.lower(), DOC["paths"][endpoint], f"{member} is not a documented endpoint")
                 self.assertEqual(set(metadata["grant_types_supported"]), grants, metadata)
