@@ -128,14 +128,14 @@ static int mint_access(out_t *o, const as_key_t *key, const char *kid, const as_
     else
         as_jwt_new_jti(jti);
     if ((claims = access_claims(c, jti, &clen)) == NULL)
-        return -1;
+        return AS_ERR_INTERNAL;
     out_alloc(o, token_cap(clen));
     n = sign_compact(o, key, kid, "at+jwt", claims, clen);
     free(claims);
     if (n == 0) {
         if (o->pool == NULL)
             free(o->buf);
-        return -1;
+        return AS_ERR_INTERNAL;
     }
     o->buf[n] = '\0';
     *len = n;
@@ -148,7 +148,7 @@ int as_jwt_mint_access(const as_key_t *key, const char *kid, const as_access_cla
     out_t o = {.pool = NULL};
     size_t len;
     if (mint_access(&o, key, kid, claims, &len, jti) != 0)
-        return -1;
+        return AS_ERR_INTERNAL;
     *out = o.buf;
     return 0;
 }
@@ -159,7 +159,7 @@ int as_jwt_mint_access_pool(h2o_mem_pool_t *pool, const as_key_t *key, const cha
     out_t o = {.pool = pool};
     size_t len;
     if (mint_access(&o, key, kid, claims, &len, jti) != 0)
-        return -1;
+        return AS_ERR_INTERNAL;
     *out = h2o_iovec_init(o.buf, len);
     return 0;
 }
@@ -207,7 +207,7 @@ int as_jwt_mint_id(const as_key_t *key, const char *kid, const as_id_claims_t *c
     }
     free(claims);
     if (n == 0)
-        return -1;
+        return AS_ERR_INTERNAL;
     o.buf[n] = '\0';
     *out = o.buf;
     return 0;
