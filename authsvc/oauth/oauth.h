@@ -74,8 +74,10 @@ AS_OAUTH_ROUTES(AS_OAUTH__DECLARE)
 void as_oauth_register(as_router_t *router, as_oauth_ctx_t *ctx);
 
 /**
- * Builds config->metadata (RFC 8414) from the issuer and the URLs of the
- * routes in `routes` that name a metadata member. Call once, before serving.
+ * Builds config->metadata (RFC 8414, with the OpenID Connect Discovery
+ * members) from the issuer and the URLs of the routes in `routes` that name a
+ * metadata member (those of every module registered into it). Call once,
+ * before serving.
  */
 void as_oauth_build_metadata(as_oauth_config_t *config, const as_router_t *routes);
 
