@@ -34,6 +34,8 @@ static const char *reason_of(int status)
         return "Payload Too Large";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     case 500:
@@ -208,4 +210,10 @@ void as_http_payload_too_large(h2o_req_t *req)
 {
     static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"the request body is too large\"}";
     as_http_send_json_text(req, 413, body, sizeof(body) - 1, AS_RESP_NO_STORE);
+}
+
+void as_http_header_fields_too_large(h2o_req_t *req)
+{
+    static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"too many header fields\"}";
+    as_http_send_json_text(req, 431, body, sizeof(body) - 1, AS_RESP_NO_STORE);
 }

@@ -102,4 +102,7 @@ void as_http_method_not_allowed(h2o_req_t *req, const char *allow);
 /** 413 with an RFC 6749 invalid_request body, no-store. */
 void as_http_payload_too_large(h2o_req_t *req);
 
+/** 431 (RFC 6585) with an RFC 6749 invalid_request body, no-store: more header fields than HTTP/1.1 accepts. */
+void as_http_header_fields_too_large(h2o_req_t *req);
+
 #endif
