@@ -60,8 +60,10 @@ void as_oauth_send_tokens(h2o_req_t *req, const as_oauth_config_t *cfg, const as
                  sizeof(refresh) + 256;
     as_jsonw_t w;
     as_jsonw_init(&w, h2o_mem_alloc_pool(&req->pool, cap), cap);
-    as_jsonw_raw(&w, H2O_STRLIT("{\"access_token\":"));
-    as_jsonw_string(&w, access.base, access.len);
+    /* JWS compact form is base64url and dots: nothing in it needs escaping */
+    as_jsonw_raw(&w, H2O_STRLIT("{\"access_token\":\""));
+    as_jsonw_raw(&w, access.base, access.len);
+    as_jsonw_raw(&w, "\"", 1);
     as_jsonw_raw(&w, H2O_STRLIT(",\"token_type\":\"Bearer\","));
     as_jsonw_member_int(&w, "expires_in", ttl);
     if (r->scope != NULL && r->scope[0] != '\0') {

@@ -27,6 +27,7 @@ typedef struct st_token_req_t {
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
     as_pwcheck_job_t *pwjob;
+    as_store_rotation_t *rotation;
     unsigned grant;
     const h2o_iovec_t *scope;
     const h2o_iovec_t *username;
@@ -45,6 +46,7 @@ static void on_dispose(void *p)
     token_req_t *tr = p;
     as_client_req_dispose(&tr->cr);
     as_pwcheck_cancel(tr->pwjob);
+    as_store_rotation_cancel(tr->rotation);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
 }
@@ -71,6 +73,7 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
 {
     token_req_t *tr = ctx;
     tr->cr.job = NULL;
+    tr->rotation = NULL;
     switch (err) {
     case 0:
         break;
@@ -123,8 +126,9 @@ static void grant_refresh(token_req_t *tr)
     as_refresh_successor(tr->cr.keys->set->refresh_key, tr->refresh_raw, tr->issued_raw);
     as_refresh_hash(tr->refresh_raw, old_hash);
     as_refresh_hash(tr->issued_raw, new_hash);
-    as_store_refresh_rotate(tr->ctx->db, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
-                            tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr, &tr->cr.job);
+    tr->rotation = as_store_rotate(tr->ctx->rotator, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
+                                   tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr,
+                                   &tr->cr.job);
 }
 
 /* --- password grant ------------------------------------------------------------------ */
