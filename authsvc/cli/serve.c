@@ -22,7 +22,8 @@ static const char usage_serve[] =
     "  --refresh-idle-ttl SECONDS  a refresh token unused this long expires (default 1209600, 14 days)\n"
     "  --refresh-max-ttl SECONDS   absolute lifetime of a login's refresh tokens (default 7776000, 90 days)\n"
     "  --refresh-grace SECONDS     a retry with a just-rotated refresh token within this window gets the same\n"
-    "                              successor instead of counting as reuse (default 5; 0 turns it off)\n"
+    "                              successor instead of counting as reuse, while that successor is unused\n"
+    "                              (default 60; at most 300; 0 turns it off)\n"
     "  --session-idle-ttl SECONDS  a browser's sign-in (SSO session) unused this long ends (default 1800)\n"
     "  --session-max-ttl SECONDS   a sign-in ends this long after the password was entered (default 36000, 10 h)\n"
     "  --threads N                 event threads (default: one per core)\n"
@@ -67,7 +68,7 @@ int as_cli_serve(int argc, char **argv)
         .max_body = 16384,
         .max_connections_per_address = 256,
         .idle_timeout = 10,
-        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5,
+        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 60,
                   .session_idle_ttl = 1800, .session_max_ttl = 36000, .code_ttl = 60},
     };
     char issuer[512];
