@@ -7,6 +7,8 @@
 - Connection caps per client address and per process; a connection over a cap is closed at once, and the
   count goes down when connections close.
 - More header fields than HTTP/1.1 accepts (100) get 431 over HTTP/2 too.
+- Two Authorization headers are a 400 (which one counts would be a guess); every answer carries
+  X-Content-Type-Options: nosniff, and Strict-Transport-Security over TLS only.
 - Out of descriptors (the server under a low `ulimit -n`): the listener pauses instead of spinning, the key
   reloader and the database pool keep working, and the server accepts again once clients go away.
 
@@ -16,8 +18,11 @@ line) with a deadline. The PING/DATA trickles pause between frames because pausi
 
 import os
 import resource
+import shutil
 import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -241,6 +246,50 @@ class Http2AbuseTests(harness.ServiceTestCase):
             for t in threads:
                 t.join(DEADLINE)
         self.assertTrue(any(g is not None and g.error_code == ENHANCE_YOUR_CALM for g in goaways), goaways)
+
+
+class HeaderTests(harness.ServiceTestCase):
+    """Small items of the hardening issue: repeated Authorization, nosniff everywhere, HSTS on TLS."""
+
+    users = {"alice": "alice-password"}
+    clients = [Client("backend", grants=["client_credentials"], audiences=[API], scope="read")]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix="authsvc-tls-")
+        cls.addClassCleanup(shutil.rmtree, cls.certdir, ignore_errors=True)
+        cls.cert, key = os.path.join(cls.certdir, "cert.pem"), os.path.join(cls.certdir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", cls.cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        cls.serve_args = ("--tls-listen", "127.0.0.1:0", "--tls-cert", cls.cert, "--tls-key", key)
+        super().setUpClass()
+        cls.https = harness.Http(cls.server, cls.workdir, tls=True, cacert=cls.cert)
+
+    def test_two_authorization_headers_are_a_bad_request(self):
+        backend = self.client["backend"]
+        auth = "Authorization: " + harness.basic_auth(*backend.basic)
+        for proto in ("h2", "h1"):
+            with self.subTest(proto=proto):
+                response = self.http.token({"grant_type": "client_credentials"}, headers=[auth, auth], proto=proto)
+                self.assertOAuthError(response, 400, "invalid_request")
+                response = self.http.post_form(harness.ACCOUNT_PASSWORD_PATH, {"current_password": "x", "new_password": "y"},
+                                               headers=["Authorization: Bearer a", "Authorization: Bearer b"], proto=proto)
+                self.assertStatus(response, 400)
+
+    def test_nosniff_everywhere_and_hsts_on_tls_only(self):
+        backend = self.client["backend"]
+        answers = [self.http.get(JWKS_PATH), self.http.get("/no/such/path"), self.http.get(HEALTH_PATH),
+                   self.http.token({"grant_type": "client_credentials"}, basic=backend.basic),
+                   self.http.token({"grant_type": "client_credentials"}, basic=("backend", "wrong"))]
+        for response in answers:
+            self.assertEqual(response.header("x-content-type-options"), "nosniff", response)
+            self.assertIsNone(response.header("strict-transport-security"), response)
+        for proto in ("h2", "h1"):
+            response = self.https.get(JWKS_PATH, proto=proto)
+            self.assertStatus(response, 200)
+            self.assertEqual(response.header("x-content-type-options"), "nosniff", response)
+            self.assertRegex(response.header("strict-transport-security") or "", r"^max-age=\d{7,}", response)
 
 
 class ConnectionCapTests(harness.ServiceTestCase):
