@@ -33,6 +33,7 @@
 #include <time.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
@@ -386,6 +387,7 @@ static void find_session(logout_req_t *lr)
 /** The client is known: the redirect URI must be one it registered, exactly. */
 static void check_client(logout_req_t *lr)
 {
+    as_http_annotate(lr->req, "client_id", lr->client->client_id);
     if (lr->redirect != NULL) {
         int registered = 0;
         for (size_t i = 0; i != lr->client->post_logout_redirect_uris.len; ++i)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "authsvc/as.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
@@ -148,6 +149,7 @@ AS_HANDLER(as_oauth_userinfo)
         as_http_bearer_error(req, AS_BEARER_INVALID_TOKEN, as_strerror(err));
         return;
     }
+    as_http_annotate(req, "client_id", ur->jwt.client_id);
     if (!scope_has(ur->jwt.scope, "openid")) {
         as_http_bearer_error(req, AS_BEARER_INSUFFICIENT_SCOPE, "the access token's scope lacks openid");
         return;
