@@ -85,7 +85,7 @@ static int verify_normalised(const char *phc, const char *pw, size_t len)
     size_t normlen;
     int match;
 
-    if (as_policy_normalize(pw, len, norm, sizeof(norm), &normlen) != 0 || (normlen == len && memcmp(norm, pw, len) == 0)) {
+    if (as_policy_normalize(pw, len, norm, sizeof(norm), &normlen) != 0 || (normlen == len && as_memeq(norm, pw, len) == 0)) {
         match = as_pwhash_verify(phc, pw, len) == 0;
     } else {
         match = as_pwhash_verify(phc, norm, normlen) == 0 || as_pwhash_verify(phc, pw, len) == 0;
