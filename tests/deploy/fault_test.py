@@ -9,6 +9,9 @@ named by --faults and waits for the cluster to heal by itself:
                  and the old leader comes back as a replica (pg_rewind)
   instance-kill  SIGKILL of one authsvc instance, which is then started again (as systemd or Kubernetes would)
   switchover     `patronictl switchover` to the standby
+  rolling-restart  SIGTERM to each instance in turn, started again, the next once it is ready
+  key-rotation   `authsvc keys rotate` in the shared key directory and SIGHUP to each instance in turn: each
+                 publishes the new key at once and signs with it after the publish lead
 
 Then it checks, and prints one line per check and `N passed, N failed`:
   - no answer other than 200 or 503 (with Retry-After) reached a client: no 500, no 502/504 from haproxy;
@@ -242,6 +245,28 @@ class Cluster:
         finally:
             conn.close()
 
+    def jwks_kids(self, port):
+        status, body = self._get(port, "/.well-known/jwks.json")
+        return {k.get("kid") for k in json.loads(body).get("keys", [])} if status == 200 else set()
+
+    def token_kid(self, port, credentials):
+        """The kid in the header of a client_credentials token that one instance issues."""
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        basic = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        try:
+            conn.request("POST", "/oauth2/token", body="grant_type=client_credentials",
+                         headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + basic})
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            if response.status != 200:
+                return None
+            header = body["access_token"].split(".")[0]
+            return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid")
+        except (OSError, http.client.HTTPException, ValueError, KeyError):
+            return None
+        finally:
+            conn.close()
+
     def leader(self):
         leaders = [name for name, port in self.nodes.items() if self._get(port, "/primary")[0] == 200]
         return leaders[0] if len(leaders) == 1 else None
@@ -316,14 +341,8 @@ def fault_leader_kill(cluster):
 
 
 def fault_instance_kill(cluster):
-    pid = cluster.instance_pid("a2")
-    os.kill(pid, signal.SIGKILL)
     # the supervisor's part (systemd's Restart=, Kubernetes' restartPolicy): start it again once it is gone
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    subprocess.run([LOCAL_CLUSTER, "up"], check=True, capture_output=True, timeout=120,
-                   env={**os.environ, "AUTHSVC_CLUSTER_DIR": cluster.dir, "AUTHSVC_CLUSTER_BASE": str(cluster.base)})
+    pid = restart_instance(cluster, "a2", signal.SIGKILL)
     return f"SIGKILL to authsvc a2 (pid {pid}), started again by `deploy/local-cluster up`"
 
 
@@ -337,7 +356,57 @@ def fault_switchover(cluster):
     return f"patronictl switchover {leader} -> {candidate}"
 
 
-FAULTS = {"leader-kill": fault_leader_kill, "instance-kill": fault_instance_kill, "switchover": fault_switchover}
+def restart_instance(cluster, name, sig):
+    """Signals one instance, waits for it to exit, and starts it again as its supervisor would."""
+    pid = cluster.instance_pid(name)
+    os.kill(pid, sig)
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    subprocess.run([LOCAL_CLUSTER, "up"], check=True, capture_output=True, timeout=120,
+                   env={**os.environ, "AUTHSVC_CLUSTER_DIR": cluster.dir, "AUTHSVC_CLUSTER_BASE": str(cluster.base)})
+    return pid
+
+
+def fault_rolling_restart(cluster):
+    for name, port in cluster.instances.items():
+        restart_instance(cluster, name, signal.SIGTERM)
+        # the next one only once this one is back in haproxy's rotation, as a rolling update waits for readiness
+        deadline = time.monotonic() + 30
+        while cluster._get(port, "/readyz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return "SIGTERM to a1, a2, a3 in turn, each started again once the previous one was ready"
+
+
+def fault_key_rotation(cluster):
+    keys = cluster.env["KEYS"]
+    before = {n[:-4] for n in os.listdir(keys) if n.endswith(".pem")}
+    subprocess.run([cluster.env["AUTHSVC_BIN"], "keys", "rotate", "--keys", keys, "--publish-lead", "4", "--token-ttl",
+                    "600"], check=True, capture_output=True, timeout=30)
+    (kid,) = {n[:-4] for n in os.listdir(keys) if n.endswith(".pem")} - before
+    credentials = (cluster.env["SERVICE_ID"], cluster.env["SERVICE_SECRET"])
+    for name, port in cluster.instances.items():
+        os.kill(cluster.instance_pid(name), signal.SIGHUP)
+        # published at once by the instance that re-read the directory, before it signs with it
+        if not poll(lambda: kid in cluster.jwks_kids(port), 10):
+            raise RuntimeError(f"instance {name} does not publish the new key {kid} after SIGHUP")
+    for name, port in cluster.instances.items():
+        if not poll(lambda: cluster.token_kid(port, credentials) == kid, 30):
+            raise RuntimeError(f"instance {name} does not sign with the new key {kid} after its publish lead")
+    return f"authsvc keys rotate (publish lead 4 s), SIGHUP to a1, a2, a3 in turn; all sign with {kid}"
+
+
+def poll(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+FAULTS = {"leader-kill": fault_leader_kill, "instance-kill": fault_instance_kill, "switchover": fault_switchover,
+          "rolling-restart": fault_rolling_restart, "key-rotation": fault_key_rotation}
 
 
 # --- the report ---------------------------------------------------------------------------------------------
@@ -377,7 +446,7 @@ def summarize(events, t_fault):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", required=True, help="the env file that `deploy/local-cluster up` wrote")
-    parser.add_argument("--faults", default="leader-kill,instance-kill,switchover")
+    parser.add_argument("--faults", default="leader-kill,instance-kill,switchover,rolling-restart,key-rotation")
     parser.add_argument("--refresh-clients", type=int, default=4)
     parser.add_argument("--service-clients", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before the first fault")
@@ -410,7 +479,7 @@ def main():
         try:
             what = FAULTS[name](cluster)
         except Exception as e:  # noqa: BLE001
-            checks.check(False, f"{name}: the fault could be caused", str(e))
+            checks.check(False, f"{name}: the fault ran as planned", str(e))
             continue
         print(f"fault {name}: {what}", flush=True)
         healed = wait_until(f"the cluster to heal after {name}", cluster.whole, HEAL_TIMEOUT)
