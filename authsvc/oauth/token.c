@@ -13,6 +13,7 @@
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/client_auth.h"
@@ -256,6 +257,8 @@ AS_HANDLER(as_oauth_token)
     tr->refresh_token = as_form_get(&tr->cr.form, "refresh_token");
     if ((grant_type = as_client_req_require(&tr->cr, "grant_type")) == NULL)
         return;
+    if (grant_type->len <= 64)
+        as_http_annotate(req, "grant", grant_type->base);
     /* authorization_code is a grant type clients are registered for, but not one this endpoint redeems yet */
     if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0 || tr->grant == AS_GRANT_AUTHORIZATION_CODE) {
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
