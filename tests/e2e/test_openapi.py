@@ -31,7 +31,8 @@ except ImportError as e:  # Debian's python3-jsonschema and python3-yaml (deploy
 
 import harness
 from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PATH, HEALTH_PATH, INTROSPECT_PATH,
-                     ISSUER, JWKS_PATH, LOGOUT_PATH, METADATA_PATHS, REVOKE_PATH, TOKEN_PATH, USERINFO_PATH)
+                     ISSUER, JWKS_PATH, LIVE_PATH, LOGOUT_PATH, METADATA_PATHS, READY_PATH, REVOKE_PATH, TOKEN_PATH,
+                     USERINFO_PATH)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
@@ -465,6 +466,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (LOGOUT_PATH, "POST", 400, None): "logout_post_bad_request",
         (LOGOUT_PATH, "POST", 413, "invalid_request"): "logout_post_too_large",
         (LOGOUT_PATH, "POST", 503, None): "logout_post_unavailable",
+        (LIVE_PATH, "GET", 200, None): "live_ok",
+        (READY_PATH, "GET", 200, None): "ready_ok",
+        (READY_PATH, "GET", 503, None): "ready_unavailable",
     }
 
     @classmethod
@@ -731,6 +735,15 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def logout_post_unavailable(self):
         return self.logout(method="POST", http=self.down_http, cookie=harness.b64url_encode(secrets.token_bytes(32)))
+
+    def live_ok(self):
+        return self.down_http.get(LIVE_PATH)  # liveness needs no database
+
+    def ready_ok(self):
+        return self.http.get(READY_PATH)
+
+    def ready_unavailable(self):
+        return self.down_http.get(READY_PATH)
 
     def test_every_documented_outcome_is_produced(self):
         for (path, method, status, error), trigger in sorted(self.TRIGGERS.items(), key=str):
