@@ -34,6 +34,8 @@ static const char usage_serve[] =
     "  --max-body BYTES            largest request body accepted (default 16384)\n"
     "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
     "  --keys-reload SECONDS       how often the key directory is re-read (default 10; also on SIGHUP)\n"
+    "  --drain-delay SECONDS       after SIGTERM, answer /readyz 503 and keep serving this long before closing the\n"
+    "                              listeners, so load balancers stop sending first (default 0)\n"
     "  --client-cache-ttl SECONDS  how long a client record is reused before it is read again (default 5; 0: always\n"
     "                              read it: a changed or deleted client is seen at once)\n"
     "  --max-connections N         open client connections at most (default: the descriptor limit less a reserve\n"
@@ -58,7 +60,7 @@ int as_cli_serve(int argc, char **argv)
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
         {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"drain-delay", required_argument, NULL, 'D' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
         {"max-connections", required_argument, NULL, 'M' + 256}, {"max-connections-per-address", required_argument, NULL, 'P' + 256},
         {"idle-timeout", required_argument, NULL, 'I' + 256}, {"password-min-length", required_argument, NULL, 'p' + 256},  {"db", required_argument, NULL, 'd'},
         {"access-log", required_argument, NULL, 'A' + 256},
@@ -140,6 +142,11 @@ int as_cli_serve(int argc, char **argv)
         case 'p' + 256:
             if (as_cli_parse_int(optarg, 1, 256, &min_length) != 0)
                 return as_cli_usage(usage_serve, "invalid --password-min-length (1 to 256): %s", optarg);
+            break;
+        case 'D' + 256:
+            if (as_cli_parse_int(optarg, 0, 300, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --drain-delay (0 to 300 seconds): %s", optarg);
+            cfg.drain_delay = (int)v;
             break;
         case 'c' + 256:
             if (as_cli_parse_int(optarg, 0, 3600, &v) != 0)

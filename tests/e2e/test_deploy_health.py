@@ -158,10 +158,7 @@ class ReadinessKeysTests(_HealthAssertions, harness.ServiceTestCase):
         cls.addClassCleanup(cls._stop_server)
         cls._start_server()
 
-    # Needs app/ to hand the thread's key view to ops (`.keys = &thr->keys` in as_ops_ctx_t): until then the key
-    # check is skipped and /readyz stays 200. Remove this decorator with that wiring; the test then fails if it
-    # does not hold (an unexpected success fails the suite).
-    @unittest.expectedFailure
+    # app/ hands each thread's key view to ops: a set with no key that may sign makes the instance unready.
     def test_retired_signing_key(self):
         self.assertReady(self.http.get(READY_PATH))
         harness.wait_for("the signing key to retire", lambda: time.time() > self.retired_at + 1)
