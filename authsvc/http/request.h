@@ -56,4 +56,13 @@ int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value);
  */
 int as_http_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value);
 
+/** The longest text as_http_client_address writes, NUL included (an IPv6 address). */
+#define AS_HTTP_ADDRESS_MAX 64
+
+/**
+ * The client's address as text ("192.0.2.1", "2001:db8::1"; "unknown" when
+ * the connection has none, e.g. a Unix socket): the peer of the connection.
+ */
+void as_http_client_address(h2o_req_t *req, char buf[AS_HTTP_ADDRESS_MAX]);
+
 #endif

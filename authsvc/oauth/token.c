@@ -12,11 +12,13 @@
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/form.h"
+#include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/issue.h"
 #include "authsvc/oauth/oauth.h"
+#include "authsvc/oauth/password.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/jwt.h"
 #include "authsvc/token/grants.h"
@@ -26,7 +28,7 @@ typedef struct st_token_req_t {
     as_client_req_t cr; /* first: the client-authentication state, with ctx, req and the pending job */
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
-    as_pwcheck_job_t *pwjob;
+    as_password_check_t pw;
     unsigned grant;
     const h2o_iovec_t *scope;
     const h2o_iovec_t *username;
@@ -44,7 +46,7 @@ static void on_dispose(void *p)
 {
     token_req_t *tr = p;
     as_client_req_dispose(&tr->cr);
-    as_pwcheck_cancel(tr->pwjob);
+    as_password_check_cancel(&tr->pw);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
 }
@@ -143,20 +145,25 @@ static void on_family_created(void *ctx, int err, const as_refresh_t *r)
     issue(tr, r->user_id, r->token_version);
 }
 
-static void on_password_checked(void *ctx, int err, int match, const char *phc)
+static void on_password_checked(as_password_check_t *check, const as_password_outcome_t *outcome)
 {
-    (void)phc;
-    token_req_t *tr = ctx;
-    tr->pwjob = NULL;
-    if (err != 0) {
-        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
-        return;
-    }
-    if (!match || tr->user == NULL || tr->user->disabled) {
+    token_req_t *tr = H2O_STRUCT_FROM_MEMBER(token_req_t, pw, check);
+    switch (outcome->result) {
+    case AS_PASSWORD_OK:
+        break;
+    case AS_PASSWORD_WRONG:
         as_info("password login failed for client %s", tr->client->client_id);
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
         return;
+    case AS_PASSWORD_THROTTLED:
+    case AS_PASSWORD_BUSY:
+        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
+        return;
+    case AS_PASSWORD_UNAVAILABLE:
+        as_http_oauth_failure(tr->req, outcome->err);
+        return;
     }
+    tr->user = outcome->user;
     if (tr->client->grants & AS_GRANT_REFRESH_TOKEN) {
         const as_oauth_config_t *cfg = tr->ctx->config;
         uint8_t hash[AS_SHA256_LEN];
@@ -171,32 +178,16 @@ static void on_password_checked(void *ctx, int err, int match, const char *phc)
     issue(tr, tr->user->id, tr->user->token_version);
 }
 
-static void on_user(void *ctx, int err, const as_user_t *user)
-{
-    token_req_t *tr = ctx;
-    tr->cr.job = NULL;
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        as_http_oauth_failure(tr->req, err);
-        return;
-    }
-    /* an unknown user costs one argon2id verification too, so timing does not reveal which names exist */
-    tr->user = user;
-    tr->pwjob = as_pwcheck_verify(tr->ctx->pwcheck, tr->ctx->pwcheck_receiver,
-                                  user != NULL ? user->password_hash : tr->ctx->config->dummy_hash, tr->password->base,
-                                  tr->password->len, on_password_checked, tr);
-}
-
 static void grant_password(token_req_t *tr)
 {
+    char address[AS_HTTP_ADDRESS_MAX];
     if (tr->username == NULL || tr->password == NULL) {
         reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing username or password");
         return;
     }
-    if (tr->username->len > 255 || tr->password->len > AS_PASSWORD_MAX) {
-        reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
-        return;
-    }
-    as_store_user_by_name(tr->ctx->db, &tr->req->pool, tr->username->base, on_user, tr, &tr->cr.job);
+    as_http_client_address(tr->req, address);
+    as_password_check(&tr->pw, tr->ctx, &tr->req->pool, tr->username->base, tr->username->len, tr->password->base,
+                      tr->password->len, h2o_strdup(&tr->req->pool, address, SIZE_MAX).base, on_password_checked);
 }
 
 /* --- dispatch ------------------------------------------------------------------------------ */
