@@ -33,6 +33,7 @@ enum {
     STMT_CODE_CHECK,
     STMT_CONSENT_GET,
     STMT_CONSENT_PUT,
+    STMT_FORM_TOKEN_USE,
     STMT__COUNT
 };
 
@@ -173,9 +174,11 @@ const as_stmt_t as_store_statements[] = {
                       " OR ended_at < now() - interval '1 day' OR idle_expires_at < now() - interval '1 day' LIMIT 1000)"
                       " RETURNING 1),"
                       " l AS (DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures"
-                      " WHERE blocked_until < now() - interval '1 day' LIMIT 1000) RETURNING 1)"
+                      " WHERE blocked_until < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
+                      " k AS (DELETE FROM form_tokens WHERE hash IN (SELECT hash FROM form_tokens"
+                      " WHERE expires_at < now() LIMIT 1000) RETURNING 1)"
                       " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM t), (SELECT count(*) FROM j), (SELECT count(*) FROM e),"
-                      " (SELECT count(*) FROM c), (SELECT count(*) FROM x), (SELECT count(*) FROM l)",
+                      " (SELECT count(*) FROM c), (SELECT count(*) FROM x), (SELECT count(*) FROM l), (SELECT count(*) FROM k)",
                       1},
     [STMT_PING] = {"ping", "SELECT 1", 0},
     /* $1 cookie hash, $2 user id, $3 the token_version its password was checked against, $4 idle ttl, $5 max ttl */
@@ -256,6 +259,11 @@ const as_stmt_t as_store_statements[] = {
                           "INSERT INTO consents (user_id, client_id, scope) VALUES ($1::uuid, $2, $3)"
                           " ON CONFLICT (user_id, client_id) DO UPDATE SET scope = EXCLUDED.scope, granted_at = now()",
                           3},
+    /* $1 token hash, $2 its expiry (UNIX seconds): a row only the first time; of racing uses, one inserts */
+    [STMT_FORM_TOKEN_USE] = {"form_token_use",
+                             "INSERT INTO form_tokens (hash, expires_at) VALUES ($1::bytea, to_timestamp($2::bigint))"
+                             " ON CONFLICT (hash) DO NOTHING RETURNING 1",
+                             2},
 };
 const size_t as_store_num_statements = STMT__COUNT;
 
@@ -684,13 +692,13 @@ static void on_cleanup(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
     if ((err = result_err(err, res, "cleanup")) == 0 && PQntuples(res) == 1) {
-        long long n[7], total = 0;
-        for (int i = 0; i != 7; ++i)
+        long long n[8], total = 0;
+        for (int i = 0; i != 8; ++i)
             total += n[i] = atoll(PQgetvalue(res, 0, i));
         if (total != 0)
             as_info("cleanup: removed %lld families, %lld refresh tokens, %lld revoked jtis, %lld feed entries, %lld codes, "
-                    "%lld sessions, %lld login-failure records",
-                    n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
+                    "%lld sessions, %lld login-failure records, %lld used form tokens",
+                    n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]);
     }
     ((as_store_done_cb)c->cb)(c->ctx, err);
 }
@@ -880,4 +888,24 @@ void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user
 {
     const char *values[] = {user_id, client_id, scope};
     as_pool_query(pool, STMT_CONSENT_PUT, 3, values, NULL, NULL, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+/* --- forms of the login pages ------------------------------------------------------------ */
+
+static void on_form_token(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    ((as_store_done_cb)c->cb)(c->ctx, one_row(err, res, "form token", AS_ERR_CONFLICT));
+}
+
+void as_store_form_token_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int64_t expires_at,
+                             as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    char exp[24];
+    snprintf(exp, sizeof(exp), "%lld", (long long)expires_at);
+    const char *values[] = {(const char *)hash, exp};
+    const int lengths[] = {AS_SHA256_LEN, 0};
+    const int formats[] = {1, 0};
+    as_pool_query(pool, STMT_FORM_TOKEN_USE, 2, values, lengths, formats, on_form_token, call_new(mem, (void (*)(void))cb, ctx),
+                  handle);
 }
