@@ -188,7 +188,7 @@ const as_stmt_t as_store_statements[] = {
                              " now() + least($4::integer, $5::integer) * interval '1 second', now() + $5::integer * interval '1 second'"
                              " FROM users u WHERE u.id = $2::uuid AND u.token_version = $3::bigint AND NOT u.disabled"
                              " RETURNING id, user_id, (SELECT username FROM users WHERE id = $2::uuid),"
-                             " extract(epoch FROM auth_time)::bigint, token_version",
+                             " floor(extract(epoch FROM auth_time))::bigint, token_version",
                              5},
     /* $1 cookie hash, $2 idle ttl: a live session, its idle expiry moved on */
     [STMT_SESSION_USE] = {"session_use",
@@ -197,7 +197,7 @@ const as_stmt_t as_store_statements[] = {
                           " FROM users u"
                           " WHERE s.hash = $1::bytea AND u.id = s.user_id AND s.ended_at IS NULL AND s.expires_at > now()"
                           " AND s.idle_expires_at > now() AND u.token_version = s.token_version AND NOT u.disabled"
-                          " RETURNING s.id, s.user_id, u.username, extract(epoch FROM s.auth_time)::bigint, s.token_version",
+                          " RETURNING s.id, s.user_id, u.username, floor(extract(epoch FROM s.auth_time))::bigint, s.token_version",
                           2},
     /* $1 cookie hash or NULL, $2 session id or NULL, $3 reason */
     [STMT_SESSION_END] = {"session_end",
@@ -235,7 +235,7 @@ const as_stmt_t as_store_statements[] = {
                           " c.session_id FROM c WHERE $5::uuid IS NOT NULL RETURNING id, expires_at),"
                           " t AS (INSERT INTO refresh_tokens (hash, family_id, expires_at)"
                           " SELECT $6::bytea, f.id, least(now() + $7::integer * interval '1 second', f.expires_at) FROM f)"
-                          " SELECT user_id, scope, nonce, session_id, extract(epoch FROM auth_time)::bigint, token_version FROM c",
+                          " SELECT user_id, scope, nonce, session_id, floor(extract(epoch FROM auth_time))::bigint, token_version FROM c",
                           10},
     /* Why did a redemption consume nothing? $1 code hash, $2 client. A used code is a replay: the family and the access
      * token issued from it are revoked (feed entry, audit event) and the statement commits although the request fails. */
