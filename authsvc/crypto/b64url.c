@@ -36,20 +36,52 @@ static unsigned char_to_sextet(unsigned c)
 size_t as_b64url_encode(const void *in, size_t len, char *out)
 {
     const uint8_t *src = in;
-    unsigned acc = 0, acc_bits = 0;
-    size_t o = 0;
+    size_t o = 0, i = 0;
 
-    for (size_t i = 0; i != len; ++i) {
-        acc = (acc << 8) | src[i];
-        acc_bits += 8;
-        while (acc_bits >= 6) {
-            acc_bits -= 6;
-            out[o++] = (char)sextet_to_char((acc >> acc_bits) & 0x3F);
-        }
-        acc &= (1U << acc_bits) - 1;
+    /* whole groups of 3 bytes -> 4 characters; then the 1 or 2 bytes left -> 2 or 3 characters */
+    for (; len - i >= 3; i += 3) {
+        unsigned v = (unsigned)src[i] << 16 | (unsigned)src[i + 1] << 8 | src[i + 2];
+        out[o++] = (char)sextet_to_char(v >> 18);
+        out[o++] = (char)sextet_to_char((v >> 12) & 0x3F);
+        out[o++] = (char)sextet_to_char((v >> 6) & 0x3F);
+        out[o++] = (char)sextet_to_char(v & 0x3F);
     }
-    if (acc_bits != 0)
-        out[o++] = (char)sextet_to_char((acc << (6 - acc_bits)) & 0x3F);
+    if (len - i == 1) {
+        unsigned v = src[i];
+        out[o++] = (char)sextet_to_char(v >> 2);
+        out[o++] = (char)sextet_to_char((v << 4) & 0x3F);
+    } else if (len - i == 2) {
+        unsigned v = (unsigned)src[i] << 8 | src[i + 1];
+        out[o++] = (char)sextet_to_char(v >> 10);
+        out[o++] = (char)sextet_to_char((v >> 4) & 0x3F);
+        out[o++] = (char)sextet_to_char((v << 2) & 0x3F);
+    }
+    out[o] = '\0';
+    return o;
+}
+
+size_t as_b64url_encode_public(const void *in, size_t len, char *out)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const uint8_t *src = in;
+    size_t o = 0, i = 0;
+
+    for (; len - i >= 3; i += 3) {
+        unsigned v = (unsigned)src[i] << 16 | (unsigned)src[i + 1] << 8 | src[i + 2];
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 0x3F];
+        out[o++] = alphabet[(v >> 6) & 0x3F];
+        out[o++] = alphabet[v & 0x3F];
+    }
+    if (len - i == 1) {
+        out[o++] = alphabet[src[i] >> 2];
+        out[o++] = alphabet[(src[i] << 4) & 0x3F];
+    } else if (len - i == 2) {
+        unsigned v = (unsigned)src[i] << 8 | src[i + 1];
+        out[o++] = alphabet[v >> 10];
+        out[o++] = alphabet[(v >> 4) & 0x3F];
+        out[o++] = alphabet[(v << 2) & 0x3F];
+    }
     out[o] = '\0';
     return o;
 }

@@ -7,6 +7,7 @@
  * atomic reference count. See README.md for the invariants of crypto/.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ _Static_assert(ED25519_PUB_LEN == P256_COORD_LEN, "pubjwk_t.x holds both");
 
 struct st_as_key_t {
     atomic_uint refcnt;
+    uint64_t id; /* unique in the process, never reused: names the key in the per-thread signing cache */
     as_alg_t alg;
     int is_private;
     EVP_PKEY *pkey;
@@ -201,8 +203,10 @@ static int make_key(as_alg_t alg, EVP_PKEY *pkey, int is_private, as_key_t **out
 
     if (check_type(alg, pkey) != 0)
         goto Error;
+    static atomic_uint_fast64_t next_id = 1;
     key = xmalloc(sizeof(*key));
     atomic_init(&key->refcnt, 1);
+    key->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     key->alg = alg;
     key->is_private = is_private;
     key->pkey = pkey;
@@ -520,6 +524,76 @@ int as_key_thumbprint(const as_key_t *key, char out[AS_KID_LEN + 1])
     return 0;
 }
 
+/*
+ * Signing contexts, cached per thread. EVP_DigestSignInit looks the algorithms and their properties up again on
+ * every call (hash tables and read-write locks shared by every thread), which costs as much as a fifth of an
+ * ECDSA signature; a context initialised once per key and thread is copied instead, which is cheap and touches
+ * nothing shared. A few entries are enough: a thread signs with one key at a time, two around a rotation. An
+ * entry holds its own reference to the key's EVP_PKEY, so a key freed meanwhile is only found by its id, which
+ * is never reused.
+ */
+#define SIGN_CACHE_SIZE 4
+
+typedef struct st_sign_cache_t {
+    struct {
+        uint64_t key_id;
+        EVP_MD_CTX *initialised;
+    } entries[SIGN_CACHE_SIZE];
+    unsigned next; /* the entry replaced on a miss */
+    EVP_MD_CTX *work; /* the copy each signature is made with */
+} sign_cache_t;
+
+static pthread_key_t sign_cache_key;
+static pthread_once_t sign_cache_once = PTHREAD_ONCE_INIT;
+
+static void sign_cache_free(void *p)
+{
+    sign_cache_t *c = p;
+    for (size_t i = 0; i != SIGN_CACHE_SIZE; ++i)
+        EVP_MD_CTX_free(c->entries[i].initialised);
+    EVP_MD_CTX_free(c->work);
+    free(c);
+}
+
+static void sign_cache_init(void)
+{
+    if (pthread_key_create(&sign_cache_key, sign_cache_free) != 0)
+        fatal("pthread_key_create");
+}
+
+/** A context ready to sign with `key` on this thread (a copy of the cached initialised one), or NULL. */
+static EVP_MD_CTX *signing_ctx(const as_key_t *key)
+{
+    sign_cache_t *c;
+    EVP_MD_CTX *init = NULL;
+
+    pthread_once(&sign_cache_once, sign_cache_init);
+    if ((c = pthread_getspecific(sign_cache_key)) == NULL) {
+        c = xmalloc(sizeof(*c));
+        memset(c, 0, sizeof(*c));
+        if ((c->work = EVP_MD_CTX_new()) == NULL)
+            fatal("EVP_MD_CTX_new");
+        pthread_setspecific(sign_cache_key, c);
+    }
+    for (size_t i = 0; i != SIGN_CACHE_SIZE; ++i)
+        if (c->entries[i].initialised != NULL && c->entries[i].key_id == key->id)
+            init = c->entries[i].initialised;
+    if (init == NULL) {
+        if ((init = EVP_MD_CTX_new()) == NULL)
+            fatal("EVP_MD_CTX_new");
+        /* Ed25519 hashes the message itself (PureEdDSA): no digest */
+        if (EVP_DigestSignInit(init, NULL, key->alg == AS_ALG_EDDSA ? NULL : EVP_sha256(), NULL, key->pkey) != 1) {
+            EVP_MD_CTX_free(init);
+            return NULL;
+        }
+        unsigned slot = c->next++ % SIGN_CACHE_SIZE;
+        EVP_MD_CTX_free(c->entries[slot].initialised);
+        c->entries[slot].key_id = key->id;
+        c->entries[slot].initialised = init;
+    }
+    return EVP_MD_CTX_copy_ex(c->work, init) == 1 ? c->work : NULL;
+}
+
 int as_jws_sign(const as_key_t *key, const void *input, size_t len, uint8_t *sig, size_t *siglen)
 {
     EVP_MD_CTX *mdctx = NULL;
@@ -528,12 +602,7 @@ int as_jws_sign(const as_key_t *key, const void *input, size_t len, uint8_t *sig
     size_t outlen;
     int ret = -1;
 
-    if (!key->is_private)
-        goto Exit;
-    if ((mdctx = EVP_MD_CTX_new()) == NULL)
-        fatal("EVP_MD_CTX_new");
-    /* Ed25519 hashes the message itself (PureEdDSA): no digest */
-    if (EVP_DigestSignInit(mdctx, NULL, key->alg == AS_ALG_EDDSA ? NULL : EVP_sha256(), NULL, key->pkey) != 1)
+    if (!key->is_private || (mdctx = signing_ctx(key)) == NULL)
         goto Exit;
 
     switch (key->alg) {
@@ -571,7 +640,6 @@ Exit:
     if (ret != 0)
         ERR_clear_error();
     ECDSA_SIG_free(ecsig);
-    EVP_MD_CTX_free(mdctx);
     return ret;
 }
 

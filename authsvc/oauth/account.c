@@ -47,9 +47,12 @@ static void on_dispose(void *p)
 
 static void send_result(account_req_t *ar, int with_refresh)
 {
-    json_t *extra = json_pack("{s:I}", "token_version", (json_int_t)ar->new_version);
-    as_oauth_send_tokens(ar->req, ar->ctx->config, ar->keys->set, ar->client, ar->user->id, ar->new_version, ar->jwt.scope,
-                         with_refresh ? ar->refresh : NULL, extra);
+    as_token_response_t r = {.subject = ar->user->id,
+                             .token_version = ar->new_version,
+                             .scope = ar->jwt.scope,
+                             .refresh = with_refresh ? ar->refresh : NULL,
+                             .token_version_member = ar->new_version};
+    as_oauth_send_tokens(ar->req, ar->ctx->config, ar->keys->set, ar->client, &r);
 }
 
 static void on_family_created(void *ctx, int err, const as_refresh_t *r)

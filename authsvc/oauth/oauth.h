@@ -15,6 +15,7 @@
 #include "authsvc/keys/keyset.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/pool.h"
+#include "authsvc/store/store.h"
 #include "authsvc/work/pwcheck.h"
 
 /** Settings shared by every thread; read-only once serving. */
@@ -42,6 +43,7 @@ typedef struct st_as_oauth_ctx_t {
     const as_oauth_config_t *config;
     h2o_loop_t *loop;
     as_pool_t *db;
+    as_store_rotator_t *rotator; /* refresh rotations, committed in batches */
     as_client_cache_t *clients;
     as_pwcheck_t *pwcheck;
     h2o_multithread_receiver_t *pwcheck_receiver;

@@ -31,6 +31,7 @@ typedef struct st_token_req_t {
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
     as_password_check_t pw;
+    as_store_rotation_t *rotation;
     unsigned grant;
     const h2o_iovec_t *scope;
     const h2o_iovec_t *username;
@@ -51,6 +52,7 @@ static void on_dispose(void *p)
     token_req_t *tr = p;
     as_client_req_dispose(&tr->cr);
     as_password_check_cancel(&tr->pw);
+    as_store_rotation_cancel(tr->rotation);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
 }
@@ -64,8 +66,11 @@ static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *des
 
 static void issue(token_req_t *tr, const char *subject, int64_t token_version)
 {
-    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, subject, token_version, tr->granted_scope,
-                         tr->have_refresh ? tr->issued_raw : NULL, NULL);
+    as_token_response_t r = {.subject = subject,
+                             .token_version = token_version,
+                             .scope = tr->granted_scope,
+                             .refresh = tr->have_refresh ? tr->issued_raw : NULL};
+    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, &r);
 }
 
 /* --- refresh_token grant --------------------------------------------------------- */
@@ -74,6 +79,7 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
 {
     token_req_t *tr = ctx;
     tr->cr.job = NULL;
+    tr->rotation = NULL;
     switch (err) {
     case 0:
         break;
@@ -126,8 +132,9 @@ static void grant_refresh(token_req_t *tr)
     as_refresh_successor(tr->cr.keys->set->refresh_key, tr->refresh_raw, tr->issued_raw);
     as_refresh_hash(tr->refresh_raw, old_hash);
     as_refresh_hash(tr->issued_raw, new_hash);
-    as_store_refresh_rotate(tr->ctx->db, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
-                            tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr, &tr->cr.job);
+    tr->rotation = as_store_rotate(tr->ctx->rotator, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
+                                   tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr,
+                                   &tr->cr.job);
 }
 
 /* --- password grant ------------------------------------------------------------------ */
@@ -239,9 +246,16 @@ static void on_code_redeemed(void *ctx, int err, const as_code_grant_t *g)
         as_http_oauth_failure(tr->req, err);
         return;
     }
-    as_oauth_login_t login = {.nonce = g->nonce, .sid = g->session_id, .auth_time = g->auth_time};
-    as_oauth_send_code_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, g->user_id, g->token_version, g->scope,
-                              tr->have_refresh ? tr->issued_raw : NULL, tr->jti, scope_has(g->scope, "openid") ? &login : NULL);
+    as_token_response_t r = {.subject = g->user_id,
+                             .token_version = g->token_version,
+                             .scope = g->scope,
+                             .refresh = tr->have_refresh ? tr->issued_raw : NULL,
+                             .jti = tr->jti,
+                             .id_token = scope_has(g->scope, "openid"),
+                             .nonce = g->nonce,
+                             .sid = g->session_id,
+                             .auth_time = g->auth_time};
+    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, &r);
 }
 
 static void grant_code(token_req_t *tr)

@@ -4,6 +4,8 @@
  * typed result in the caller's memory pool (interface in store.h; the
  * invariants behind the statements are in README.md).
  */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -56,24 +58,28 @@ const as_stmt_t as_store_statements[] = {
                             " SELECT $5::bytea, f.id, least(now() + $6::integer * interval '1 second', f.expires_at) FROM f"
                             " RETURNING family_id",
                             7},
-    /* $1 presented token hash, $2 client id, $3 successor hash, $4 idle ttl, $5 requested scope or NULL
-     * (must lie within the family's, or nothing is consumed).
-     * Consumes and inserts in one statement: under READ COMMITTED the second of two racing UPDATEs re-checks
-     * `used_at IS NULL` after the first commits, finds it false, and returns no row. */
+    /* Rotates a batch of refresh tokens, each row of the arrays one rotation: $1 presented token hash, $2 client
+     * id, $3 successor hash, $4 idle ttl, $5 requested scope or NULL (must lie within the family's, or nothing is
+     * consumed). Consumes and inserts in one statement, one durable commit for the batch: under READ COMMITTED the
+     * second of two racing UPDATEs re-checks `used_at IS NULL` after the first commits, finds it false, and
+     * returns no row. The arrays never hold one hash twice (the rotator sees to it: the successor would be
+     * inserted twice). Returns the ordinal of each rotation that succeeded. */
     [STMT_REFRESH_ROTATE] = {"refresh_rotate",
-                             "WITH old AS ("
+                             "WITH i AS (SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::integer[], $5::text[])"
+                             " WITH ORDINALITY AS x(old_hash, client_id, new_hash, idle, scope, ord)),"
+                             " old AS ("
                              " UPDATE refresh_tokens t SET used_at = now()"
-                             " FROM refresh_families f JOIN users u ON u.id = f.user_id"
-                             " WHERE t.hash = $1::bytea AND t.used_at IS NULL AND t.expires_at > now()"
-                             " AND f.id = t.family_id AND f.client_id = $2 AND f.revoked_at IS NULL AND f.expires_at > now()"
+                             " FROM i, refresh_families f JOIN users u ON u.id = f.user_id"
+                             " WHERE t.hash = i.old_hash AND t.used_at IS NULL AND t.expires_at > now()"
+                             " AND f.id = t.family_id AND f.client_id = i.client_id AND f.revoked_at IS NULL AND f.expires_at > now()"
                              " AND u.token_version = f.token_version AND NOT u.disabled"
-                             " AND ($5::text IS NULL OR string_to_array($5::text, ' ') <@ string_to_array(f.scope, ' '))"
-                             " RETURNING t.family_id, f.user_id, f.scope, f.token_version, f.expires_at),"
+                             " AND (i.scope IS NULL OR string_to_array(i.scope, ' ') <@ string_to_array(f.scope, ' '))"
+                             " RETURNING i.ord, t.family_id, f.user_id, f.scope, f.token_version, f.expires_at, i.old_hash,"
+                             " i.new_hash, i.idle),"
                              " ins AS ("
                              " INSERT INTO refresh_tokens (hash, family_id, parent_hash, expires_at)"
-                             " SELECT $3::bytea, old.family_id, $1::bytea,"
-                             " least(now() + $4::integer * interval '1 second', old.expires_at) FROM old)"
-                             " SELECT user_id, scope, token_version FROM old",
+                             " SELECT new_hash, family_id, old_hash, least(now() + idle * interval '1 second', expires_at) FROM old)"
+                             " SELECT ord, user_id, scope, token_version FROM old",
                              5},
     /* Why did a rotation find nothing? Run after STMT_REFRESH_ROTATE returned no row, so its snapshot sees whatever
      * a racing winner committed. $1 presented hash, $2 client id, $3 its successor's hash, $4 grace seconds.
@@ -463,22 +469,53 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
     as_pool_query(pool, STMT_FAMILY_CREATE, 7, values, lengths, formats, on_family_created, fc, handle);
 }
 
+/*
+ * Refresh rotation, in batches. Every rotation goes through STMT_REFRESH_ROTATE over arrays; a rotator (one per
+ * event thread) gathers the rotations that arrive while its batches are in flight and sends them together, so
+ * that under load one durable commit serves many. A request is answered only from the result of the commit
+ * that holds its rotation. A rotation that consumed nothing goes on alone with STMT_REFRESH_CHECK.
+ */
+typedef struct st_batch_t batch_t;
+
 typedef struct st_rotate_call_t {
     call_t call;
     as_pool_t *pool;
-    as_pool_job_t **handle;
+    as_pool_job_t **handle; /* the caller's: set to the check statement's job, if one is needed */
     uint8_t old_hash[AS_SHA256_LEN];
     uint8_t new_hash[AS_SHA256_LEN];
     char client_id[256];
+    const char *scope; /* requested, in the caller's memory pool; NULL: the family's */
+    int idle;
     int grace;
+    /* while waiting in a rotator or in flight in a batch */
+    struct st_as_store_rotator_t *rot;
+    struct st_rotate_call_t *next; /* the rotator's pending list */
+    batch_t *batch;                /* the batch it is in flight in, or NULL */
+    size_t ord;                    /* its index there */
 } rotate_call_t;
 
-static as_refresh_t *refresh_from_row(h2o_mem_pool_t *mem, const PGresult *res, int first_col, int outcome)
+struct st_batch_t {
+    struct st_as_store_rotator_t *rot; /* NULL: a rotation sent alone (as_store_refresh_rotate), in the caller's pool */
+    as_pool_t *pool;
+    unsigned attempts;
+    size_t n;
+    rotate_call_t *calls[]; /* NULL once cancelled */
+};
+
+struct st_as_store_rotator_t {
+    as_pool_t *pool;
+    size_t max_inflight, max_batch, inflight;
+    rotate_call_t *pending, **pending_tail;
+    int closing;
+    as_store_rotator_stats_t stats;
+};
+
+static as_refresh_t *refresh_from_row(h2o_mem_pool_t *mem, const PGresult *res, int row, int first_col, int outcome)
 {
     as_refresh_t *r = h2o_mem_alloc_pool(mem, sizeof(*r));
-    r->user_id = dup_value(mem, res, 0, first_col);
-    r->scope = dup_value(mem, res, 0, first_col + 1);
-    r->token_version = strtoll(PQgetvalue(res, 0, first_col + 2), NULL, 10);
+    r->user_id = dup_value(mem, res, row, first_col);
+    r->scope = dup_value(mem, res, row, first_col + 1);
+    r->token_version = strtoll(PQgetvalue(res, row, first_col + 2), NULL, 10);
     r->outcome = outcome;
     return r;
 }
@@ -495,7 +532,7 @@ static void on_checked(void *ctx, int err, const PGresult *res)
     }
     verdict = PQgetvalue(res, 0, 0);
     if (strcmp(verdict, "grace") == 0) {
-        cb(rc->call.ctx, 0, refresh_from_row(rc->call.mem, res, 1, AS_REFRESH_GRACE));
+        cb(rc->call.ctx, 0, refresh_from_row(rc->call.mem, res, 0, 1, AS_REFRESH_GRACE));
     } else if (strcmp(verdict, "reuse") == 0) {
         as_warn("refresh token reuse detected: family %s of client %s revoked", PQgetvalue(res, 0, 4), rc->client_id);
         cb(rc->call.ctx, AS_ERR_CONFLICT, NULL);
@@ -506,20 +543,9 @@ static void on_checked(void *ctx, int err, const PGresult *res)
     }
 }
 
-static void on_rotated(void *ctx, int err, const PGresult *res)
+/** Nothing consumed: find out why, in a statement that sees what a racing winner committed. */
+static void check_rotation(rotate_call_t *rc)
 {
-    rotate_call_t *rc = ctx;
-    as_store_refresh_cb cb = (as_store_refresh_cb)rc->call.cb;
-
-    if ((err = result_err(err, res, "refresh rotation")) != 0) {
-        cb(rc->call.ctx, err, NULL);
-        return;
-    }
-    if (PQntuples(res) == 1) {
-        cb(rc->call.ctx, 0, refresh_from_row(rc->call.mem, res, 0, AS_REFRESH_ROTATED));
-        return;
-    }
-    /* nothing consumed: find out why, in a statement that sees what a racing winner committed */
     char grace[16];
     snprintf(grace, sizeof(grace), "%d", rc->grace);
     const char *values[] = {(const char *)rc->old_hash, rc->client_id, (const char *)rc->new_hash, grace};
@@ -528,25 +554,259 @@ static void on_rotated(void *ctx, int err, const PGresult *res)
     as_pool_query(rc->pool, STMT_REFRESH_CHECK, 4, values, lengths, formats, on_checked, rc, rc->handle);
 }
 
-void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
-                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
-                             as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
+/** Appends `s` to a PostgreSQL array literal as a quoted element ("" and \ escaped), or NULL. */
+static char *array_elem(char *p, const char *s)
+{
+    if (s == NULL)
+        return p + sprintf(p, "NULL");
+    *p++ = '"';
+    for (; *s != '\0'; ++s) {
+        if (*s == '"' || *s == '\\')
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    *p++ = '"';
+    return p;
+}
+
+/** Appends a bytea element in hex ("\\x..." inside the literal). */
+static char *array_bytea(char *p, const uint8_t *b, size_t len)
+{
+    p += sprintf(p, "\"\\\\x");
+    for (size_t i = 0; i != len; ++i)
+        p += sprintf(p, "%02x", b[i]);
+    *p++ = '"';
+    return p;
+}
+
+static void on_batch(void *ctx, int err, const PGresult *res);
+
+/** Sends the rotations of `b` as one statement. */
+static void send_batch(batch_t *b, as_pool_job_t **handle)
+{
+    size_t cap = 16, n = 0;
+    for (size_t i = 0; i != b->n; ++i)
+        cap += 2 * (2 * AS_SHA256_LEN + 8) + 2 * strlen(b->calls[i]->client_id) + 16 +
+               (b->calls[i]->scope != NULL ? 2 * strlen(b->calls[i]->scope) : 4) + 32;
+    char *buf = as_malloc(5 * cap), *arrays[5], *p;
+    for (int a = 0; a != 5; ++a) {
+        arrays[a] = p = buf + a * cap;
+        *p++ = '{';
+        for (size_t i = 0; i != b->n; ++i) {
+            const rotate_call_t *rc = b->calls[i];
+            if (i != 0)
+                *p++ = ',';
+            switch (a) {
+            case 0:
+                p = array_bytea(p, rc->old_hash, AS_SHA256_LEN);
+                break;
+            case 1:
+                p = array_elem(p, rc->client_id);
+                break;
+            case 2:
+                p = array_bytea(p, rc->new_hash, AS_SHA256_LEN);
+                break;
+            case 3:
+                p += sprintf(p, "%d", rc->idle);
+                break;
+            case 4:
+                p = array_elem(p, rc->scope);
+                break;
+            }
+        }
+        *p++ = '}';
+        *p = '\0';
+        n += (size_t)(p - arrays[a]);
+    }
+    (void)n;
+    as_pool_query(b->pool, STMT_REFRESH_ROTATE, 5, (const char *const *)arrays, NULL, NULL, on_batch, b, handle);
+    free(buf);
+}
+
+static void rotator_flush(as_store_rotator_t *rot);
+
+static void rotator_release(as_store_rotator_t *rot)
+{
+    --rot->inflight;
+    if (rot->closing && rot->inflight == 0)
+        free(rot);
+    else if (!rot->closing)
+        rotator_flush(rot);
+}
+
+/** 1 if the statement's failure left nothing behind and may be tried again (a deadlock between two batches). */
+static int retryable(int err, const PGresult *res)
+{
+    const char *state = err == AS_ERR_DB_QUERY && res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state != NULL && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+}
+
+static void on_batch(void *ctx, int err, const PGresult *res)
+{
+    batch_t *b = ctx;
+    as_store_rotator_t *rot = b->rot;
+
+    if (retryable(err, res) && ++b->attempts < 3) {
+        /* the whole statement rolled back: nothing of it was committed, so it is sent again as it was */
+        as_info("refresh rotation batch of %zu hit %s, sent again", b->n, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        send_batch(b, rot == NULL ? b->calls[0]->handle : NULL);
+        return;
+    }
+    if ((err = result_err(err, res, "refresh rotation")) == 0) {
+        /* the rows name the rotations that succeeded; mark them answered first, then answer everyone */
+        int rows = PQntuples(res);
+        for (int r = 0; r != rows; ++r) {
+            size_t ord = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+            rotate_call_t *rc = ord >= 1 && ord <= b->n ? b->calls[ord - 1] : NULL;
+            if (rc == NULL)
+                continue; /* cancelled: its request is gone, its rotation stands (as a lost response's would) */
+            b->calls[ord - 1] = NULL;
+            rc->batch = NULL;
+            ((as_store_refresh_cb)rc->call.cb)(rc->call.ctx, 0, refresh_from_row(rc->call.mem, res, r, 1, AS_REFRESH_ROTATED));
+        }
+    }
+    for (size_t i = 0; i != b->n; ++i) {
+        rotate_call_t *rc = b->calls[i];
+        if (rc == NULL)
+            continue;
+        rc->batch = NULL;
+        if (err != 0)
+            ((as_store_refresh_cb)rc->call.cb)(rc->call.ctx, err, NULL);
+        else
+            check_rotation(rc);
+    }
+    if (rot != NULL) {
+        free(b);
+        rotator_release(rot);
+    }
+}
+
+/** Sends pending rotations while the rotator has room in flight; a hash already in a batch waits for the next one. */
+static void rotator_flush(as_store_rotator_t *rot)
+{
+    while (rot->pending != NULL && rot->inflight < rot->max_inflight) {
+        batch_t *b = as_malloc(offsetof(batch_t, calls) + sizeof(b->calls[0]) * rot->max_batch);
+        rotate_call_t **link = &rot->pending, *rc;
+        *b = (batch_t){.rot = rot, .pool = rot->pool};
+        while ((rc = *link) != NULL && b->n != rot->max_batch) {
+            int dup = 0;
+            for (size_t i = 0; i != b->n && !dup; ++i)
+                dup = memcmp(b->calls[i]->old_hash, rc->old_hash, AS_SHA256_LEN) == 0;
+            if (dup) {
+                link = &rc->next;
+                continue;
+            }
+            *link = rc->next;
+            rc->next = NULL;
+            rc->rot = NULL; /* out of the pending list: cancelling it now goes through the batch */
+            rc->batch = b;
+            rc->ord = b->n;
+            b->calls[b->n++] = rc;
+        }
+        rot->pending_tail = &rot->pending;
+        while (*rot->pending_tail != NULL)
+            rot->pending_tail = &(*rot->pending_tail)->next;
+        ++rot->inflight;
+        ++rot->stats.batches;
+        rot->stats.rotations += b->n;
+        if (b->n > rot->stats.largest)
+            rot->stats.largest = b->n;
+        send_batch(b, NULL);
+    }
+}
+
+static rotate_call_t *rotate_call_new(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN],
+                                      const char *client_id, const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace,
+                                      const char *scope, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
 {
     rotate_call_t *rc = h2o_mem_alloc_pool(mem, sizeof(*rc));
-    char idle[16];
-
+    memset(rc, 0, sizeof(*rc));
     rc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     rc->pool = pool;
     rc->handle = handle;
     memcpy(rc->old_hash, old_hash, AS_SHA256_LEN);
     memcpy(rc->new_hash, new_hash, AS_SHA256_LEN);
     snprintf(rc->client_id, sizeof(rc->client_id), "%s", client_id);
+    rc->scope = scope != NULL ? h2o_strdup(mem, scope, SIZE_MAX).base : NULL;
+    rc->idle = idle_ttl;
     rc->grace = grace;
-    snprintf(idle, sizeof(idle), "%d", idle_ttl);
-    const char *values[] = {(const char *)old_hash, client_id, (const char *)new_hash, idle, scope};
-    const int lengths[] = {AS_SHA256_LEN, 0, AS_SHA256_LEN, 0, 0};
-    const int formats[] = {1, 0, 1, 0, 0};
-    as_pool_query(pool, STMT_REFRESH_ROTATE, 5, values, lengths, formats, on_rotated, rc, handle);
+    return rc;
+}
+
+void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
+                             const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
+                             as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    rotate_call_t *rc = rotate_call_new(pool, mem, old_hash, client_id, new_hash, idle_ttl, grace, scope, cb, ctx, handle);
+    /* a batch of one, in the caller's pool: cancelling the job through `handle` leaves nothing to free */
+    batch_t *b = h2o_mem_alloc_pool(mem, offsetof(batch_t, calls) + sizeof(b->calls[0]));
+    *b = (batch_t){.rot = NULL, .pool = pool, .n = 1};
+    b->calls[0] = rc;
+    rc->batch = b;
+    send_batch(b, handle);
+}
+
+as_store_rotator_t *as_store_rotator_create(as_pool_t *pool, size_t max_inflight, size_t max_batch)
+{
+    as_store_rotator_t *rot = as_calloc(1, sizeof(*rot));
+    rot->pool = pool;
+    rot->max_inflight = max_inflight != 0 ? max_inflight : 1;
+    rot->max_batch = max_batch != 0 ? max_batch : 1;
+    rot->pending_tail = &rot->pending;
+    return rot;
+}
+
+void as_store_rotator_close(as_store_rotator_t *rot)
+{
+    rotate_call_t *rc;
+    rot->closing = 1;
+    while ((rc = rot->pending) != NULL) {
+        rot->pending = rc->next;
+        rc->rot = NULL;
+        ((as_store_refresh_cb)rc->call.cb)(rc->call.ctx, AS_ERR_DB_UNAVAILABLE, NULL);
+    }
+    if (rot->inflight == 0)
+        free(rot);
+}
+
+as_store_rotator_stats_t as_store_rotator_stats(const as_store_rotator_t *rot)
+{
+    return rot->stats;
+}
+
+as_store_rotation_t *as_store_rotate(as_store_rotator_t *rot, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN],
+                                     const char *client_id, const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace,
+                                     const char *scope, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    rotate_call_t *rc = rotate_call_new(rot->pool, mem, old_hash, client_id, new_hash, idle_ttl, grace, scope, cb, ctx, handle);
+    rc->rot = rot;
+    *rot->pending_tail = rc;
+    rot->pending_tail = &rc->next;
+    rotator_flush(rot);
+    return (as_store_rotation_t *)rc;
+}
+
+void as_store_rotation_cancel(as_store_rotation_t *rotation)
+{
+    rotate_call_t *rc = (rotate_call_t *)rotation;
+    if (rc == NULL)
+        return;
+    if (rc->batch != NULL) {
+        rc->batch->calls[rc->ord] = NULL; /* in flight: its answer is dropped */
+        rc->batch = NULL;
+    } else if (rc->rot != NULL) {
+        /* still waiting: it will not be sent */
+        for (rotate_call_t **link = &rc->rot->pending; *link != NULL; link = &(*link)->next) {
+            if (*link == rc) {
+                *link = rc->next;
+                if (rc->rot->pending_tail == &rc->next)
+                    rc->rot->pending_tail = link;
+                break;
+            }
+        }
+    }
+    rc->rot = NULL;
+    rc->call.cb = NULL;
 }
 
 /* --- health ------------------------------------------------------------------ */

@@ -101,6 +101,42 @@ void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t
                              const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
                              as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
 
+/**
+ * A rotator gathers the refresh rotations of one event thread into batches:
+ * one goes out at once while fewer than `max_inflight` batches are in flight;
+ * the others wait and leave together (at most `max_batch` in one statement,
+ * one durable commit for all) as soon as a batch completes. Each rotation has
+ * exactly the outcome as_store_refresh_rotate would give it. Owner: the
+ * thread's wiring (as_store_rotator_close before the pool is disposed).
+ */
+typedef struct st_as_store_rotator_t as_store_rotator_t;
+typedef struct st_as_store_rotation_t as_store_rotation_t;
+
+/** What a rotator has done, for benchmarks: batches sent, rotations in them, the largest batch. */
+typedef struct st_as_store_rotator_stats_t {
+    uint64_t batches;
+    uint64_t rotations;
+    size_t largest;
+} as_store_rotator_stats_t;
+
+as_store_rotator_t *as_store_rotator_create(as_pool_t *pool, size_t max_inflight, size_t max_batch);
+/** Fails the waiting rotations (AS_ERR_DB_UNAVAILABLE); frees the rotator once its batches in flight complete. */
+void as_store_rotator_close(as_store_rotator_t *rot);
+as_store_rotator_stats_t as_store_rotator_stats(const as_store_rotator_t *rot);
+
+/**
+ * as_store_refresh_rotate through a rotator. Returns a handle to cancel the
+ * rotation with while it waits or is in flight (after that, `handle` holds
+ * the job of the statement that follows, if any, as with
+ * as_store_refresh_rotate). A rotation cancelled in flight stands.
+ */
+as_store_rotation_t *as_store_rotate(as_store_rotator_t *rot, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN],
+                                     const char *client_id, const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace,
+                                     const char *scope, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
+
+/** Its callback will not run (NULL is fine; loop thread only). */
+void as_store_rotation_cancel(as_store_rotation_t *rotation);
+
 typedef void (*as_store_flag_cb)(void *ctx, int err, int flag);
 typedef void (*as_store_version_cb)(void *ctx, int err, int64_t token_version);
 

@@ -1,25 +1,15 @@
 /*
- * token/jwt — RFC 9068 access tokens: header {alg, typ: at+jwt, kid}, the
- * claims, a random jti, signed with crypto/'s JWS (interface in jwt.h).
+ * token/jwt — RFC 9068 access tokens and OpenID Connect id_tokens: the header
+ * and the claims are written as JSON straight into one buffer (base/jsonw, no
+ * JSON tree), base64url-encoded in place, signed with crypto/'s JWS
+ * (interface in jwt.h). One allocation per token: the caller's pool or the heap.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 #include "authsvc/as.h"
+#include "authsvc/base/jsonw.h"
 #include "authsvc/token/jwt.h"
-
-static char *b64url_json(json_t *obj, size_t *outlen)
-{
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == NULL)
-        abort();
-    size_t len = strlen(text);
-    char *enc = as_malloc(AS_B64URL_ENCLEN(len) + 1);
-    *outlen = as_b64url_encode(text, len, enc);
-    free(text);
-    return enc;
-}
 
 void as_jwt_new_jti(char jti[AS_JTI_LEN + 1])
 {
@@ -28,85 +18,197 @@ void as_jwt_new_jti(char jti[AS_JTI_LEN + 1])
     as_b64url_encode(rnd, sizeof(rnd), jti);
 }
 
-/** header.payload.signature with `key`; takes `payload` over. */
-static int sign_compact(const as_key_t *key, const char *kid, const char *typ, json_t *payload, char **out)
+/** An upper bound of a string's length once written as a JSON string. */
+static size_t json_len(const char *s)
 {
-    uint8_t sig[AS_SIG_MAX];
-    size_t hlen, plen, siglen;
-    char *header_b64 = NULL, *payload_b64 = NULL, *token = NULL;
-    json_t *header = json_pack("{s:s, s:s, s:s}", "alg", as_alg_name(as_key_alg(key)), "typ", typ, "kid", kid);
-    int ret = -1;
-
-    if (header == NULL || payload == NULL)
-        goto Exit;
-    header_b64 = b64url_json(header, &hlen);
-    payload_b64 = b64url_json(payload, &plen);
-    token = as_malloc(hlen + 1 + plen + 1 + AS_B64URL_ENCLEN(AS_SIG_MAX) + 1);
-    memcpy(token, header_b64, hlen);
-    token[hlen] = '.';
-    memcpy(token + hlen + 1, payload_b64, plen);
-    if (as_jws_sign(key, token, hlen + 1 + plen, sig, &siglen) != 0)
-        goto Exit;
-    token[hlen + 1 + plen] = '.';
-    as_b64url_encode(sig, siglen, token + hlen + 1 + plen + 1);
-    *out = token;
-    token = NULL;
-    ret = 0;
-Exit:
-    json_decref(header);
-    json_decref(payload);
-    free(header_b64);
-    free(payload_b64);
-    free(token);
-    return ret;
+    return s != NULL ? strlen(s) * AS_JSONW_ESCAPE_MAX + 2 : 0;
 }
 
-int as_jwt_mint_access(const as_key_t *key, const char *kid, const as_access_claims_t *c, char **out, char jti[AS_JTI_LEN + 1])
+/** Where a token is written: the caller's pool (the request path) or the heap. */
+typedef struct st_out_t {
+    h2o_mem_pool_t *pool; /* NULL: malloc */
+    char *buf;
+    size_t cap;
+} out_t;
+
+static void out_alloc(out_t *o, size_t cap)
 {
-    json_t *payload, *aud;
+    o->cap = cap;
+    o->buf = o->pool != NULL ? h2o_mem_alloc_pool(o->pool, cap) : as_malloc(cap);
+}
+
+/**
+ * The header and the claims (`claims`, `clen` bytes of JSON) become header.payload.signature in `o`'s buffer,
+ * which must hold json_max + the header and the encodings (see token_cap). Returns the token's length, or 0.
+ */
+static size_t sign_compact(out_t *o, const as_key_t *key, const char *kid, const char *typ, const char *claims, size_t clen)
+{
+    char header[256];
+    as_jsonw_t h;
+    uint8_t sig[AS_SIG_MAX];
+    size_t siglen, n;
+
+    as_jsonw_init(&h, header, sizeof(header));
+    as_jsonw_raw(&h, "{", 1);
+    as_jsonw_member_str(&h, "alg", as_alg_name(as_key_alg(key)));
+    as_jsonw_member_str(&h, "typ", typ);
+    as_jsonw_member_str(&h, "kid", kid);
+    as_jsonw_raw(&h, "}", 1);
+    if (h.failed)
+        return 0;
+    n = as_b64url_encode_public(header, h.len, o->buf);
+    o->buf[n++] = '.';
+    n += as_b64url_encode_public(claims, clen, o->buf + n);
+    if (as_jws_sign(key, o->buf, n, sig, &siglen) != 0)
+        return 0;
+    o->buf[n++] = '.';
+    n += as_b64url_encode_public(sig, siglen, o->buf + n);
+    return n;
+}
+
+/** What a token whose claims take at most `json_max` bytes needs: header, payload and signature encoded, NUL. */
+static size_t token_cap(size_t json_max)
+{
+    return AS_B64URL_ENCLEN(256) + 1 + AS_B64URL_ENCLEN(json_max) + 1 + AS_B64URL_ENCLEN(AS_SIG_MAX) + 1;
+}
+
+/** Writes the claims of an access token into a buffer sized for them; returns it (heap) and its length, or NULL. */
+static char *access_claims(const as_access_claims_t *c, const char *jti, size_t *len)
+{
+    size_t max = 256 + json_len(c->issuer) + json_len(c->subject) + json_len(c->client_id) + json_len(c->scope) + AS_JTI_LEN;
+    for (size_t i = 0; i != c->num_audiences; ++i)
+        max += json_len(c->audiences[i]) + 1;
+    char *buf = as_malloc(max);
+    as_jsonw_t w;
+
+    as_jsonw_init(&w, buf, max);
+    as_jsonw_raw(&w, "{", 1);
+    as_jsonw_member_str(&w, "iss", c->issuer);
+    as_jsonw_member_str(&w, "sub", c->subject);
+    as_jsonw_raw(&w, ",\"aud\":", 7);
+    if (c->num_audiences == 1) {
+        as_jsonw_string(&w, c->audiences[0], strlen(c->audiences[0]));
+    } else {
+        as_jsonw_raw(&w, "[", 1);
+        for (size_t i = 0; i != c->num_audiences; ++i) {
+            if (i != 0)
+                as_jsonw_raw(&w, ",", 1);
+            as_jsonw_string(&w, c->audiences[i], strlen(c->audiences[i]));
+        }
+        as_jsonw_raw(&w, "]", 1);
+    }
+    as_jsonw_member_int(&w, "exp", c->issued_at + c->lifetime);
+    as_jsonw_member_int(&w, "iat", c->issued_at);
+    as_jsonw_member_int(&w, "nbf", c->issued_at);
+    as_jsonw_member_str(&w, "jti", jti);
+    as_jsonw_member_str(&w, "client_id", c->client_id);
+    if (c->scope != NULL && c->scope[0] != '\0') {
+        as_jsonw_member_str(&w, "scope", c->scope);
+    }
+    if (c->token_version > 0) {
+        as_jsonw_member_int(&w, "ver", c->token_version);
+    }
+    as_jsonw_raw(&w, "}", 1);
+    if (w.failed) {
+        free(buf);
+        return NULL;
+    }
+    *len = w.len;
+    return buf;
+}
+
+static int mint_access(out_t *o, const as_key_t *key, const char *kid, const as_access_claims_t *c, size_t *len,
+                       char jti[AS_JTI_LEN + 1])
+{
+    size_t clen, n = 0;
+    char *claims;
 
     if (c->jti != NULL)
         snprintf(jti, AS_JTI_LEN + 1, "%s", c->jti);
     else
         as_jwt_new_jti(jti);
-    if (c->num_audiences == 1) {
-        aud = json_string(c->audiences[0]);
-    } else {
-        aud = json_array();
-        for (size_t i = 0; i != c->num_audiences; ++i)
-            json_array_append_new(aud, json_string(c->audiences[i]));
+    if ((claims = access_claims(c, jti, &clen)) == NULL)
+        return AS_ERR_INTERNAL;
+    out_alloc(o, token_cap(clen));
+    n = sign_compact(o, key, kid, "at+jwt", claims, clen);
+    free(claims);
+    if (n == 0) {
+        if (o->pool == NULL)
+            free(o->buf);
+        return AS_ERR_INTERNAL;
     }
-    payload = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:s, s:s}", "iss", c->issuer, "sub", c->subject, "aud", aud, "exp",
-                        (json_int_t)(c->issued_at + c->lifetime), "iat", (json_int_t)c->issued_at, "nbf",
-                        (json_int_t)c->issued_at, "jti", jti, "client_id", c->client_id);
-    if (payload != NULL && c->scope != NULL && c->scope[0] != '\0')
-        json_object_set_new(payload, "scope", json_string(c->scope));
-    if (payload != NULL && c->token_version > 0)
-        json_object_set_new(payload, "ver", json_integer(c->token_version));
-    return sign_compact(key, kid, "at+jwt", payload, out);
+    o->buf[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+int as_jwt_mint_access(const as_key_t *key, const char *kid, const as_access_claims_t *claims, char **out,
+                       char jti[AS_JTI_LEN + 1])
+{
+    out_t o = {.pool = NULL};
+    size_t len;
+    if (mint_access(&o, key, kid, claims, &len, jti) != 0)
+        return AS_ERR_INTERNAL;
+    *out = o.buf;
+    return 0;
+}
+
+int as_jwt_mint_access_pool(h2o_mem_pool_t *pool, const as_key_t *key, const char *kid, const as_access_claims_t *claims,
+                            h2o_iovec_t *out, char jti[AS_JTI_LEN + 1])
+{
+    out_t o = {.pool = pool};
+    size_t len;
+    if (mint_access(&o, key, kid, claims, &len, jti) != 0)
+        return AS_ERR_INTERNAL;
+    *out = h2o_iovec_init(o.buf, len);
+    return 0;
 }
 
 int as_jwt_mint_id(const as_key_t *key, const char *kid, const as_id_claims_t *c, char **out)
 {
-    json_t *payload = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "iss", c->issuer, "sub", c->subject, "aud", c->audience, "exp",
-                                (json_int_t)(c->issued_at + c->lifetime), "iat", (json_int_t)c->issued_at, "auth_time",
-                                (json_int_t)c->auth_time);
-    if (payload == NULL)
-        return -1;
-    if (c->nonce != NULL)
-        json_object_set_new(payload, "nonce", json_string(c->nonce));
-    if (c->sid != NULL)
-        json_object_set_new(payload, "sid", json_string(c->sid));
+    size_t max = 256 + json_len(c->issuer) + json_len(c->subject) + json_len(c->audience) + json_len(c->nonce) + json_len(c->sid) +
+                 AS_B64URL_ENCLEN(AS_SHA512_LEN);
+    char *claims = as_malloc(max);
+    as_jsonw_t w;
+    out_t o = {.pool = NULL};
+    size_t n = 0;
+
+    as_jsonw_init(&w, claims, max);
+    as_jsonw_raw(&w, "{", 1);
+    as_jsonw_member_str(&w, "iss", c->issuer);
+    as_jsonw_member_str(&w, "sub", c->subject);
+    as_jsonw_member_str(&w, "aud", c->audience);
+    as_jsonw_member_int(&w, "exp", c->issued_at + c->lifetime);
+    as_jsonw_member_int(&w, "iat", c->issued_at);
+    as_jsonw_member_int(&w, "auth_time", c->auth_time);
+    if (c->nonce != NULL) {
+        as_jsonw_member_str(&w, "nonce", c->nonce);
+    }
+    if (c->sid != NULL) {
+        as_jsonw_member_str(&w, "sid", c->sid);
+    }
     if (c->access_token != NULL) {
+        /* OIDC Core §3.1.3.6: the left half of the hash the signing algorithm uses (SHA-512 for Ed25519) */
         uint8_t digest[AS_SHA512_LEN];
         char half[AS_B64URL_ENCLEN(AS_SHA512_LEN / 2) + 1];
-        size_t n = as_key_alg(key) == AS_ALG_EDDSA ? AS_SHA512_LEN : AS_SHA256_LEN;
-        if (n == AS_SHA512_LEN)
+        size_t hlen = as_key_alg(key) == AS_ALG_EDDSA ? AS_SHA512_LEN : AS_SHA256_LEN;
+        if (hlen == AS_SHA512_LEN)
             as_sha512(c->access_token, strlen(c->access_token), digest);
         else
             as_sha256(c->access_token, strlen(c->access_token), digest);
-        as_b64url_encode(digest, n / 2, half);
-        json_object_set_new(payload, "at_hash", json_string(half));
+        as_b64url_encode(digest, hlen / 2, half);
+        as_jsonw_member_str(&w, "at_hash", half);
     }
-    return sign_compact(key, kid, "JWT", payload, out);
+    as_jsonw_raw(&w, "}", 1);
+    if (!w.failed) {
+        out_alloc(&o, token_cap(w.len));
+        if ((n = sign_compact(&o, key, kid, "JWT", claims, w.len)) == 0)
+            free(o.buf);
+    }
+    free(claims);
+    if (n == 0)
+        return AS_ERR_INTERNAL;
+    o.buf[n] = '\0';
+    *out = o.buf;
+    return 0;
 }

@@ -272,6 +272,101 @@ START_TEST(rotation_race_within_grace_shares_one_successor)
 END_TEST
 
 /* Outside the window a retry is reuse, even while the successor is unused. */
+/* The rotator commits rotations in batches; every race keeps exactly its one-at-a-time outcome, whether the racers
+ * land in one batch (where the rotator must keep a hash out twice) or in batches in flight together. */
+START_TEST(batched_rotation_races_within_and_across_batches)
+{
+    enum { FAMILIES = 30, RACERS = 3 };
+    as_pool_t *pool = new_pool(conninfo, 8, 10000, NULL, 0);
+    as_store_rotator_t *rot = as_store_rotator_create(pool, 2, 64);
+    uint8_t key[AS_REFRESH_KEY_LEN], first[FAMILIES][AS_REFRESH_RAW_LEN], old_hash[FAMILIES][AS_SHA256_LEN],
+        succ_hash[FAMILIES][AS_SHA256_LEN];
+    as_random_bytes(key, sizeof(key));
+    wait_ready(pool);
+    for (int f = 0; f != FAMILIES; ++f) {
+        uint8_t succ[AS_REFRESH_RAW_LEN];
+        as_refresh_new(first[f]);
+        create_family(pool, first[f], 1);
+        as_refresh_hash(first[f], old_hash[f]);
+        as_refresh_successor(key, first[f], succ);
+        as_refresh_hash(succ, succ_hash[f]);
+    }
+    done = successes = not_found = other = graces = reuses = 0;
+    /* every family raced by three tabs, interleaved, all submitted before the loop runs: the first batch goes out
+     * alone, the rest pile up and leave in batches, a token never twice in one */
+    for (int r = 0; r != RACERS; ++r)
+        for (int f = 0; f != FAMILIES; ++f)
+            as_store_rotate(rot, &mem, old_hash[f], "svc", succ_hash[f], 3600, 60, NULL, on_refresh, NULL, NULL);
+    run_until(&done, FAMILIES * RACERS);
+    ck_assert_int_eq(other, 0);
+    ck_assert_int_eq(successes, FAMILIES * RACERS);
+    ck_assert_int_eq(graces, FAMILIES * (RACERS - 1)); /* one rotation per family, the others got the same successor */
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), FAMILIES);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_at IS NOT NULL"), 0);
+    as_store_rotator_stats_t st = as_store_rotator_stats(rot);
+    ck_assert_uint_lt(st.batches, FAMILIES * RACERS); /* batching happened */
+    ck_assert_uint_gt(st.largest, 1);
+    ck_assert_uint_le(st.largest, FAMILIES); /* a hash never twice in one batch */
+
+    /* without a grace window, the racers that lose are reuse: each family revoked, exactly one winner each */
+    for (int f = 0; f != FAMILIES; ++f) {
+        as_refresh_new(first[f]);
+        create_family(pool, first[f], 1);
+        as_refresh_hash(first[f], old_hash[f]);
+    }
+    done = successes = not_found = other = graces = reuses = 0;
+    for (int r = 0; r != RACERS; ++r) {
+        for (int f = 0; f != FAMILIES; ++f) {
+            uint8_t succ[AS_REFRESH_RAW_LEN], h[AS_SHA256_LEN];
+            as_refresh_new(succ);
+            as_refresh_hash(succ, h);
+            as_store_rotate(rot, &mem, old_hash[f], "svc", h, 3600, 0, NULL, on_refresh, NULL, NULL);
+        }
+    }
+    run_until(&done, FAMILIES * RACERS);
+    ck_assert_int_eq(other, 0);
+    ck_assert_int_eq(successes, FAMILIES);
+    /* a loser is reuse, or (once its family is revoked) simply invalid: every family was caught at least once */
+    ck_assert_int_eq(not_found, FAMILIES * (RACERS - 1));
+    ck_assert_int_ge(reuses, FAMILIES);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_reason = 'reuse'"), FAMILIES);
+    as_store_rotator_close(rot);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+/* A rotation cancelled while it waits is never sent; one cancelled in flight stands but does not call back. */
+START_TEST(batched_rotation_cancel)
+{
+    as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
+    as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
+    uint8_t key[AS_REFRESH_KEY_LEN], first[3][AS_REFRESH_RAW_LEN], old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
+    as_random_bytes(key, sizeof(key));
+    wait_ready(pool);
+    for (int f = 0; f != 3; ++f) {
+        uint8_t succ[AS_REFRESH_RAW_LEN];
+        as_refresh_new(first[f]);
+        create_family(pool, first[f], 1);
+        as_refresh_hash(first[f], old_hash[f]);
+        as_refresh_successor(key, first[f], succ);
+        as_refresh_hash(succ, succ_hash[f]);
+    }
+    done = successes = not_found = other = graces = reuses = 0;
+    as_store_rotation_t *in_flight = as_store_rotate(rot, &mem, old_hash[0], "svc", succ_hash[0], 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_t *waiting = as_store_rotate(rot, &mem, old_hash[1], "svc", succ_hash[1], 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotate(rot, &mem, old_hash[2], "svc", succ_hash[2], 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_cancel(in_flight);
+    as_store_rotation_cancel(waiting);
+    run_until(&done, 1);
+    ck_assert_int_eq(successes, 1);
+    /* the first batch (the cancelled token alone) committed before the second was sent */
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL"), 2);
+    ck_assert_int_eq(done, 1);
+    as_store_rotator_close(rot);
+    as_pool_dispose(pool);
+}
+END_TEST
+
 START_TEST(retry_after_grace_is_reuse)
 {
     as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
@@ -512,6 +607,8 @@ int main(void)
     tcase_add_test(tc, user_lookup);
     tcase_add_test(tc, rotation_race_has_one_winner);
     tcase_add_test(tc, rotation_race_within_grace_shares_one_successor);
+    tcase_add_test(tc, batched_rotation_races_within_and_across_batches);
+    tcase_add_test(tc, batched_rotation_cancel);
     tcase_add_test(tc, retry_after_grace_is_reuse);
     tcase_add_test(tc, rotation_refuses_what_it_must);
     tcase_add_test(tc, idle_expiry);
