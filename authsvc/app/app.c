@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <h2o.h>
@@ -253,6 +254,20 @@ static int make_dummy_hash(as_oauth_config_t *oauth)
     return ret;
 }
 
+/**
+ * The connection cap when none is given: the descriptor limit less a reserve for what must keep working when clients
+ * hold every connection they may (database connections and their h2o duplicates, listeners, the loops' own
+ * descriptors, the key directory's files), so that clients never take the last descriptor.
+ */
+static size_t default_max_connections(const as_app_config_t *cfg, size_t num_threads)
+{
+    struct rlimit rl;
+    size_t reserve = 64 + num_threads * (2 * cfg->db_connections + 8);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+        return 100000;
+    return rl.rlim_cur > reserve + 16 ? (size_t)rl.rlim_cur - reserve : 16;
+}
+
 /** Opens every thread's listening sockets (SO_REUSEPORT: the first picks the port, the others follow). */
 static int open_listeners(app_t *app, int *port, int *tls_port)
 {
@@ -338,7 +353,15 @@ int as_app_run(as_app_config_t *cfg)
         goto Exit;
     /* h2o's own limit answers in text/plain (HTTP/1.1) or refuses the stream (HTTP/2): keep it as a backstop
      * above the routers', which answer 413 in JSON */
-    as_http_server_init(&app.http, cfg->max_body * 8 > 131072 ? cfg->max_body * 8 : 131072, ssl_ctx);
+    as_http_server_config_t http_config = {
+        .max_entity = cfg->max_body * 8 > 131072 ? cfg->max_body * 8 : 131072,
+        .max_connections = cfg->max_connections != 0 ? cfg->max_connections : default_max_connections(cfg, app.num_threads),
+        .max_connections_per_address = cfg->max_connections_per_address,
+        .idle_timeout = (uint64_t)cfg->idle_timeout * 1000,
+    };
+    as_http_server_init(&app.http, &http_config, ssl_ctx);
+    as_info("at most %zu connections, %zu per client address (0: no cap), idle timeout %d s", http_config.max_connections,
+            http_config.max_connections_per_address, cfg->idle_timeout);
 
     /* signals: handled by this thread only, with sigwait */
     sigemptyset(&sigs);
@@ -391,6 +414,7 @@ Exit:
         }
     }
     as_keyset_release(app.keys);
+    as_http_server_dispose(&app.http);
     as_tls_ctx_free(ssl_ctx);
     free(app.threads);
     free(cfg->oauth.dummy_hash);

@@ -89,6 +89,9 @@ int as_http_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value)
             if (found)
                 return AS_ERR_DUPLICATE;
             *value = h2o_iovec_init(q + nlen + 1, pend - (q + nlen + 1));
+            h2o_iovec_t decoded;
+            if (as_form_decode(&req->pool, value->base, value->len, &decoded) != 0)
+                return AS_ERR_BAD_INPUT; /* whoever decodes it later gets UTF-8 */
             found = 1;
         }
         q = pend + 1;
@@ -101,7 +104,8 @@ int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value)
     int found = 0;
     for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) >= 0;) {
         h2o_iovec_t v;
-        switch (as_cookie_find(req->headers.entries[i].value.base, req->headers.entries[i].value.len, name, &v)) {
+        int err;
+        switch ((err = as_cookie_find(req->headers.entries[i].value.base, req->headers.entries[i].value.len, name, &v))) {
         case 0:
             if (found)
                 return AS_ERR_DUPLICATE;
@@ -109,7 +113,8 @@ int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value)
             found = 1;
             break;
         case AS_ERR_DUPLICATE:
-            return AS_ERR_DUPLICATE;
+        case AS_ERR_BAD_INPUT:
+            return err;
         default:
             break;
         }

@@ -34,6 +34,8 @@ static const char *reason_of(int status)
         return "Payload Too Large";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     case 500:
@@ -49,6 +51,19 @@ static void add_no_store(h2o_req_t *req)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("pragma"), 0, NULL, H2O_STRLIT("no-cache"));
 }
 
+/**
+ * What every response of ours carries: X-Content-Type-Options: nosniff (no browser guesses a JSON error into
+ * HTML), and over TLS Strict-Transport-Security (one year; no includeSubDomains: the issuer's siblings are not ours
+ * to decide).
+ */
+static void add_common_headers(h2o_req_t *req)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
+    if (req->scheme == &H2O_URL_SCHEME_HTTPS)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("strict-transport-security"), 0, NULL,
+                              H2O_STRLIT("max-age=31536000"));
+}
+
 /** Sends a body of `content_type` (a literal) with `status`. */
 static void send_body(h2o_req_t *req, int status, const char *content_type, size_t ctlen, const char *body, size_t len,
                       int flags)
@@ -56,6 +71,7 @@ static void send_body(h2o_req_t *req, int status, const char *content_type, size
     req->res.status = status;
     req->res.reason = reason_of(status);
     req->res.content_length = len;
+    add_common_headers(req);
     if (content_type != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, ctlen);
     if (flags & AS_RESP_NO_STORE)
@@ -99,6 +115,7 @@ void as_http_send_not_modified(h2o_req_t *req)
 {
     req->res.status = 304;
     req->res.reason = reason_of(304);
+    add_common_headers(req);
     h2o_send_inline(req, NULL, 0);
 }
 
@@ -126,7 +143,6 @@ void as_http_send_html_form(h2o_req_t *req, int status, const char *body, size_t
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, NULL, csp.base, csp.len);
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-frame-options"), 0, NULL, H2O_STRLIT("DENY"));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     send_body(req, status, H2O_STRLIT("text/html; charset=utf-8"), body, len, AS_RESP_NO_STORE);
 }
 
@@ -138,7 +154,6 @@ void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len)
 void as_http_send_asset(h2o_req_t *req, const char *content_type, const char *body, size_t len, const char *cache_control)
 {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, cache_control, strlen(cache_control));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     send_body(req, 200, content_type, strlen(content_type), body, len, 0);
 }
 
@@ -236,4 +251,10 @@ void as_http_payload_too_large(h2o_req_t *req)
 {
     static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"the request body is too large\"}";
     as_http_send_json_text(req, 413, body, sizeof(body) - 1, AS_RESP_NO_STORE);
+}
+
+void as_http_header_fields_too_large(h2o_req_t *req)
+{
+    static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"too many header fields\"}";
+    as_http_send_json_text(req, 431, body, sizeof(body) - 1, AS_RESP_NO_STORE);
 }
