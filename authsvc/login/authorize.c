@@ -524,6 +524,8 @@ static void on_client(void *ctx, int err, const as_client_t *client)
     ar->job = NULL;
     if (err == 0)
         as_client_cache_put(ar->ctx->clients, client, h2o_now(ar->ctx->loop));
+    else if (err == AS_ERR_NOT_FOUND)
+        as_client_cache_put_unknown(ar->ctx->clients, ar->a.client_id, h2o_now(ar->ctx->loop));
     if (err == AS_ERR_NOT_FOUND) {
         error_page(ar, 400, "Sign-in request not valid", "The application that sent you here is not known.");
         return;
@@ -595,6 +597,10 @@ AS_HANDLER(as_login_authorize)
     }
     if ((cached = as_client_cache_get(ctx->clients, ar->a.client_id, h2o_now(ctx->loop), &req->pool)) != NULL) {
         with_client(ar, cached);
+        return;
+    }
+    if (as_client_cache_is_unknown(ctx->clients, ar->a.client_id, h2o_now(ctx->loop))) {
+        on_client(ar, AS_ERR_NOT_FOUND, NULL);
         return;
     }
     as_store_client_get(ctx->db, &req->pool, ar->a.client_id, on_client, ar, &ar->job);
