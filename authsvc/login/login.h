@@ -19,10 +19,10 @@
  * The routes: METHOD, PATH, HANDLER, and the metadata member that publishes
  * the URL (NULL: none). `ctx` of every handler is an as_oauth_ctx_t.
  */
-#define AS_LOGIN_ROUTES(X)                                                                                                       \
-    X("GET", "/oauth2/authorize", as_login_authorize, "authorization_endpoint") /* RFC 6749 §3.1, OIDC Core §3.1.2 */             \
-    X("POST", "/oauth2/authorize", as_login_authorize, NULL)   /* OIDC Core §3.1.2.1; the sign-in and consent forms post here */ \
-    X("GET", "/login.css", as_login_css, NULL)                 /* the hosted pages' stylesheet */
+#define AS_LOGIN_ROUTES(X)                                                                                                         \
+    X("GET", "/oauth2/authorize", as_login_authorize, "authorization_endpoint") /* RFC 6749 §3.1, OIDC Core §3.1.2 */            \
+    X("POST", "/oauth2/authorize", as_login_authorize, NULL) /* OIDC Core §3.1.2.1; the sign-in and consent forms post here */    \
+    X("GET", "/login.css", as_login_css, NULL)               /* the hosted pages' stylesheet */
 
 #define AS_LOGIN__DECLARE(method, path, fn, name) AS_HANDLER(fn);
 AS_LOGIN_ROUTES(AS_LOGIN__DECLARE)
