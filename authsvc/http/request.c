@@ -5,8 +5,8 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
+#include <strings.h>
 #include "authsvc/as.h"
 #include "authsvc/http/request.h"
 
@@ -122,16 +122,16 @@ int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value)
     return found ? 0 : AS_ERR_NOT_FOUND;
 }
 
-void as_http_client_address(h2o_req_t *req, char buf[AS_HTTP_ADDRESS_MAX])
+void as_http_client_address(h2o_req_t *req, char out[AS_HTTP_ADDRESS_MAX])
 {
     struct sockaddr_storage ss;
-    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    socklen_t len = req->conn->callbacks->get_peername != NULL ? req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) : 0;
+    const void *addr = NULL;
 
-    if (len != 0 && ss.ss_family == AF_INET &&
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, AS_HTTP_ADDRESS_MAX) != NULL)
-        return;
-    if (len != 0 && ss.ss_family == AF_INET6 &&
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, AS_HTTP_ADDRESS_MAX) != NULL)
-        return;
-    snprintf(buf, AS_HTTP_ADDRESS_MAX, "unknown");
+    if (len != 0 && ss.ss_family == AF_INET)
+        addr = &((struct sockaddr_in *)&ss)->sin_addr;
+    else if (len != 0 && ss.ss_family == AF_INET6)
+        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (addr == NULL || inet_ntop(ss.ss_family, addr, out, AS_HTTP_ADDRESS_MAX) == NULL)
+        snprintf(out, AS_HTTP_ADDRESS_MAX, "unknown");
 }

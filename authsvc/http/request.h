@@ -42,6 +42,16 @@ int as_http_basic_credentials(h2o_req_t *req, h2o_iovec_t *id, h2o_iovec_t *secr
  */
 int as_http_bearer_token(h2o_req_t *req, h2o_iovec_t *token);
 
+/** Room for a client address in text ("2001:db8::1"), NUL included. */
+#define AS_HTTP_ADDRESS_MAX 64
+
+/**
+ * The address of the client the request came from, as text: the peer of the
+ * connection (a proxy in front is that peer until trusted proxies are
+ * configured). "unknown" if the socket cannot tell. Pool-free; any length-safe.
+ */
+void as_http_client_address(h2o_req_t *req, char out[AS_HTTP_ADDRESS_MAX]);
+
 /**
  * The value of cookie `name`, from every Cookie header (HTTP/2 may split
  * them). Returns 0, AS_ERR_NOT_FOUND, AS_ERR_DUPLICATE when it is sent
@@ -56,14 +66,5 @@ int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value);
  * name without "=", or a value whose decoding (as_form_decode) is not UTF-8).
  */
 int as_http_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value);
-
-/** The longest text as_http_client_address writes, NUL included (an IPv6 address). */
-#define AS_HTTP_ADDRESS_MAX 64
-
-/**
- * The client's address as text ("192.0.2.1", "2001:db8::1"; "unknown" when
- * the connection has none, e.g. a Unix socket): the peer of the connection.
- */
-void as_http_client_address(h2o_req_t *req, char buf[AS_HTTP_ADDRESS_MAX]);
 
 #endif

@@ -44,7 +44,7 @@ static void on_user(void *ctx, int err, const as_user_t *user)
     }
     /* an unknown user costs one argon2id verification too, so timing does not reveal which names exist */
     check->user = user;
-    check->pwjob = as_pwcheck_verify(check->ctx->pwcheck, check->ctx->pwcheck_receiver,
+    check->pwjob = as_pwcheck_verify(check->ctx->pwcheck, check->ctx->pwcheck_receiver, check->address, check->username,
                                      user != NULL ? user->password_hash : check->ctx->config->dummy_hash, check->password,
                                      check->password_len, on_verified, check);
 }
@@ -52,14 +52,20 @@ static void on_user(void *ctx, int err, const as_user_t *user)
 void as_password_check(as_password_check_t *check, as_oauth_ctx_t *ctx, h2o_mem_pool_t *mem, const char *username,
                        size_t username_len, const char *password, size_t password_len, const char *address, as_password_cb cb)
 {
-    (void)address; /* for throttling per (username, address), which will live here */
-    *check = (as_password_check_t){.ctx = ctx, .mem = mem, .password = password, .password_len = password_len, .cb = cb};
+    *check = (as_password_check_t){.ctx = ctx,
+                                   .mem = mem,
+                                   .username = username,
+                                   .address = address,
+                                   .password = password,
+                                   .password_len = password_len,
+                                   .cb = cb};
     if (username_len == 0 || username_len > AS_USERNAME_MAX || memchr(username, '\0', username_len) != NULL || password_len == 0 ||
         password_len > AS_PASSWORD_MAX) {
         report(check, AS_PASSWORD_WRONG, 0);
         return;
     }
-    if (as_pwcheck_saturated(ctx->pwcheck)) {
+    /* fair use of the argon2 workers: per address and per username (work/pwcheck) */
+    if (as_pwcheck_saturated(ctx->pwcheck, address, username)) {
         report(check, AS_PASSWORD_BUSY, AS_ERR_BUSY);
         return;
     }

@@ -50,6 +50,7 @@ struct st_as_password_check_t {
     as_pool_job_t *job;
     as_pwcheck_job_t *pwjob;
     const as_user_t *user;
+    const char *username, *address;
     const char *password;
     size_t password_len;
     as_password_cb cb;

@@ -31,6 +31,7 @@ typedef struct st_token_req_t {
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
     as_password_check_t pw;
+    char address[AS_HTTP_ADDRESS_MAX]; /* the client's: the password check is fair and throttled per address */
     as_store_rotation_t *rotation;
     unsigned grant;
     const h2o_iovec_t *scope;
@@ -191,14 +192,12 @@ static void on_password_checked(as_password_check_t *check, const as_password_ou
 
 static void grant_password(token_req_t *tr)
 {
-    char address[AS_HTTP_ADDRESS_MAX];
     if (tr->username == NULL || tr->password == NULL) {
         reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing username or password");
         return;
     }
-    as_http_client_address(tr->req, address);
     as_password_check(&tr->pw, tr->ctx, &tr->req->pool, tr->username->base, tr->username->len, tr->password->base,
-                      tr->password->len, h2o_strdup(&tr->req->pool, address, SIZE_MAX).base, on_password_checked);
+                      tr->password->len, tr->address, on_password_checked);
 }
 
 /* --- authorization_code grant ------------------------------------------------------------ */
@@ -362,7 +361,9 @@ AS_HANDLER(as_oauth_token)
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
     }
-    if (tr->grant == AS_GRANT_PASSWORD && as_pwcheck_saturated(ctx->pwcheck)) {
+    as_http_client_address(req, tr->address);
+    if (tr->grant == AS_GRANT_PASSWORD &&
+        as_pwcheck_saturated(ctx->pwcheck, tr->address, tr->username != NULL ? tr->username->base : NULL)) {
         reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
         return;
     }
