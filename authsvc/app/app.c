@@ -10,6 +10,7 @@
  * to each event thread as a message, so requests read keys without a lock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -353,7 +354,16 @@ int as_app_run(as_app_config_t *cfg)
         goto Exit;
     /* h2o's own limit answers in text/plain (HTTP/1.1) or refuses the stream (HTTP/2): keep it as a backstop
      * above the routers', which answer 413 in JSON */
+    int access_log_fd = -1;
+    if (cfg->access_log != NULL && strcmp(cfg->access_log, "-") == 0) {
+        access_log_fd = 1;
+    } else if (cfg->access_log != NULL &&
+               (access_log_fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        as_error("cannot open the access log %s: %s", cfg->access_log, strerror(errno));
+        goto Exit;
+    }
     as_http_server_config_t http_config = {
+        .access_log_fd = access_log_fd,
         .max_entity = cfg->max_body * 8 > 131072 ? cfg->max_body * 8 : 131072,
         .max_connections = cfg->max_connections != 0 ? cfg->max_connections : default_max_connections(cfg, app.num_threads),
         .max_connections_per_address = cfg->max_connections_per_address,

@@ -30,6 +30,7 @@ typedef struct st_as_app_config_t {
     size_t max_connections;   /* open client connections; 0: what the descriptor limit leaves after a reserve */
     size_t max_connections_per_address; /* 0: no cap */
     int idle_timeout;         /* seconds: see as_http_server_config_t */
+    const char *access_log;   /* a file for one JSON line per request, "-" for standard output, NULL: none */
     as_oauth_config_t oauth;
 } as_app_config_t;
 

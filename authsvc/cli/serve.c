@@ -40,6 +40,8 @@ static const char usage_serve[] =
     "                              per client address, IPv6 per /64 (default 256; 0: no cap; raise it behind a proxy)\n"
     "  --idle-timeout SECONDS      TLS handshake, HTTP/1.1 request, HTTP/2 connection without a new request\n"
     "                              (PINGs and other frames do not count) (default 10)\n"
+    "  --access-log FILE           one JSON line per request (time, request id, method, path without its query,\n"
+    "                              status, latency, client_id, grant, error, address); - for standard output\n"
     "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
     "  --verbose                   log debug messages\n";
 
@@ -55,6 +57,7 @@ int as_cli_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
         {"max-connections", required_argument, NULL, 'M' + 256}, {"max-connections-per-address", required_argument, NULL, 'P' + 256},
         {"idle-timeout", required_argument, NULL, 'I' + 256},  {"db", required_argument, NULL, 'd'},
+        {"access-log", required_argument, NULL, 'A' + 256},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,6 +122,9 @@ int as_cli_serve(int argc, char **argv)
             if (as_cli_parse_int(optarg, c == 'M' + 256 ? 1 : 0, 10000000, &v) != 0)
                 return as_cli_usage(usage_serve, "invalid --max-connections%s: %s", c == 'M' + 256 ? "" : "-per-address", optarg);
             *(c == 'M' + 256 ? &cfg.max_connections : &cfg.max_connections_per_address) = (size_t)v;
+            break;
+        case 'A' + 256:
+            cfg.access_log = optarg;
             break;
         case 'I' + 256:
             if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)

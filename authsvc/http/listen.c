@@ -15,6 +15,7 @@
 #include <h2o/http2.h>
 #include "authsvc/as.h"
 #include "authsvc/http/guard.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/listen.h"
 #include "authsvc/http/respond.h"
 
@@ -51,6 +52,8 @@ void as_http_server_init(as_http_server_t *server, const as_http_server_config_t
     h2o_pathconf_t *pathconf = h2o_config_register_path(server->hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
+    if (config->access_log_fd >= 0)
+        as_http_access_log_register(pathconf, config->access_log_fd);
     if ((server->ssl_ctx = ssl_ctx) != NULL)
         h2o_ssl_register_alpn_protocols(ssl_ctx, h2o_http2_alpn_protocols);
 }

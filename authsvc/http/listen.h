@@ -19,6 +19,7 @@ typedef struct st_as_http_server_config_t {
                                          * routers' limit) */
     size_t max_connections;             /* open client connections per process; 0: no cap */
     size_t max_connections_per_address; /* per client address (IPv6: per /64); 0: no cap */
+    int access_log_fd;                  /* one JSON line per request goes there; -1: no access log */
     uint64_t idle_timeout;              /* milliseconds: TLS handshake, an HTTP/1.1 request, an HTTP/2 connection without a
                                          * new request (PINGs and other frames do not count) */
 } as_http_server_config_t;

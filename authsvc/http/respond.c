@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
 
@@ -186,6 +187,7 @@ void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *des
         [AS_OAUTH_SERVER_ERROR] = {500, "server_error"},
     };
     json_t *body = json_pack("{s:s, s:s}", "error", table[error].code, "error_description", description);
+    as_http_annotate(req, "error", table[error].code);
     if (error == AS_OAUTH_TEMPORARILY_UNAVAILABLE)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
     as_http_send_json(req, table[error].status, body, flags | AS_RESP_NO_STORE);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/client_cache.h"
@@ -172,6 +173,7 @@ static void check_client(as_client_req_t *cr, const as_client_t *client)
             return;
         }
     }
+    as_http_annotate(cr->req, "client_id", client->client_id);
     cr->on_authenticated(cr, client);
 }
 

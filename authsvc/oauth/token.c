@@ -14,6 +14,7 @@
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/form.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
@@ -357,6 +358,8 @@ AS_HANDLER(as_oauth_token)
     tr->code_verifier = as_form_get(&tr->cr.form, "code_verifier");
     if ((grant_type = as_client_req_require(&tr->cr, "grant_type")) == NULL)
         return;
+    if (grant_type->len <= 64)
+        as_http_annotate(req, "grant", grant_type->base);
     if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0) {
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
