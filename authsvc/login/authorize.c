@@ -27,6 +27,7 @@
 #include <time.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
@@ -117,6 +118,7 @@ static void redirect_error(authz_req_t *ar, as_authz_error_t error, const char *
 {
     const char *names[] = {"error", "error_description", "state", "iss"};
     const char *values[] = {as_login__authz_error_name(error), description, ar->a.state, ar->ctx->config->issuer};
+    as_http_annotate(ar->req, "error", values[0]);
     redirect(ar, names, values, 4);
 }
 
@@ -487,6 +489,7 @@ static void with_client(authz_req_t *ar, const as_client_t *client)
     uint8_t raw[SESSION_COOKIE_RAW_LEN];
 
     ar->client = client;
+    as_http_annotate(ar->req, "client_id", client->client_id);
     if (!as_redirect_uri_allowed(&client->redirect_uris, ar->a.redirect_uri, strlen(ar->a.redirect_uri))) {
         as_info("authorization request of client %s refused: redirect_uri not registered", client->client_id);
         error_page(ar, 400, "Sign-in request not valid", "The redirect_uri is not registered for this client.");

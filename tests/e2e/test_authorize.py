@@ -20,6 +20,8 @@ Time never passes by sleeping: the tests move timestamps in the class's database
 
 import hashlib
 import html.parser
+import json
+import os
 import secrets
 import subprocess
 import time
@@ -996,6 +998,62 @@ class StoreTimeoutTests(AuthorizeCase):
             return response.status_code == 302 and "code=" in response.headers.get("location", "")
 
         harness.wait_for("codes to be issued again", recovered)
+
+
+class LogSecrecyTests(AuthorizeCase):
+    """What a browser sign-in leaves in the access log: the client and the outcome, never a secret (the
+    password, the code, the cookies, the form's token, the PKCE verifier, the tokens, the request's state
+    and nonce); nor in the server's own log."""
+
+    users = {"alice": "alice-password-1"}
+    clients = [Client("spa", grants=["refresh_token"], audiences=[API], scope="openid", public=True)]
+    browser_client_ids = ("spa",)
+
+    @classmethod
+    def _start_server(cls):
+        cls.log_path = os.path.join(cls.workdir, "access.log")
+        cls.serve_args = ("--access-log", cls.log_path)
+        super()._start_server()
+
+    def lines(self):
+        with open(self.log_path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f]
+
+    def test_no_secret_in_the_logs(self):
+        browser = self.browser()
+        params, verifier = self.params(scope="openid", login_hint="alice")
+        response = browser.authorize(params)
+        page = self.assertSigninPage(response)
+        signin_id = response.headers["x-request-id"]
+        response = browser.submit(page, {"username": "alice", "password": self.users["alice"]})
+        code = self.assertCodeResponse(response, params, (303,))
+        submit_id = response.headers["x-request-id"]
+        tokens = self.assertTokens(self.exchange(code, params, verifier))
+        error, _ = self.params(response_type="token")
+        error_id = browser.authorize(error).headers["x-request-id"]
+
+        def logged_lines():
+            lines = {line.get("request_id"): line for line in self.lines()}
+            return lines if {signin_id, submit_id, error_id} <= set(lines) else None
+
+        by_id = harness.wait_for("the access-log lines", logged_lines)
+        self.assertEqual((by_id[signin_id]["path"], by_id[signin_id]["status"], by_id[signin_id].get("client_id")),
+                         (AUTHORIZE_PATH, 200, "spa"))
+        self.assertEqual((by_id[submit_id]["method"], by_id[submit_id]["status"], by_id[submit_id].get("client_id")),
+                         ("POST", 303, "spa"))
+        self.assertEqual(by_id[error_id].get("error"), "unsupported_response_type")
+        with open(self.log_path, encoding="utf-8") as f:
+            logged = f.read() + self.server.stderr_text()
+        secrets_shown = {
+            "password": self.users["alice"], "code": code, "session cookie": browser.cookie(self.session_cookie),
+            "attempt cookie": browser.cookie("authsvc-attempt"), "form token": page.form["fields"]["csrf_token"],
+            "code_verifier": verifier, "code_challenge": params["code_challenge"], "state": params["state"],
+            "nonce": params["nonce"], "access token": tokens["access_token"], "refresh token": tokens["refresh_token"],
+            "id_token": tokens["id_token"],
+        }
+        for name, value in secrets_shown.items():
+            self.assertTrue(value, name)
+            self.assertNotIn(value, logged, f"the {name} is in a log")
 
 
 if __name__ == "__main__":
