@@ -249,7 +249,7 @@ int as_redirect_uri_check(const char *uri, size_t len, const char **why)
     size_t scheme_len = 0;
 
     if (len == 0 || len > AS_REDIRECT_URI_MAX) {
-        *why = len == 0 ? "the URI is empty" : "the URI is longer than 2000 bytes";
+        *why = len == 0 ? "the URI is empty" : "the URI is longer than 2048 bytes";
         return AS_ERR_BAD_INPUT;
     }
     for (size_t i = 0; i != len; ++i) {

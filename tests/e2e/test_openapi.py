@@ -15,6 +15,7 @@ The document is the API as users read it; this test keeps it true:
   signing algorithm, and the metadata agrees with the document (endpoints, grant types).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -36,6 +37,9 @@ from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PA
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
+AUTHORIZE_PATH = "/oauth2/authorize"
+LOGIN_CSS_PATH = "/login.css"
+BROWSER_REDIRECT_URI = "https://app.test/cb"
 
 API2 = "https://other.example.test"
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -267,11 +271,11 @@ class DocumentAssertions:
             return None
         content_type = media_type(response.header("content-type"))
         self.assertIn(content_type, content, f"Content-Type {content_type!r} is not documented\n{response}")
-        if content_type == "text/html":  # a page for a person: a whole HTML document, no script
-            self.assertTrue(response.body.startswith(b"<!DOCTYPE html>"), f"not an HTML document\n{response}")
-            self.assertNotIn(b"<script", response.body.lower(), response)
-            return None
         schema = content[content_type]["schema"]
+        if not content_type.endswith("json"):  # a page or a stylesheet: a text body, not JSON
+            self.assertTrue(response.body or response.request.startswith("HEAD"), f"the document says a body\n{response}")
+            self.assertEqual(schema_errors(response.body.decode("utf-8"), schema), [], response)
+            return None
         try:
             body = json.loads(response.body)
         except ValueError as e:
@@ -399,9 +403,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         Client("login-only", grants=["password"], audiences=[API], scope="profile"),
         Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="profile", public=True),
         Client("oidc", grants=["password"], audiences=[API], scope="openid profile"),
-        Client("browser", grants=["authorization_code"], public=True, scope="openid",
-               options=["--redirect-uri", "https://app.example/cb", "--post-logout-redirect-uri",
-                        "https://app.example/bye"]),
+        Client("browser", grants=["authorization_code", "refresh_token"], audiences=[API], scope="openid profile",
+               public=True, options=["--redirect-uri", BROWSER_REDIRECT_URI, "--post-logout-redirect-uri",
+                                     "https://app.example/bye"]),
     ]
 
     # (path, method, status, error) -> the method that makes the server answer it; see
@@ -466,6 +470,16 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (LOGOUT_PATH, "POST", 400, None): "logout_post_bad_request",
         (LOGOUT_PATH, "POST", 413, "invalid_request"): "logout_post_too_large",
         (LOGOUT_PATH, "POST", 503, None): "logout_post_unavailable",
+        (AUTHORIZE_PATH, "GET", 200, None): "authorize_page",
+        (AUTHORIZE_PATH, "GET", 302, None): "authorize_redirect",
+        (AUTHORIZE_PATH, "GET", 400, None): "authorize_error_page",
+        (AUTHORIZE_PATH, "GET", 503, None): "authorize_unavailable",
+        (AUTHORIZE_PATH, "POST", 200, None): "authorize_post_page",
+        (AUTHORIZE_PATH, "POST", 303, None): "authorize_post_redirect",
+        (AUTHORIZE_PATH, "POST", 400, None): "authorize_post_error_page",
+        (AUTHORIZE_PATH, "POST", 413, "invalid_request"): "authorize_too_large",
+        (AUTHORIZE_PATH, "POST", 503, None): "authorize_post_unavailable",
+        (LOGIN_CSS_PATH, "GET", 200, None): "login_css_ok",
         (LIVE_PATH, "GET", 200, None): "live_ok",
         (READY_PATH, "GET", 200, None): "ready_ok",
         (READY_PATH, "GET", 503, None): "ready_unavailable",
@@ -525,7 +539,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                           self.client["backend"])[0]
 
     def token_unsupported_grant_type(self):
-        return self.token({"grant_type": "authorization_code", "code": "x", "redirect_uri": "https://app.test/cb"},
+        return self.token({"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "x"},
                           self.client["web"])[0]
 
     def token_invalid_scope(self):
@@ -735,6 +749,51 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def logout_post_unavailable(self):
         return self.logout(method="POST", http=self.down_http, cookie=harness.b64url_encode(secrets.token_bytes(32)))
+
+    def authorization_request(self, **overrides):
+        """A well-formed authorization request of the browser client (a fresh PKCE challenge)."""
+        verifier = harness.b64url_encode(secrets.token_bytes(32))
+        challenge = harness.b64url_encode(hashlib.sha256(verifier.encode()).digest())
+        params = {"client_id": "browser", "redirect_uri": BROWSER_REDIRECT_URI, "response_type": "code",
+                  "scope": "openid", "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256"}
+        params.update(overrides)
+        return params
+
+    def authorize_get(self, params, http=None):
+        return (http or self.http).get(AUTHORIZE_PATH + "?" + urllib.parse.urlencode(params))
+
+    def authorize_post(self, params, http=None):
+        return (http or self.http).post_form(AUTHORIZE_PATH, params)
+
+    def authorize_page(self):
+        return self.authorize_get(self.authorization_request())
+
+    def authorize_redirect(self):
+        return self.authorize_get(self.authorization_request(response_type="token"))
+
+    def authorize_error_page(self):
+        return self.authorize_get(self.authorization_request(redirect_uri="https://elsewhere.test/cb"))
+
+    def authorize_unavailable(self):
+        return self.authorize_get(self.authorization_request(), http=self.down_http)
+
+    def authorize_post_page(self):
+        return self.authorize_post(self.authorization_request())
+
+    def authorize_post_redirect(self):
+        return self.authorize_post(self.authorization_request(response_type="token"))
+
+    def authorize_post_error_page(self):
+        return self.authorize_post({})
+
+    def authorize_too_large(self):
+        return self.authorize_post(self.authorization_request(pad="a" * OVERSIZED))
+
+    def authorize_post_unavailable(self):
+        return self.authorize_post(self.authorization_request(), http=self.down_http)
+
+    def login_css_ok(self):
+        return self.http.get(LOGIN_CSS_PATH)
 
     def live_ok(self):
         return self.down_http.get(LIVE_PATH)  # liveness needs no database
@@ -962,6 +1021,8 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
             with self.subTest(path=path):
                 basic = self.client["backend"].basic if path == FEED_PATH else None  # the feed authenticates
                 headers = [f"Authorization: Bearer {self.openid_token()}"] if path == USERINFO_PATH else []
+                if path == AUTHORIZE_PATH:  # a request that gets the sign-in page
+                    path += "?" + urllib.parse.urlencode(self.authorization_request())
                 get = self.http.request("GET", path, basic=basic, headers=headers)
                 head = self.http.request("HEAD", path, basic=basic, headers=headers)
                 self.assertStatus(get, 200)
@@ -970,7 +1031,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                 self.assertEqual(head.header("content-type"), get.header("content-type"), head)
 
     def test_unknown_paths_get_the_documented_404(self):
-        for path in ("/", "/nope", TOKEN_PATH + "/", "/.well-known/jwks", "/oauth2/authorize", "/userinfo"):
+        for path in ("/", "/nope", TOKEN_PATH + "/", "/.well-known/jwks", AUTHORIZE_PATH + "/", "/userinfo"):
             self.assertNotIn(path, DOC["paths"])
             for method in ("GET", "POST"):
                 with self.subTest(path=path, method=method):
