@@ -1,6 +1,6 @@
 /*
  * login/logout — OpenID Connect RP-Initiated Logout 1.0 at GET and POST
- * /oauth2/logout (interface in logout.h): ends the browser's SSO session.
+ * /oauth2/logout (the routes are in login.h): ends the browser's SSO session.
  *
  * A request carries, in the query (GET) or a form body (POST), id_token_hint,
  * post_logout_redirect_uri, state and client_id, and from our own confirmation
@@ -37,7 +37,9 @@
 #include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
-#include "authsvc/login/logout.h"
+#include "authsvc/login/authz.h"
+#include "authsvc/login/login.h"
+#include "authsvc/login/page.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/access.h"
@@ -106,31 +108,11 @@ static void html_lit(html_t *h, const char *s)
     html_raw(h, s, strlen(s));
 }
 
-/** Text or an attribute value, escaped: nothing a request carries is ever markup. */
+/** Text or an attribute value, escaped (page.h): nothing a request carries is ever markup. */
 static void html_text(html_t *h, const char *s, size_t len)
 {
-    for (size_t i = 0; i != len; ++i) {
-        switch (s[i]) {
-        case '&':
-            html_lit(h, "&amp;");
-            break;
-        case '<':
-            html_lit(h, "&lt;");
-            break;
-        case '>':
-            html_lit(h, "&gt;");
-            break;
-        case '"':
-            html_lit(h, "&quot;");
-            break;
-        case '\'':
-            html_lit(h, "&#39;");
-            break;
-        default:
-            html_raw(h, s + i, 1);
-            break;
-        }
-    }
+    h2o_iovec_t e = as_login__html_escape(h->pool, s, len);
+    html_raw(h, e.base, e.len);
 }
 
 static void html_str(html_t *h, const char *s)
@@ -138,24 +120,30 @@ static void html_str(html_t *h, const char *s)
     html_text(h, s, strlen(s));
 }
 
+/** The head the hosted pages share (page.c): the stylesheet, no referrer, the title, then the heading. */
 static void page_begin(logout_req_t *lr, html_t *h, const char *title)
 {
     h->pool = &lr->req->pool;
     h->cap = 4096;
     h->len = 0;
     h->buf = h2o_mem_alloc_pool(h->pool, h->cap);
-    html_lit(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    html_lit(h, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
     html_str(h, title);
-    html_lit(h, "</title>\n</head>\n<body>\n<main>\n<h1>");
+    html_lit(h, "</title>\n<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n<h1>");
     html_str(h, title);
     html_lit(h, "</h1>\n");
 }
 
-static void page_send(logout_req_t *lr, html_t *h, int status)
+/**
+ * Sends the page. `form_target`: where the browser goes after its form is answered, if not here (a CSP source,
+ * as_login__form_target): browsers apply form-action to that redirect too.
+ */
+static void page_send(logout_req_t *lr, html_t *h, int status, const char *form_target)
 {
     html_lit(h, "</main>\n</body>\n</html>\n");
-    as_http_send_html(lr->req, status, h->buf, h->len);
+    as_http_send_html_form(lr->req, status, h->buf, h->len, form_target);
 }
 
 /** The name the user knows the client by. */
@@ -224,14 +212,14 @@ static void error_page(logout_req_t *lr, const char *reason)
 {
     html_t h;
     page_begin(lr, &h, "This sign-out request cannot be used");
-    html_lit(&h, "<p role=\"alert\">");
+    html_lit(&h, "<p class=\"alert\" role=\"alert\">");
     html_str(&h, reason);
     html_lit(&h, "</p>\n");
     if (lr->has_cookie) {
         html_lit(&h, "<p>You can still sign out here. You will not be sent back to the application.</p>\n");
         sign_out_form(lr, &h, 0);
     }
-    page_send(lr, &h, 400);
+    page_send(lr, &h, 400, NULL);
 }
 
 static void unavailable_page(logout_req_t *lr, int err)
@@ -239,23 +227,31 @@ static void unavailable_page(logout_req_t *lr, int err)
     html_t h;
     as_warn("logout: %s", as_strerror(err));
     page_begin(lr, &h, "Sign-out is unavailable");
-    html_lit(&h, "<p role=\"alert\">The sign-in service cannot reach its database right now. Please try again in a moment."
-                 "</p>\n");
-    page_send(lr, &h, 503);
+    html_lit(
+        &h,
+        "<p class=\"alert\" role=\"alert\">The sign-in service cannot reach its database right now. Please try again in a moment."
+        "</p>\n");
+    page_send(lr, &h, 503, NULL);
 }
 
 static void confirm_page(logout_req_t *lr)
 {
     html_t h;
     page_begin(lr, &h, "Sign out?");
-    html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
     if (lr->client != NULL) {
-        html_lit(&h, "<p>The request names the application <strong>");
+        html_lit(&h, "<p class=\"for\">asked by <strong>");
         html_str(&h, client_name(lr->client));
-        html_lit(&h, "</strong>.</p>\n");
+        html_lit(&h, "</strong></p>\n");
     }
+    html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
     sign_out_form(lr, &h, lr->has_hint);
-    page_send(lr, &h, 200);
+    if (lr->session != NULL) {
+        html_lit(&h, "<p class=\"who\">Signed in as ");
+        html_str(&h, lr->session->username);
+        html_lit(&h, "</p>\n");
+    }
+    /* with a valid hint the answer to the form goes back to the app */
+    page_send(lr, &h, 200, lr->has_hint && lr->redirect != NULL ? as_login__form_target(&lr->req->pool, lr->redirect->base) : NULL);
 }
 
 static void signed_out_page(logout_req_t *lr)
@@ -270,7 +266,7 @@ static void signed_out_page(logout_req_t *lr)
         html_str(&h, client_name(lr->client));
         html_lit(&h, "</a></p>\n");
     }
-    page_send(lr, &h, 200);
+    page_send(lr, &h, 200, NULL);
 }
 
 /* --- the request ---------------------------------------------------------------------- */
@@ -510,11 +506,4 @@ AS_HANDLER(as_login_logout)
         return;
     }
     as_store_client_get(ctx->db, &req->pool, client_id, on_client, lr, &lr->job);
-}
-
-void as_logout_register(as_router_t *router, as_oauth_ctx_t *ctx)
-{
-#define ADD(method, path, fn, name) as_router_add(router, method, path, fn, ctx, name);
-    AS_LOGOUT_ROUTES(ADD)
-#undef ADD
 }
