@@ -9,9 +9,10 @@
  *     hint (token/access: signed by one of our published keys, our issuer, typ
  *     JWT; expired is fine), the client (the hint's audience, or client_id; both
  *     must agree, and it must be registered), and post_logout_redirect_uri
- *     (registered by that client, exactly; never without a client). A request
- *     that fails gets a 400 page and ends nothing; if the browser has a session
- *     cookie, the page offers the sign-out form (no redirect after it).
+ *     (registered by that client, exactly but for a loopback URI's port, as
+ *     redirect URIs; never without a client). A request that fails gets a 400
+ *     page and ends nothing; if the browser has a session cookie, the page
+ *     offers the sign-out form (no redirect after it).
  *  2. The browser's session is found by the SHA-256 of its cookie's 32 random
  *     bytes, as login/ stores it (store/README.md).
  *  3. The session ends without a question when a valid hint names it (its sid,
@@ -380,20 +381,17 @@ static void find_session(logout_req_t *lr)
     as_store_session_use(lr->ctx->db, &lr->req->pool, lr->cookie_hash, lr->ctx->config->session_idle_ttl, on_session, lr, &lr->job);
 }
 
-/** The client is known: the redirect URI must be one it registered, exactly. */
+/**
+ * The client is known: the redirect URI must be one it registered, matched as redirect URIs are (exactly, but a
+ * loopback URI's port may differ: a native app listens on the port it got, RFC 8252 §7.3).
+ */
 static void check_client(logout_req_t *lr)
 {
     as_http_annotate(lr->req, "client_id", lr->client->client_id);
-    if (lr->redirect != NULL) {
-        int registered = 0;
-        for (size_t i = 0; i != lr->client->post_logout_redirect_uris.len; ++i)
-            if (h2o_memis(lr->redirect->base, lr->redirect->len, lr->client->post_logout_redirect_uris.items[i],
-                          strlen(lr->client->post_logout_redirect_uris.items[i])))
-                registered = 1;
-        if (!registered) {
-            error_page(lr, "The post_logout_redirect_uri is not one the application registered.");
-            return;
-        }
+    if (lr->redirect != NULL &&
+        !as_redirect_uri_allowed(&lr->client->post_logout_redirect_uris, lr->redirect->base, lr->redirect->len)) {
+        error_page(lr, "The post_logout_redirect_uri is not one the application registered.");
+        return;
     }
     find_session(lr);
 }

@@ -75,7 +75,8 @@ class OidcTests(harness.ServiceTestCase):
                options=["--redirect-uri", WEB_CB, "--post-logout-redirect-uri", WEB_BYE,
                         "--post-logout-redirect-uri", WEB_BYE_QUERY, "--name", "Web <App> & \"co\""]),
         Client("keeper", grants=["authorization_code", "refresh_token"], public=True, scope="openid profile",
-               options=["--redirect-uri", KEEPER_CB, "--keep-refresh-on-logout"]),
+               options=["--redirect-uri", KEEPER_CB, "--keep-refresh-on-logout", "--post-logout-redirect-uri",
+                        "http://127.0.0.1/bye"]),
         Client("other", grants=["authorization_code"], public=True, scope="openid",
                options=["--redirect-uri", "https://other.example/cb", "--post-logout-redirect-uri", OTHER_BYE]),
         Client("reader", grants=["password"], audiences=[API], scope="read"),
@@ -413,6 +414,20 @@ class OidcTests(harness.ServiceTestCase):
         self.assertRedirect(response, 303, WEB_BYE + "?state=s1")
         self.assertEqual(self.session_state(sid), "logout")
         self.assertFalse(self.signs_in_without_a_form(cookie))
+
+    def test_loopback_post_logout_redirect_uri_may_change_port(self):
+        """A native app listens on whatever port it got (RFC 8252 §7.3): as for redirect URIs, only the port may
+        differ from the registered loopback URI."""
+        browser, tokens = self.sign_in(client="keeper", redirect_uri=KEEPER_CB)
+        cookie = browser.cookies.get(SESSION_COOKIE)
+        for uri in ("http://127.0.0.1:9/bye/", "http://127.0.0.2:9/bye", "http://localhost:9/bye"):
+            with self.subTest(uri=uri):
+                response = self.logout({"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": uri},
+                                       cookie=cookie)
+                self.assertPage(response, 400)
+        response = self.logout({"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:49152/bye",
+                                "state": "n"}, cookie=cookie)
+        self.assertRedirect(response, 302, "http://127.0.0.1:49152/bye?state=n")
 
     def test_expired_hint_is_accepted(self):
         cookie, sid, _ = self.new_session()
