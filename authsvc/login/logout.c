@@ -272,43 +272,17 @@ static void signed_out_page(logout_req_t *lr)
 
 /* --- the request ---------------------------------------------------------------------- */
 
-/** `uri` with state=`state` (percent-encoded) added to its query, in the request's pool. */
-static const char *with_state(h2o_mem_pool_t *pool, const h2o_iovec_t *uri, const h2o_iovec_t *state)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t cap = uri->len + 8 + (state != NULL ? 3 * state->len : 0);
-    char *buf = h2o_mem_alloc_pool(pool, cap), *p = buf;
-
-    memcpy(p, uri->base, uri->len);
-    p += uri->len;
-    if (state != NULL) {
-        *p++ = memchr(uri->base, '?', uri->len) != NULL ? '&' : '?';
-        memcpy(p, "state=", 6);
-        p += 6;
-        for (size_t i = 0; i != state->len; ++i) {
-            unsigned char c = (unsigned char)state->base[i];
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                c == '~') {
-                *p++ = (char)c;
-            } else {
-                *p++ = '%';
-                *p++ = hex[c >> 4];
-                *p++ = hex[c & 15];
-            }
-        }
-    }
-    *p = '\0';
-    return buf;
-}
-
 /** The end: the cookie cleared, then back to the app (a valid hint only) or the signed-out page. */
 static void finish(logout_req_t *lr)
 {
     const as_oauth_config_t *cfg = lr->ctx->config;
     as_http_set_cookie(lr->req, cfg->session_cookie, "", 0, cfg->cookie_secure ? AS_COOKIE_SECURE : 0);
     if (lr->has_hint && lr->redirect != NULL) {
+        /* state, percent-encoded, added to the registered URI's own query (login/authz) */
+        static const char *const names[] = {"state"};
+        const char *values[] = {lr->state != NULL ? lr->state->base : NULL};
         as_http_redirect(lr->req, lr->is_post ? AS_REDIRECT_SEE_OTHER : AS_REDIRECT_FOUND,
-                         with_state(&lr->req->pool, lr->redirect, lr->state));
+                         as_login__redirect_url(&lr->req->pool, lr->redirect->base, names, values, 1));
         return;
     }
     signed_out_page(lr);
