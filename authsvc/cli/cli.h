@@ -32,7 +32,7 @@ int as_cli_migrate(int argc, char **argv);
 /** `authsvc user add|passwd|revoke|disable|enable USERNAME …`; returns the exit status. */
 int as_cli_user(int argc, char **argv);
 
-/** `authsvc client add CLIENT_ID …`: registers a client and prints its secret; returns the exit status. */
+/** `authsvc client add|list|show …`: registers (its secret printed once), lists or shows clients; returns the exit status. */
 int as_cli_client(int argc, char **argv);
 
 /** `authsvc keys …`: the signing-key lifecycle (keys/README.md); returns the exit status. */

@@ -1,6 +1,8 @@
 /*
- * authsvc client add — registers a client: checks the options, makes the
- * secret (only its SHA-256 is stored, by store/admin) and prints it once.
+ * authsvc client add|list|show — client administration: checks the options of
+ * a new client (grants, redirect URIs, lifetimes), makes its secret (only its
+ * SHA-256 is stored, by store/admin) and prints it once; lists the clients and
+ * shows what one has registered, never its secret.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,11 +16,28 @@
 static const char usage_client[] =
     "usage: authsvc client add CLIENT_ID [--grant GRANT]... [--audience AUD]... [--scope \"S1 S2\"]\n"
     "                          [--public] [--access-ttl SECONDS] [--refresh-idle-ttl SECONDS]\n"
-    "                          [--refresh-max-ttl SECONDS] [--db CONNINFO]\n"
+    "                          [--refresh-max-ttl SECONDS] [--redirect-uri URI]...\n"
+    "                          [--post-logout-redirect-uri URI]... [--name \"DISPLAY NAME\"]\n"
+    "                          [--consent] [--keep-refresh-on-logout] [--db CONNINFO]\n"
+    "       authsvc client list [--db CONNINFO]           (one line a client: id, type, grants, name)\n"
+    "       authsvc client show CLIENT_ID [--db CONNINFO] (everything registered but the secret)\n"
     "  The TTL options override the server's defaults for this client.\n"
-    "  GRANT is client_credentials, password or refresh_token (default: client_credentials;\n"
-    "  a public client must name its grants and cannot have client_credentials).\n"
+    "  GRANT is client_credentials, password, refresh_token or authorization_code (default:\n"
+    "  client_credentials; a public client must name its grants and cannot have client_credentials).\n"
+    "  A client with authorization_code (browser sign-in, always with PKCE) needs at least one\n"
+    "  --redirect-uri, matched exactly: https://HOST/PATH, http://127.0.0.1:PORT/PATH or\n"
+    "  http://[::1]:PORT/PATH for a native app (any port at sign-in), or a private-use scheme such\n"
+    "  as com.example.app:/callback; no fragment, no wildcard. --post-logout-redirect-uri (same\n"
+    "  rules) is where a logout that names the client may send the browser back. --name is shown\n"
+    "  on the sign-in page; --consent marks a third-party app whose scopes the user approves;\n"
+    "  --keep-refresh-on-logout lets its refresh tokens outlive a logout (default: they end with it).\n"
     "  A confidential client's secret is printed as the last line: it is shown only once.\n";
+
+/* the longest display name, in characters (the schema's limit) and in bytes */
+#define NAME_MAX_CHARS 200
+#define NAME_MAX_BYTES 800
+/* the most redirect URIs of each kind one client registers */
+#define MAX_URIS 32
 
 /** A list from the command line: its items, and the text the output shows for it, "{a,b}". */
 typedef struct st_list_t {
@@ -56,10 +75,80 @@ static void list_dispose(list_t *list)
 /** What the command line asks for. */
 typedef struct st_request_t {
     const char *conninfo;
+    const char *action; /* add, list or show */
     as_admin_client_t client;
     list_t grants, auds, scopes;
+    as_strlist_t redirects, logouts; /* the arrays malloc'd, the strings argv's */
     int is_public;
+    int add_options; /* an option only `add` takes was given */
 } request_t;
+
+/** Appends `uri` (argv's) to `list` if it may be registered; -1 with the reason in *why if not. */
+static int uri_add(as_strlist_t *list, const char *uri, const char **why)
+{
+    if (as_redirect_uri_check(uri, strlen(uri), why) != 0)
+        return -1;
+    for (size_t i = 0; i != list->len; ++i)
+        if (strcmp(list->items[i], uri) == 0)
+            return 0;
+    if (list->len == MAX_URIS) {
+        *why = "too many URIs (at most 32 of each kind)";
+        return -1;
+    }
+    if ((list->items = realloc(list->items, (list->len + 1) * sizeof(*list->items))) == NULL)
+        abort();
+    list->items[list->len++] = uri;
+    return 0;
+}
+
+/**
+ * 1 if `name` can be shown as a client's name: UTF-8 (shortest forms, no
+ * surrogates), no control character (C0, DEL, C1), 1 to NAME_MAX_CHARS
+ * characters, not only spaces.
+ */
+static int display_name_valid(const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    size_t chars = 0, len = strlen(name);
+    int visible = 0;
+
+    if (len == 0 || len > NAME_MAX_BYTES)
+        return 0;
+    while (*p != '\0') {
+        unsigned cp;
+        size_t n;
+        if (*p < 0x80) {
+            cp = *p;
+            n = 1;
+        } else if ((*p & 0xe0) == 0xc0) {
+            cp = *p & 0x1f;
+            n = 2;
+        } else if ((*p & 0xf0) == 0xe0) {
+            cp = *p & 0x0f;
+            n = 3;
+        } else if ((*p & 0xf8) == 0xf0) {
+            cp = *p & 0x07;
+            n = 4;
+        } else {
+            return 0;
+        }
+        for (size_t i = 1; i != n; ++i) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+            return 0;
+        if (cp != ' ')
+            visible = 1;
+        p += n;
+        ++chars;
+    }
+    return visible && chars <= NAME_MAX_CHARS;
+}
 
 /** Reads and checks the command line into `r`; -1 to go on, or the exit status to end with (the usage printed). */
 static int parse_request(int argc, char **argv, request_t *r)
@@ -72,13 +161,21 @@ static int parse_request(int argc, char **argv, request_t *r)
                                          {"db", required_argument, NULL, 'd'},
                                          {"refresh-idle-ttl", required_argument, NULL, 'i'},
                                          {"refresh-max-ttl", required_argument, NULL, 'm'},
+                                         {"redirect-uri", required_argument, NULL, 'r'},
+                                         {"post-logout-redirect-uri", required_argument, NULL, 'l'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"consent", no_argument, NULL, 'c'},
+                                         {"keep-refresh-on-logout", no_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
     unsigned grant_bits = 0;
     long v;
+    const char *why;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'd' && c != 'h')
+            r->add_options = 1;
         switch (c) {
         case 'g': {
             unsigned bit = as_grant_parse(optarg, strlen(optarg));
@@ -121,6 +218,25 @@ static int parse_request(int argc, char **argv, request_t *r)
                 return as_cli_usage(usage_client, "invalid --refresh-%s-ttl: %s", c == 'i' ? "idle" : "max", optarg);
             *(c == 'i' ? &r->client.refresh_idle_ttl : &r->client.refresh_max_ttl) = (int)v;
             break;
+        case 'r':
+        case 'l':
+            if (uri_add(c == 'r' ? &r->redirects : &r->logouts, optarg, &why) != 0)
+                return as_cli_usage(usage_client, "invalid --%sredirect-uri %s: %s", c == 'r' ? "" : "post-logout-", optarg, why);
+            break;
+        case 'n':
+            if (r->client.display_name != NULL)
+                return as_cli_usage(usage_client, "%s", "--name given twice");
+            if (!display_name_valid(optarg))
+                return as_cli_usage(usage_client, "invalid --name (UTF-8, 1 to %d characters, no control characters)",
+                                    NAME_MAX_CHARS);
+            r->client.display_name = optarg;
+            break;
+        case 'c':
+            r->client.consent = 1;
+            break;
+        case 'k':
+            r->client.keep_refresh_on_logout = 1;
+            break;
         case 'd':
             r->conninfo = optarg;
             break;
@@ -131,8 +247,19 @@ static int parse_request(int argc, char **argv, request_t *r)
             return as_cli_usage(usage_client, "%s", "invalid option");
         }
     }
-    if (argc - optind != 2 || strcmp(argv[optind], "add") != 0)
-        return as_cli_usage(usage_client, "%s", "expected: client add CLIENT_ID");
+    if (argc - optind < 1)
+        return as_cli_usage(usage_client, "%s", "expected: client add|list|show");
+    r->action = argv[optind];
+    if (strcmp(r->action, "list") == 0 || strcmp(r->action, "show") == 0) {
+        if (argc - optind != (strcmp(r->action, "list") == 0 ? 1 : 2))
+            return as_cli_usage(usage_client, "expected: client %s", strcmp(r->action, "list") == 0 ? "list" : "show CLIENT_ID");
+        if (r->add_options)
+            return as_cli_usage(usage_client, "client %s takes no option but --db", r->action);
+        r->client.client_id = argv[optind + 1]; /* list: argv's NULL */
+        return -1;
+    }
+    if (argc - optind != 2 || strcmp(r->action, "add") != 0)
+        return as_cli_usage(usage_client, "%s", "expected: client add CLIENT_ID, client list or client show CLIENT_ID");
     r->client.client_id = argv[optind + 1];
     if (r->client.client_id[0] == '\0' || strlen(r->client.client_id) > 255 || strpbrk(r->client.client_id, ":") != NULL)
         return as_cli_usage(usage_client, "invalid client id (1 to 255 characters, no colon): %s", r->client.client_id);
@@ -141,16 +268,167 @@ static int parse_request(int argc, char **argv, request_t *r)
             return as_cli_usage(usage_client, "%s", "invalid client id: control character");
     if (grant_bits == 0) {
         if (r->is_public)
-            return as_cli_usage(usage_client, "%s", "a public client needs --grant (password and/or refresh_token)");
+            return as_cli_usage(usage_client, "%s",
+                                "a public client needs --grant (authorization_code, password and/or refresh_token)");
         list_add(&r->grants, 256, "client_credentials");
         grant_bits = AS_GRANT_CLIENT_CREDENTIALS;
     }
     if (r->is_public && (grant_bits & AS_GRANT_CLIENT_CREDENTIALS))
         return as_cli_usage(usage_client, "%s", "a public client cannot use client_credentials");
+    if (grant_bits & AS_GRANT_AUTHORIZATION_CODE) {
+        if (r->redirects.len == 0)
+            return as_cli_usage(usage_client, "%s", "a client with --grant authorization_code needs at least one --redirect-uri");
+    } else {
+        const char *needs = r->redirects.len != 0              ? "--redirect-uri"
+                            : r->logouts.len != 0              ? "--post-logout-redirect-uri"
+                            : r->client.consent                ? "--consent"
+                            : r->client.keep_refresh_on_logout ? "--keep-refresh-on-logout"
+                                                               : NULL;
+        if (needs != NULL)
+            return as_cli_usage(usage_client, "%s is for clients that sign users in: add --grant authorization_code", needs);
+    }
     strcat(r->grants.shown, "}");
     strcat(r->auds.shown, "}");
     strcat(r->scopes.shown, "}");
     return -1;
+}
+
+/** Prints `s`, every control character shown as '?' (the database may hold what the CLI would refuse). */
+static void print_safe(const char *s)
+{
+    for (; *s != '\0'; ++s)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+/** Prints a list separated by `sep`, or `none` if it is empty. */
+static void print_list(const as_strlist_t *list, const char *sep, const char *none)
+{
+    if (list->len == 0)
+        fputs(none, stdout);
+    for (size_t i = 0; i != list->len; ++i) {
+        if (i != 0)
+            fputs(sep, stdout);
+        print_safe(list->items[i]);
+    }
+}
+
+static void print_ttl(const char *name, int seconds)
+{
+    if (seconds == 0)
+        printf("%-26s (server default)\n", name);
+    else
+        printf("%-26s %d\n", name, seconds);
+}
+
+/** `client list`: one line a client (id, type, grants, name), ids aligned. */
+static void print_list_lines(const as_admin_client_info_t *infos, size_t num)
+{
+    int id_width = 9, grants_width = 6;
+    for (size_t i = 0; i != num; ++i) {
+        size_t glen = 0;
+        for (size_t j = 0; j != infos[i].grant_types.len; ++j)
+            glen += strlen(infos[i].grant_types.items[j]) + (j != 0);
+        if (strlen(infos[i].client_id) > (size_t)id_width)
+            id_width = strlen(infos[i].client_id) > 64 ? 64 : (int)strlen(infos[i].client_id);
+        if (glen > (size_t)grants_width)
+            grants_width = (int)glen;
+    }
+    for (size_t i = 0; i != num; ++i) {
+        const as_admin_client_info_t *c = infos + i;
+        int printed = 0;
+        print_safe(c->client_id);
+        printf("%*s  %-12s  ", id_width - (int)strlen(c->client_id) > 0 ? id_width - (int)strlen(c->client_id) : 0, "",
+               c->is_public ? "public" : "confidential");
+        for (size_t j = 0; j != c->grant_types.len; ++j) {
+            if (j != 0)
+                putchar(',');
+            print_safe(c->grant_types.items[j]);
+            printed += (int)strlen(c->grant_types.items[j]) + (j != 0);
+        }
+        if (c->display_name != NULL) {
+            printf("%*s  ", grants_width - printed > 0 ? grants_width - printed : 0, "");
+            print_safe(c->display_name);
+        }
+        putchar('\n');
+    }
+}
+
+/** `client show`: every registered setting, one "name value" line each; never the secret or its hash. */
+static void print_show(const as_admin_client_info_t *c)
+{
+    printf("%-26s ", "client_id");
+    print_safe(c->client_id);
+    printf("\n%-26s %s\n%-26s ", "type", c->is_public ? "public (no secret)" : "confidential (has a secret)", "client_name");
+    if (c->display_name != NULL)
+        print_safe(c->display_name);
+    else
+        fputs("(none: the client id is shown)", stdout);
+    printf("\n%-26s ", "grant_types");
+    print_list(&c->grant_types, " ", "(none)");
+    printf("\n%-26s ", "audiences");
+    print_list(&c->audiences, " ", "(none)");
+    printf("\n%-26s ", "scope");
+    print_list(&c->scopes, " ", "(none)");
+    printf("\n%-26s ", "redirect_uris");
+    print_list(&c->redirect_uris, "\n                           ", "(none)");
+    printf("\n%-26s ", "post_logout_redirect_uris");
+    print_list(&c->post_logout_redirect_uris, "\n                           ", "(none)");
+    printf("\n%-26s %s\n", "consent", c->consent ? "required (third-party)" : "not asked (first-party)");
+    printf("%-26s %s\n", "logout_revokes_refresh", c->logout_revokes_refresh ? "yes" : "no (--keep-refresh-on-logout)");
+    print_ttl("access_ttl", c->access_ttl);
+    print_ttl("refresh_idle_ttl", c->refresh_idle_ttl);
+    print_ttl("refresh_max_ttl", c->refresh_max_ttl);
+    printf("%-26s %s\n", "created_at", c->created_at);
+}
+
+/** `client list` and `client show CLIENT_ID`. */
+static int client_read(const request_t *r)
+{
+    as_admin_client_info_t *infos = NULL;
+    size_t num = 0;
+    as_admin_t *db = as_cli_db_open(r->conninfo);
+    int err;
+
+    if (db == NULL)
+        return 1;
+    err = as_admin_client_list(db, r->client.client_id, &infos, &num);
+    if (err == 0) {
+        if (r->client.client_id == NULL)
+            print_list_lines(infos, num);
+        else
+            print_show(infos);
+    } else if (err == AS_ERR_NOT_FOUND) {
+        fprintf(stderr, "authsvc: no client ");
+        for (const char *p = r->client.client_id; *p != '\0'; ++p)
+            fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+        fputc('\n', stderr);
+    } else {
+        as_cli_db_error(db);
+    }
+    as_admin_client_infos_free(infos, num);
+    as_admin_close(db);
+    return err == 0 ? 0 : 1;
+}
+
+/** The settings `client add` was given beyond the first line's, one line each (nothing without them). */
+static void print_added_settings(const request_t *r)
+{
+    if (r->redirects.len != 0) {
+        fputs("  redirect URIs: ", stdout);
+        print_list(&r->redirects, " ", "");
+        putchar('\n');
+    }
+    if (r->logouts.len != 0) {
+        fputs("  post-logout redirect URIs: ", stdout);
+        print_list(&r->logouts, " ", "");
+        putchar('\n');
+    }
+    if (r->client.display_name != NULL)
+        printf("  name: %s\n", r->client.display_name);
+    if (r->client.consent)
+        fputs("  consent: the user approves its scopes (third-party)\n", stdout);
+    if (r->client.keep_refresh_on_logout)
+        fputs("  refresh tokens outlive a logout\n", stdout);
 }
 
 int as_cli_client(int argc, char **argv)
@@ -164,6 +442,10 @@ int as_cli_client(int argc, char **argv)
 
     if ((ret = parse_request(argc, argv, &r)) != -1)
         goto Exit;
+    if (strcmp(r.action, "add") != 0) {
+        ret = client_read(&r);
+        goto Exit;
+    }
     ret = 1;
     as_random_bytes(secret, sizeof(secret));
     as_b64url_encode(secret, sizeof(secret), secret_text);
@@ -172,6 +454,8 @@ int as_cli_client(int argc, char **argv)
     r.client.grant_types = r.grants.items;
     r.client.audiences = r.auds.items;
     r.client.scopes = r.scopes.items;
+    r.client.redirect_uris = r.redirects;
+    r.client.post_logout_redirect_uris = r.logouts;
 
     if ((db = as_cli_db_open(r.conninfo)) == NULL)
         goto Exit;
@@ -179,6 +463,7 @@ int as_cli_client(int argc, char **argv)
     case 0:
         printf("client %s added (%s; grants %s; audiences %s; scopes %s)\n", r.client.client_id,
                r.is_public ? "public" : "confidential", r.grants.shown, r.auds.shown, r.scopes.shown);
+        print_added_settings(&r);
         if (!r.is_public) {
             printf("client secret (shown only once):\n%s\n", secret_text);
         }
@@ -198,5 +483,7 @@ Exit:
     list_dispose(&r.grants);
     list_dispose(&r.auds);
     list_dispose(&r.scopes);
+    free(r.redirects.items);
+    free(r.logouts.items);
     return ret;
 }

@@ -1,15 +1,49 @@
 /*
  * GET /.well-known/oauth-authorization-server (RFC 8414) and
- * /.well-known/openid-configuration — the document a client reads before
- * talking to us, serialized once at start from the route table, so that every
- * endpoint URL it names is one the router serves.
+ * /.well-known/openid-configuration (OpenID Connect Discovery 1.0 §3) — the
+ * document a client reads before talking to us, serialized once at start from
+ * the route table, so that every endpoint URL it names is one the router
+ * serves. Both paths serve the same document: the OpenID members are
+ * registered RFC 8414 metadata too, and one document cannot drift from the
+ * other.
  */
 #include <stdio.h>
 #include <string.h>
 #include <jansson.h>
 #include "authsvc/as.h"
+#include "authsvc/crypto/crypto.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/oauth/oauth.h"
+
+/**
+ * The OpenID Connect Discovery members (§3) that do not name an endpoint (those come from the route table:
+ * userinfo_endpoint, end_session_endpoint).
+ */
+static void add_openid_members(json_t *doc)
+{
+    /* the scopes whose meaning authsvc itself defines; an API's own scopes are each deployment's and each client's
+     * (`client add --scope`), and RFC 8414 §2 lets a server leave scopes out */
+    json_object_set_new(doc, "scopes_supported", json_pack("[s,s]", "openid", "profile"));
+    /* sub is the user's id everywhere: the same for every client */
+    json_object_set_new(doc, "subject_types_supported", json_pack("[s]", "public"));
+    /*
+     * Every algorithm crypto/ signs with, not only the current key's. The document is built once, while the key
+     * set changes under it (rotation may move to another algorithm, keys/README.md); a client cannot ask for an
+     * algorithm anyway (no per-client id_token_signed_response_alg), and verifies with the key the token's kid
+     * names in the JWKS, which is what says which algorithm signs now. Discovery §3 also requires RS256 here.
+     */
+    json_t *algs = json_array();
+    for (as_alg_t alg = AS_ALG_ES256; alg <= AS_ALG_RS256; ++alg)
+        json_array_append_new(algs, json_string(as_alg_name(alg)));
+    json_object_set_new(doc, "id_token_signing_alg_values_supported", algs);
+    /* the id_token's claims (token/jwt.h) and userinfo's (oauth/userinfo.c) */
+    json_object_set_new(doc, "claims_supported",
+                        json_pack("[s,s,s,s,s,s,s,s,s,s]", "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid",
+                                  "at_hash", "preferred_username"));
+    /* Discovery's default is true: say that request_uri is not read (nor request, nor claims: their defaults are false) */
+    json_object_set_new(doc, "request_uri_parameter_supported", json_false());
+    /* userinfo answers plain JSON (no userinfo_signing_alg_values_supported: nothing is signed there) */
+}
 
 void as_oauth_build_metadata(as_oauth_config_t *config, const as_router_t *routes)
 {
@@ -39,6 +73,7 @@ void as_oauth_build_metadata(as_oauth_config_t *config, const as_router_t *route
     json_object_set_new(doc, "response_types_supported", json_pack("[s]", "code"));
     json_object_set_new(doc, "code_challenge_methods_supported", json_pack("[s]", "S256"));
     json_object_set_new(doc, "authorization_response_iss_parameter_supported", json_true());
+    add_openid_members(doc);
     config->metadata = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     config->metadata_len = strlen(config->metadata);
     json_decref(doc);

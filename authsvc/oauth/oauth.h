@@ -63,7 +63,9 @@ typedef struct st_as_oauth_ctx_t {
     X("GET", "/oauth2/revocations", as_oauth_revocations, "revocation_feed_endpoint")     /* api/revocation-feed.md */            \
     X("GET", "/.well-known/jwks.json", as_oauth_jwks, "jwks_uri")                         /* RFC 7517 */                          \
     X("GET", "/.well-known/oauth-authorization-server", as_oauth_metadata, NULL)          /* RFC 8414 */                          \
-    X("GET", "/.well-known/openid-configuration", as_oauth_metadata, NULL)                                                        \
+    X("GET", "/.well-known/openid-configuration", as_oauth_metadata, NULL)                 /* OpenID Connect Discovery */         \
+    X("GET", "/oauth2/userinfo", as_oauth_userinfo, "userinfo_endpoint")                  /* OpenID Connect Core §5.3 */          \
+    X("POST", "/oauth2/userinfo", as_oauth_userinfo, NULL)                                                                        \
     X("POST", "/account/password", as_oauth_account_password, NULL) /* self-service password change (Bearer) */
 
 #define AS_OAUTH__DECLARE(method, path, fn, name) AS_HANDLER(fn);
@@ -74,8 +76,10 @@ AS_OAUTH_ROUTES(AS_OAUTH__DECLARE)
 void as_oauth_register(as_router_t *router, as_oauth_ctx_t *ctx);
 
 /**
- * Builds config->metadata (RFC 8414) from the issuer and the URLs of the
- * routes in `routes` that name a metadata member. Call once, before serving.
+ * Builds config->metadata (RFC 8414, with the OpenID Connect Discovery
+ * members) from the issuer and the URLs of the routes in `routes` that name a
+ * metadata member (those of every module registered into it). Call once,
+ * before serving.
  */
 void as_oauth_build_metadata(as_oauth_config_t *config, const as_router_t *routes);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include "authsvc/as.h"
 #include "authsvc/store/admin.h"
@@ -231,7 +232,8 @@ static const char *ttl_param(int seconds, char buf[16])
 int as_admin_client_add(as_admin_t *conn, const as_admin_client_t *client)
 {
     char *grants = array_literal(&client->grant_types), *auds = array_literal(&client->audiences),
-         *scopes = array_literal(&client->scopes), access[16], idle[16], max[16];
+         *scopes = array_literal(&client->scopes), *redirects = array_literal(&client->redirect_uris),
+         *logouts = array_literal(&client->post_logout_redirect_uris), access[16], idle[16], max[16];
     /* the secret's hash goes as binary bytea; a public client is one without */
     const char *params[] = {client->client_id,
                             (const char *)client->secret_hash,
@@ -241,26 +243,131 @@ int as_admin_client_add(as_admin_t *conn, const as_admin_client_t *client)
                             scopes,
                             ttl_param(client->access_ttl, access),
                             ttl_param(client->refresh_idle_ttl, idle),
-                            ttl_param(client->refresh_max_ttl, max)};
-    const int lengths[] = {0, AS_SHA256_LEN, 0, 0, 0, 0, 0, 0, 0};
-    const int formats[] = {0, 1, 0, 0, 0, 0, 0, 0, 0};
+                            ttl_param(client->refresh_max_ttl, max),
+                            redirects,
+                            logouts,
+                            client->display_name,
+                            client->consent ? "true" : "false",
+                            client->keep_refresh_on_logout ? "false" : "true"};
+    const int lengths[] = {0, AS_SHA256_LEN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const int formats[] = {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     int err = 0;
-    PGresult *res =
-        run(conn, &err, PGRES_TUPLES_OK, "adding the client",
-            "INSERT INTO clients (client_id, secret_hash, public, grant_types, audiences, scopes, access_ttl,"
-            " refresh_idle_ttl, refresh_max_ttl)"
-            " VALUES ($1, $2::bytea, $3::boolean, $4::text[], $5::text[], $6::text[], $7::integer, $8::integer, $9::integer)"
-            " ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
-            9, params, lengths, formats);
-    if (res != NULL) {
+    PGresult *res = PQexecParams(conn->pg,
+                                 "INSERT INTO clients (client_id, secret_hash, public, grant_types, audiences, scopes, access_ttl,"
+                                 " refresh_idle_ttl, refresh_max_ttl, redirect_uris, post_logout_redirect_uris, display_name,"
+                                 " consent, logout_revokes_refresh)"
+                                 " VALUES ($1, $2::bytea, $3::boolean, $4::text[], $5::text[], $6::text[], $7::integer,"
+                                 " $8::integer, $9::integer, $10::text[], $11::text[], $12, $13::boolean, $14::boolean)"
+                                 " ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
+                                 14, NULL, params, lengths, formats, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         if (PQntuples(res) != 1)
             err = AS_ERR_CONFLICT;
-        PQclear(res);
+    } else {
+        /* the primary message only ("... violates check constraint NAME"): the DETAIL of a CHECK violation prints the
+         * failing row, the secret's hash included */
+        const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL,
+                   *severity = res != NULL ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
+        if (primary != NULL)
+            set_error(conn, "adding the client: %s:  %s\n", severity != NULL ? severity : "ERROR", primary);
+        else
+            set_error(conn, "adding the client: %s", PQerrorMessage(conn->pg));
+        err = failure(conn);
     }
+    PQclear(res);
     free(grants);
     free(auds);
     free(scopes);
+    free(redirects);
+    free(logouts);
     return err;
+}
+
+/** A JSON array of strings (array_to_json's text) as a list; every string and the array malloc'd. Not an array: empty. */
+static as_strlist_t strlist_from_json(const char *text)
+{
+    as_strlist_t list = {NULL, 0};
+    json_t *arr = json_loads(text, 0, NULL), *v;
+    size_t i;
+    if (json_is_array(arr) && json_array_size(arr) != 0) {
+        list.items = as_calloc(json_array_size(arr), sizeof(*list.items));
+        json_array_foreach(arr, i, v)
+        {
+            if (json_is_string(v))
+                list.items[list.len++] = as_strdup(json_string_value(v));
+        }
+    }
+    json_decref(arr);
+    return list;
+}
+
+static void strlist_free(as_strlist_t *list)
+{
+    for (size_t i = 0; i != list->len; ++i)
+        free((void *)list->items[i]);
+    free(list->items);
+}
+
+int as_admin_client_list(as_admin_t *conn, const char *client_id, as_admin_client_info_t **infos, size_t *num)
+{
+    const char *params[] = {client_id};
+    int err = 0;
+    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "reading the clients",
+                        "SELECT client_id, public, array_to_json(grant_types), array_to_json(audiences), array_to_json(scopes),"
+                        " array_to_json(redirect_uris), array_to_json(post_logout_redirect_uris), display_name,"
+                        " coalesce(access_ttl, 0), coalesce(refresh_idle_ttl, 0), coalesce(refresh_max_ttl, 0), consent,"
+                        " logout_revokes_refresh, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                        " FROM clients WHERE $1::text IS NULL OR client_id = $1 ORDER BY client_id",
+                        1, params, NULL, NULL);
+
+    *infos = NULL;
+    *num = 0;
+    if (res == NULL)
+        return err;
+    if (client_id != NULL && PQntuples(res) == 0) {
+        PQclear(res);
+        return AS_ERR_NOT_FOUND;
+    }
+    *num = PQntuples(res);
+    *infos = as_calloc(*num != 0 ? *num : 1, sizeof(**infos));
+    for (size_t i = 0; i != *num; ++i) {
+        as_admin_client_info_t *c = *infos + i;
+        int row = (int)i;
+        c->client_id = as_strdup(PQgetvalue(res, row, 0));
+        c->is_public = PQgetvalue(res, row, 1)[0] == 't';
+        c->grant_types = strlist_from_json(PQgetvalue(res, row, 2));
+        c->audiences = strlist_from_json(PQgetvalue(res, row, 3));
+        c->scopes = strlist_from_json(PQgetvalue(res, row, 4));
+        c->redirect_uris = strlist_from_json(PQgetvalue(res, row, 5));
+        c->post_logout_redirect_uris = strlist_from_json(PQgetvalue(res, row, 6));
+        c->display_name = PQgetisnull(res, row, 7) ? NULL : as_strdup(PQgetvalue(res, row, 7));
+        c->access_ttl = atoi(PQgetvalue(res, row, 8));
+        c->refresh_idle_ttl = atoi(PQgetvalue(res, row, 9));
+        c->refresh_max_ttl = atoi(PQgetvalue(res, row, 10));
+        c->consent = PQgetvalue(res, row, 11)[0] == 't';
+        c->logout_revokes_refresh = PQgetvalue(res, row, 12)[0] == 't';
+        c->created_at = as_strdup(PQgetvalue(res, row, 13));
+    }
+    PQclear(res);
+    return 0;
+}
+
+void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num)
+{
+    if (infos == NULL)
+        return;
+    for (size_t i = 0; i != num; ++i) {
+        as_admin_client_info_t *c = infos + i;
+        free(c->client_id);
+        strlist_free(&c->grant_types);
+        strlist_free(&c->audiences);
+        strlist_free(&c->scopes);
+        strlist_free(&c->redirect_uris);
+        strlist_free(&c->post_logout_redirect_uris);
+        free(c->display_name);
+        free(c->created_at);
+    }
+    free(infos);
 }
 
 /* --- migrations ---------------------------------------------------------------------- */

@@ -70,19 +70,54 @@ int as_admin_user_enable(as_admin_t *conn, const char *username);
 typedef struct st_as_admin_client_t {
     const char *client_id;
     const uint8_t *secret_hash; /* AS_SHA256_LEN bytes, SHA-256 of the secret; NULL: a public client */
-    as_strlist_t grant_types;   /* RFC 6749 names: client_credentials, password, refresh_token */
+    as_strlist_t grant_types;   /* RFC 6749 names: client_credentials, password, refresh_token, authorization_code */
     as_strlist_t audiences;
     as_strlist_t scopes;
     int access_ttl; /* seconds; 0: the server's default */
     int refresh_idle_ttl;
     int refresh_max_ttl;
+    as_strlist_t redirect_uris;             /* authorization_code: where codes may be sent (checked by the caller) */
+    as_strlist_t post_logout_redirect_uris; /* where a logout may send the browser back */
+    const char *display_name;               /* shown on the login page; NULL: none (the client id is shown) */
+    int consent;                            /* a third party: the user approves its scopes */
+    int keep_refresh_on_logout;             /* 1: logging out leaves the refresh families born in the session alone */
 } as_admin_client_t;
 
 /**
  * Registers a client. AS_ERR_CONFLICT if the client id is taken; AS_ERR_DB_QUERY
- * if the schema refuses it (e.g. a public client with client_credentials).
+ * if the schema refuses it (e.g. a public client with client_credentials); the
+ * message then names the rule broken, never the row (which holds the secret's
+ * hash).
  */
 int as_admin_client_add(as_admin_t *conn, const as_admin_client_t *client);
+
+/** A registered client as `client list` and `client show` print it: everything but the secret and its hash. */
+typedef struct st_as_admin_client_info_t {
+    char *client_id;
+    int is_public;
+    as_strlist_t grant_types; /* every string and array malloc'd, freed by as_admin_client_infos_free */
+    as_strlist_t audiences;
+    as_strlist_t scopes;
+    as_strlist_t redirect_uris;
+    as_strlist_t post_logout_redirect_uris;
+    char *display_name; /* NULL: none */
+    int access_ttl;     /* seconds; 0: the server's default */
+    int refresh_idle_ttl;
+    int refresh_max_ttl;
+    int consent;
+    int logout_revokes_refresh;
+    char *created_at; /* ISO 8601, UTC */
+} as_admin_client_info_t;
+
+/**
+ * Reads the client `client_id`, or every client ordered by id (`client_id`
+ * NULL). Sets *infos (owner: the caller, as_admin_client_infos_free) and *num.
+ * AS_ERR_NOT_FOUND if `client_id` names no client.
+ */
+int as_admin_client_list(as_admin_t *conn, const char *client_id, as_admin_client_info_t **infos, size_t *num);
+
+/** Frees what as_admin_client_list returned (NULL is fine). */
+void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num);
 
 /** Called after each migration file has committed, with its file name. */
 typedef void (*as_admin_migrate_cb)(void *ctx, const char *name);

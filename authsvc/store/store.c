@@ -46,7 +46,8 @@ const as_stmt_t as_store_statements[] = {
                          " coalesce(refresh_max_ttl, 0), array_to_json(redirect_uris), array_to_json(post_logout_redirect_uris),"
                          " display_name, consent, logout_revokes_refresh FROM clients WHERE client_id = $1",
                          1},
-    [STMT_USER_BY_NAME] = {"user_by_name", "SELECT id, password_hash, token_version, disabled FROM users WHERE username = $1", 1},
+    [STMT_USER_BY_NAME] = {"user_by_name",
+                           "SELECT id, password_hash, token_version, disabled, username FROM users WHERE username = $1", 1},
     /* $1 user id, $2 client id, $3 token_version seen at login, $4 scope, $5 token hash, $6 idle ttl, $7 absolute ttl */
     [STMT_FAMILY_CREATE] = {"family_create",
                             "WITH f AS ("
@@ -115,7 +116,8 @@ const as_stmt_t as_store_statements[] = {
                             " 'revoked', (SELECT count(*) FROM rev)) FROM v WHERE v.verdict = 'reuse')"
                             " SELECT verdict, user_id, scope, token_version, family_id FROM v",
                             4},
-    [STMT_USER_BY_ID] = {"user_by_id", "SELECT id, password_hash, token_version, disabled FROM users WHERE id = $1::uuid", 1},
+    [STMT_USER_BY_ID] = {"user_by_id",
+                         "SELECT id, password_hash, token_version, disabled, username FROM users WHERE id = $1::uuid", 1},
     /* RFC 7009 for a refresh token: the whole family goes. $1 token hash, $2 the requesting client (only its own). */
     [STMT_REVOKE_REFRESH] = {"revoke_refresh",
                              "WITH t AS (SELECT t.family_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
@@ -429,6 +431,7 @@ static void on_user(void *ctx, int err, const PGresult *res)
     user->password_hash = dup_value(c->mem, res, 0, 1);
     user->token_version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     user->disabled = PQgetvalue(res, 0, 3)[0] == 't';
+    user->username = dup_value(c->mem, res, 0, 4);
     cb(c->ctx, 0, user);
 }
 

@@ -42,6 +42,7 @@ typedef struct st_as_user_t {
     const char *password_hash;
     int64_t token_version;
     int disabled;
+    const char *username; /* userinfo's preferred_username */
 } as_user_t;
 
 /** How a rotation succeeded. */

@@ -1,7 +1,9 @@
 /*
- * token/access — checking an RFC 9068 access token: JWS compact form, the key
- * named by its kid (whose algorithm must be the header's; no "none", no HS*),
- * typ at+jwt, issuer, audience, and exp/nbf with a leeway. Thread-safe, no I/O.
+ * token/access — checking the JWTs authsvc signed when they come back: an RFC
+ * 9068 access token (JWS compact form, the key named by its kid, whose
+ * algorithm must be the header's — no "none", no HS*; typ at+jwt, issuer,
+ * audience, and exp/nbf with a leeway), and an OpenID Connect id_token
+ * presented as a logout's id_token_hint. Thread-safe, no I/O.
  */
 #ifndef AS_TOKEN_ACCESS_H
 #define AS_TOKEN_ACCESS_H
@@ -47,5 +49,31 @@ int as_jwt_verify_access(const char *token, size_t len, as_jwt_key_lookup lookup
 
 /** Releases the claims `jwt` holds and zeroes it; idempotent. */
 void as_jwt_clear(as_jwt_t *jwt);
+
+/** A verified id_token hint's claims. The strings point into `claims`, which the struct owns. */
+typedef struct st_as_id_hint_t {
+    json_t *claims; /* the whole payload: json_decref it (as_id_hint_clear) */
+    const char *subject;
+    const char *client_id; /* its audience: the client it was issued to */
+    const char *sid;       /* the SSO session it was issued in; NULL: none */
+    int64_t exp, iat;
+} as_id_hint_t;
+
+/**
+ * Verifies an id_token that comes back as the id_token_hint of a logout
+ * (OpenID Connect RP-Initiated Logout 1.0 §2): the JWS as for an access token
+ * (a key of `lookup`, any published one, with its own algorithm), header typ
+ * "JWT", no access-token claim (client_id, scope), our issuer, one audience (a
+ * string or an array of one; `expect->audience` if not NULL), sub, iat and exp,
+ * and sid if present a string. An expired hint is accepted, as the
+ * specification asks; one issued in the future (beyond `expect->leeway`) is
+ * not, nor one issued more than `max_age` seconds ago (0: no limit). Returns 0
+ * or an AS_ERR_TOKEN_* reason; clear `out` with as_id_hint_clear in every case.
+ */
+int as_jwt_verify_id_hint(const char *token, size_t len, as_jwt_key_lookup lookup, void *lookup_ctx, const as_jwt_expect_t *expect,
+                          int64_t max_age, as_id_hint_t *out);
+
+/** Releases the claims `hint` holds and zeroes it; idempotent. */
+void as_id_hint_clear(as_id_hint_t *hint);
 
 #endif

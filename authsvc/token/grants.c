@@ -175,3 +175,128 @@ int as_redirect_uri_allowed(const as_strlist_t *registered, const char *uri, siz
     }
     return 0;
 }
+
+/** 1 if `c` may appear in a URI (RFC 3986 §2: unreserved, reserved, and "%" of a percent-encoding). */
+static int uri_char(unsigned char c)
+{
+    return c != 0 && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      strchr("-._~:/?#[]@!$&'()*+,;=%", c) != NULL);
+}
+
+static int hex_digit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/** Checks the authority of an http(s) URI, `auth` (what follows "//", up to the path, query or end). */
+static int check_authority(int https, h2o_iovec_t auth, const char **why)
+{
+    size_t host_end;
+
+    if (auth.len == 0) {
+        *why = "the URI has no host";
+        return AS_ERR_BAD_INPUT;
+    }
+    if (memchr(auth.base, '@', auth.len) != NULL) {
+        *why = "user information before the host is not allowed";
+        return AS_ERR_BAD_INPUT;
+    }
+    if (auth.base[0] == '[') { /* an IP literal: [v6] */
+        const char *close = memchr(auth.base, ']', auth.len);
+        host_end = close != NULL ? (size_t)(close + 1 - auth.base) : 0;
+        for (size_t i = 1; i + 1 < host_end; ++i)
+            if (!hex_digit(auth.base[i]) && auth.base[i] != ':' && auth.base[i] != '.')
+                host_end = 0;
+        if (host_end < 3)
+            host_end = 0;
+    } else {
+        const char *colon = memchr(auth.base, ':', auth.len);
+        host_end = colon != NULL ? (size_t)(colon - auth.base) : auth.len;
+        if (memchr(auth.base, '[', host_end) != NULL || memchr(auth.base, ']', host_end) != NULL)
+            host_end = 0;
+    }
+    if (host_end == 0) {
+        *why = "the URI's host is malformed";
+        return AS_ERR_BAD_INPUT;
+    }
+    if (host_end != auth.len) {
+        size_t digits = 0;
+        if (auth.base[host_end] != ':') {
+            *why = "the URI's host is malformed";
+            return AS_ERR_BAD_INPUT;
+        }
+        for (size_t i = host_end + 1; i != auth.len; ++i, ++digits)
+            if (auth.base[i] < '0' || auth.base[i] > '9')
+                digits = 6;
+        if (digits == 0 || digits > 5) {
+            *why = "the URI's port is malformed";
+            return AS_ERR_BAD_INPUT;
+        }
+    }
+    if (!https) {
+        if (h2o_memis(auth.base, host_end, H2O_STRLIT("127.0.0.1")) || h2o_memis(auth.base, host_end, H2O_STRLIT("[::1]")))
+            return 0;
+        *why = h2o_lcstris(auth.base, host_end, H2O_STRLIT("localhost"))
+                   ? "http://localhost is not allowed: use the loopback address http://127.0.0.1 or http://[::1] (RFC 8252 §8.3)"
+                   : "http is allowed only on the loopback address (127.0.0.1 or [::1]); use https";
+        return AS_ERR_BAD_INPUT;
+    }
+    return 0;
+}
+
+int as_redirect_uri_check(const char *uri, size_t len, const char **why)
+{
+    size_t scheme_len = 0;
+
+    if (len == 0 || len > AS_REDIRECT_URI_MAX) {
+        *why = len == 0 ? "the URI is empty" : "the URI is longer than 2048 bytes";
+        return AS_ERR_BAD_INPUT;
+    }
+    for (size_t i = 0; i != len; ++i) {
+        if (!uri_char((unsigned char)uri[i])) {
+            *why = "the URI holds a character that a URI may not (a space, a quote, a control or non-ASCII character)";
+            return AS_ERR_BAD_INPUT;
+        }
+        if (uri[i] == '#') {
+            *why = "a fragment (#) is not allowed (RFC 6749 §3.1.2)";
+            return AS_ERR_BAD_INPUT;
+        }
+        if (uri[i] == '*') {
+            *why = "wildcards are not allowed: register every URI whole (RFC 9700 §2.1)";
+            return AS_ERR_BAD_INPUT;
+        }
+        if (uri[i] == '%' && (len - i < 3 || !hex_digit(uri[i + 1]) || !hex_digit(uri[i + 2]))) {
+            *why = "the URI holds a malformed percent-encoding";
+            return AS_ERR_BAD_INPUT;
+        }
+    }
+    /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), here in lower case */
+    while (scheme_len != len &&
+           ((uri[scheme_len] >= 'a' && uri[scheme_len] <= 'z') ||
+            (scheme_len != 0 && ((uri[scheme_len] >= '0' && uri[scheme_len] <= '9') || strchr("+-.", uri[scheme_len]) != NULL))))
+        ++scheme_len;
+    if (scheme_len == 0 || scheme_len == len || uri[scheme_len] != ':') {
+        *why = "not an absolute URI with a lower-case scheme (https://..., http://127.0.0.1..., or com.example.app:/...)";
+        return AS_ERR_BAD_INPUT;
+    }
+    if (h2o_memis(uri, scheme_len, H2O_STRLIT("https")) || h2o_memis(uri, scheme_len, H2O_STRLIT("http"))) {
+        const char *p = uri + scheme_len + 1, *end = uri + len, *auth_end;
+        if (end - p < 2 || p[0] != '/' || p[1] != '/') {
+            *why = "an http(s) URI needs a host (scheme://host/...)";
+            return AS_ERR_BAD_INPUT;
+        }
+        p += 2;
+        for (auth_end = p; auth_end != end && *auth_end != '/' && *auth_end != '?'; ++auth_end)
+            ;
+        return check_authority(scheme_len == 5, h2o_iovec_init(p, auth_end - p), why);
+    }
+    if (memchr(uri, '.', scheme_len) == NULL) {
+        *why = "a native app's private-use scheme must be a reverse domain name, such as com.example.app (RFC 8252 §7.1)";
+        return AS_ERR_BAD_INPUT;
+    }
+    if (scheme_len + 1 == len) {
+        *why = "the URI has nothing after its scheme";
+        return AS_ERR_BAD_INPUT;
+    }
+    return 0;
+}

@@ -62,7 +62,7 @@ void as_pkce_s256(const char *verifier, size_t len, char challenge[AS_PKCE_CHALL
 #define AS_CODE_RAW_LEN 32
 #define AS_CODE_LEN AS_B64URL_ENCLEN(AS_CODE_RAW_LEN)
 
-/** The longest redirect_uri accepted, in bytes. */
+/** The longest redirect_uri (or post-logout redirect URI) registered or accepted, in bytes. */
 #define AS_REDIRECT_URI_MAX 2048
 
 /**
@@ -73,6 +73,21 @@ void as_pkce_s256(const char *verifier, size_t len, char challenge[AS_PKCE_CHALL
  * one when they start (RFC 8252 §7.3). "localhost" gets no such exception.
  */
 int as_redirect_uri_allowed(const as_strlist_t *registered, const char *uri, size_t len);
+
+/**
+ * Whether `uri` may be registered as a redirect URI or a post-logout redirect
+ * URI: an absolute URI of RFC 3986 characters, without a fragment (RFC 6749
+ * §3.1.2) or a wildcard ("*": every URI is registered whole, RFC 9700 §2.1),
+ * of one of the kinds RFC 8252 and RFC 9700 allow:
+ *  - https://HOST... (no user information before the host);
+ *  - http:// only on a loopback IP literal, 127.0.0.1 or [::1], with any port
+ *    (RFC 8252 §7.3; "localhost" is refused, §8.3);
+ *  - a private-use scheme for a native app, a reverse domain name with a dot
+ *    (com.example.app:/callback, RFC 8252 §7.1).
+ * The scheme must be written in lower case (matching is exact). Returns 0, or
+ * AS_ERR_BAD_INPUT with the reason in *why (a literal).
+ */
+int as_redirect_uri_check(const char *uri, size_t len, const char **why);
 
 /** 1 if `s` is a UUID in text form: the subjects of user tokens are (client tokens carry the client id). */
 int as_is_uuid(const char *s);

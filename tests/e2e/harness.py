@@ -45,6 +45,8 @@ REVOKE_PATH = "/oauth2/revoke"
 INTROSPECT_PATH = "/oauth2/introspect"
 FEED_PATH = "/oauth2/revocations"
 ACCOUNT_PASSWORD_PATH = "/account/password"
+USERINFO_PATH = "/oauth2/userinfo"
+LOGOUT_PATH = "/oauth2/logout"
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
 HEALTH_PATH = "/healthz"
@@ -757,6 +759,19 @@ class KeyDir:
         with open(os.path.join(self.path, kid + ".pem"), "rb") as f:
             key = serialization.load_pem_private_key(f.read(), password=None)
         return self.read_meta(kid)["alg"], key
+
+    def id_token(self, *, sub, aud, sid=None, iss=ISSUER, age=0, typ="JWT", kid=None, extra=None):
+        """An id_token as the token endpoint signs it (token/jwt.h: header alg, typ JWT, kid; claims iss, sub,
+        aud, iat, exp five minutes later, auth_time, sid if given), signed here with key `kid` (default the
+        directory's first), issued `age` seconds ago: an id_token_hint for a logout."""
+        kid = kid or self.kids()[0]
+        alg, key = self.private_key(kid)
+        now = int(time.time()) - age
+        claims = {"iss": iss, "sub": sub, "aud": aud, "iat": now, "exp": now + 300, "auth_time": now}
+        if sid is not None:
+            claims["sid"] = sid
+        claims.update(extra or {})
+        return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, "typ": typ})
 
 
 # ---------------------------------------------------------------------------------------------------------

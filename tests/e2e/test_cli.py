@@ -1,11 +1,14 @@
 """The admin subcommands as an operator uses them: help, exit statuses, messages."""
 
+import hashlib
 import os
+import re
 import subprocess
 
 import harness
 
-SUBCOMMANDS = (["serve"], ["migrate"], ["user", "add"], ["user", "passwd"], ["client", "add"], ["keys", "generate"])
+SUBCOMMANDS = (["serve"], ["migrate"], ["user", "add"], ["user", "passwd"], ["client", "add"], ["client", "list"],
+               ["client", "show"], ["keys", "generate"])
 
 
 class CliTests(harness.ServiceTestCase):
@@ -107,6 +110,88 @@ class CliTests(harness.ServiceTestCase):
         second = self.cli.add_client("secret-2", grants=["client_credentials"])
         self.assertNotEqual(first, second)
         self.assertGreaterEqual(len(first), 32, "a client secret needs real entropy")
+
+    def test_client_add_output_is_unchanged_for_the_existing_options(self):
+        result = self.cli.run("client", "add", "plain-svc", "--grant", "client_credentials", "--audience", "api",
+                              "--scope", "read write")
+        self.assertRegex(result.stdout, r"\Aclient plain-svc added \(confidential; grants \{client_credentials\}; "
+                                        r"audiences \{api\}; scopes \{read,write\}\)\n"
+                                        r"client secret \(shown only once\):\n[A-Za-z0-9_-]{43}\n\Z")
+        result = self.cli.run("client", "add", "plain-app", "--public", "--grant", "password")
+        self.assertEqual(result.stdout, "client plain-app added (public; grants {password}; audiences {}; scopes {})\n")
+
+    def test_authorization_code_needs_a_redirect_uri(self):
+        result = self.cli.run("client", "add", "no-redirect", "--grant", "authorization_code", check=False)
+        self.assertFailsWithMessage(result)
+        self.assertEqual(result.returncode, 2, harness.describe_process(result))
+        self.assertIn("--redirect-uri", result.stderr)
+        # the schema's own refusal would print the failing row, the secret's hash with it
+        self.assertNotIn("DETAIL", result.stderr)
+        self.assertNotIn("\\x", result.stderr)
+        self.assertFailsWithMessage(self.cli.run("client", "show", "no-redirect", check=False))
+
+    def test_redirect_uris_that_cannot_be_registered(self):
+        for uri in ("/callback", "app.example/cb", "https://app.example/cb#top", "https://*.app.example/cb",
+                    "https://app.example/*", "http://app.example/cb", "http://localhost:8080/cb",
+                    "https://user@app.example/cb", "javascript:alert(1)", "myapp:/cb", "https://app.example/a b",
+                    "https://app.example/" + "a" * 2048):
+            for option in ("--redirect-uri", "--post-logout-redirect-uri"):
+                with self.subTest(uri=uri[:60], option=option):
+                    args = ["client", "add", "bad-uri", "--public", "--grant", "authorization_code"]
+                    args += [option, uri] if option == "--redirect-uri" else ["--redirect-uri",
+                                                                             "https://app.example/cb", option, uri]
+                    result = self.cli.run(*args, check=False)
+                    self.assertFailsWithMessage(result)
+                    self.assertEqual(result.returncode, 2, harness.describe_process(result))
+        # redirect URIs belong to clients that sign users in
+        self.assertFailsWithMessage(self.cli.run("client", "add", "bad-uri", "--grant", "client_credentials",
+                                                 "--redirect-uri", "https://app.example/cb", check=False))
+        self.assertFailsWithMessage(self.cli.run("client", "add", "bad-uri", "--public", "--grant", "password",
+                                                 "--consent", check=False))
+        self.assertFailsWithMessage(self.cli.run("client", "show", "bad-uri", check=False))
+
+    def test_browser_client_list_and_show(self):
+        add = self.cli.run("client", "add", "web-app", "--public", "--grant", "authorization_code", "--grant",
+                           "refresh_token", "--redirect-uri", "https://app.example/cb", "--redirect-uri",
+                           "http://127.0.0.1/cb", "--redirect-uri", "com.example.app:/oauth2redirect",
+                           "--post-logout-redirect-uri", "https://app.example/bye", "--scope", "openid profile",
+                           "--audience", "https://api.example", "--name", "Wéb App", "--keep-refresh-on-logout")
+        self.assertTrue(add.stdout.startswith("client web-app added (public; grants "
+                                              "{authorization_code,refresh_token}; audiences {https://api.example}; "
+                                              "scopes {openid,profile})\n"), add.stdout)
+        third = self.cli.run("client", "add", "partner", "--grant", "authorization_code", "--redirect-uri",
+                             "https://partner.example/cb", "--consent", "--name", "Partner")
+        secret = third.stdout.strip().splitlines()[-1]
+        self.cli.run("client", "add", "svc-listed", "--grant", "client_credentials")
+
+        listing = self.cli.run("client", "list").stdout
+        lines = {line.split()[0]: line for line in listing.splitlines()}
+        self.assertRegex(lines["web-app"], r"^web-app +public +authorization_code,refresh_token +Wéb App$")
+        self.assertRegex(lines["partner"], r"^partner +confidential +authorization_code +Partner$")
+        self.assertRegex(lines["svc-listed"], r"^svc-listed +confidential +client_credentials$")
+
+        show = self.cli.run("client", "show", "web-app").stdout
+        fields = dict(re.match(r"(\S+) +(.*)", line).groups() for line in show.splitlines() if not line.startswith(" "))
+        self.assertEqual(fields["client_id"], "web-app")
+        self.assertTrue(fields["type"].startswith("public"), show)
+        self.assertEqual(fields["client_name"], "Wéb App")
+        self.assertEqual(fields["grant_types"], "authorization_code refresh_token")
+        self.assertEqual(fields["scope"], "openid profile")
+        self.assertEqual(fields["audiences"], "https://api.example")
+        self.assertEqual(fields["post_logout_redirect_uris"], "https://app.example/bye")
+        self.assertTrue(fields["logout_revokes_refresh"].startswith("no"), show)
+        for uri in ("https://app.example/cb", "http://127.0.0.1/cb", "com.example.app:/oauth2redirect"):
+            self.assertIn(uri, show)
+
+        show = self.cli.run("client", "show", "partner").stdout
+        self.assertIn("confidential", show)
+        self.assertRegex(show, r"(?m)^consent +required")
+        # never the secret, nor the hash the database keeps of it
+        for text in (listing, show):
+            self.assertNotIn(secret, text)
+            self.assertNotIn(hashlib.sha256(secret.encode()).hexdigest(), text)
+        self.assertFailsWithMessage(self.cli.run("client", "show", "nobody", check=False))
+        self.assertFailsWithMessage(self.cli.run("client", "list", "extra", check=False))
 
     def test_keys_generate_each_algorithm(self):
         for alg in ("ES256", "EdDSA", "RS256"):

@@ -32,7 +32,8 @@ except ImportError as e:  # Debian's python3-jsonschema and python3-yaml (deploy
 
 import harness
 from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PATH, HEALTH_PATH, INTROSPECT_PATH,
-                     ISSUER, JWKS_PATH, LIVE_PATH, METADATA_PATHS, READY_PATH, REVOKE_PATH, TOKEN_PATH)
+                     ISSUER, JWKS_PATH, LIVE_PATH, LOGOUT_PATH, METADATA_PATHS, READY_PATH, REVOKE_PATH, TOKEN_PATH,
+                     USERINFO_PATH)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
@@ -49,8 +50,6 @@ OVERSIZED = DEFAULT_MAX_BODY + 4096  # above --max-body, far below h2o's own bac
 # does not do (reported as a server bug; remove an entry once the server stops sending it):
 #  - token_endpoint_auth_signing_alg_values_supported: only meaningful with private_key_jwt/client_secret_jwt
 #    client authentication, which authsvc does not accept (RFC 8414 §2);
-#  - id_token_signing_alg_values_supported, subject_types_supported: OpenID Connect Discovery members, but
-#    authsvc issues no ID tokens.
 #  - token_type "refresh_token" in the introspection of a refresh token: RFC 7662 §2.2 token_type is an
 #    access-token type of RFC 6749 §7.1 (Bearer), which a refresh token does not have.
 NOT_DOCUMENTED_ON_PURPOSE = {
@@ -272,6 +271,10 @@ class DocumentAssertions:
             return None
         content_type = media_type(response.header("content-type"))
         self.assertIn(content_type, content, f"Content-Type {content_type!r} is not documented\n{response}")
+        if content_type == "text/html":  # a page for a person: a whole HTML document, no script
+            self.assertTrue(response.body[:15].lower() == b"<!doctype html>", f"not an HTML document\n{response}")
+            self.assertNotIn(b"<script", response.body.lower(), response)
+            return None
         schema = content[content_type]["schema"]
         if not content_type.endswith("json"):  # a page or a stylesheet: a text body, not JSON
             self.assertTrue(response.body or response.request.startswith("HEAD"), f"the document says a body\n{response}")
@@ -403,9 +406,10 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         Client("web", grants=["password", "refresh_token"], audiences=[API], scope="profile read"),
         Client("login-only", grants=["password"], audiences=[API], scope="profile"),
         Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="profile", public=True),
-        # a browser client: the CLI cannot register redirect URIs yet (`client add --redirect-uri` is being added);
-        # setUpClass gives it the authorization_code grant and its redirect URI with SQL until it can
-        Client("browser", grants=["refresh_token"], audiences=[API], scope="openid profile", public=True),
+        Client("oidc", grants=["password"], audiences=[API], scope="openid profile"),
+        Client("browser", grants=["authorization_code", "refresh_token"], audiences=[API], scope="openid profile",
+               public=True, options=["--redirect-uri", BROWSER_REDIRECT_URI, "--post-logout-redirect-uri",
+                                     "https://app.example/bye"]),
     ]
 
     # (path, method, status, error) -> the method that makes the server answer it; see
@@ -458,6 +462,28 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (AUTHORIZE_PATH, "POST", 413, "invalid_request"): "authorize_too_large",
         (AUTHORIZE_PATH, "POST", 503, None): "authorize_post_unavailable",
         (LOGIN_CSS_PATH, "GET", 200, None): "login_css_ok",
+        (USERINFO_PATH, "GET", 200, None): "userinfo_ok",
+        (USERINFO_PATH, "GET", 400, "invalid_request"): "userinfo_two_headers",
+        (USERINFO_PATH, "GET", 401, "invalid_request"): "userinfo_no_token",
+        (USERINFO_PATH, "GET", 401, "invalid_token"): "userinfo_invalid_token",
+        (USERINFO_PATH, "GET", 403, "insufficient_scope"): "userinfo_no_openid",
+        (USERINFO_PATH, "GET", 503, "temporarily_unavailable"): "userinfo_unavailable",
+        (USERINFO_PATH, "POST", 200, None): "userinfo_post_ok",
+        (USERINFO_PATH, "POST", 400, "invalid_request"): "userinfo_post_two_tokens",
+        (USERINFO_PATH, "POST", 401, "invalid_request"): "userinfo_post_no_token",
+        (USERINFO_PATH, "POST", 401, "invalid_token"): "userinfo_post_invalid_token",
+        (USERINFO_PATH, "POST", 403, "insufficient_scope"): "userinfo_post_no_openid",
+        (USERINFO_PATH, "POST", 413, "invalid_request"): "userinfo_post_too_large",
+        (USERINFO_PATH, "POST", 503, "temporarily_unavailable"): "userinfo_post_unavailable",
+        (LOGOUT_PATH, "GET", 200, None): "logout_ok",
+        (LOGOUT_PATH, "GET", 302, None): "logout_redirect",
+        (LOGOUT_PATH, "GET", 400, None): "logout_bad_request",
+        (LOGOUT_PATH, "GET", 503, None): "logout_unavailable",
+        (LOGOUT_PATH, "POST", 200, None): "logout_post_ok",
+        (LOGOUT_PATH, "POST", 303, None): "logout_post_redirect",
+        (LOGOUT_PATH, "POST", 400, None): "logout_post_bad_request",
+        (LOGOUT_PATH, "POST", 413, "invalid_request"): "logout_post_too_large",
+        (LOGOUT_PATH, "POST", 503, None): "logout_post_unavailable",
         (LIVE_PATH, "GET", 200, None): "live_ok",
         (READY_PATH, "GET", 200, None): "ready_ok",
         (READY_PATH, "GET", 503, None): "ready_unavailable",
@@ -467,8 +493,6 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.passwords = dict(cls.users)  # the current ones: account_ok changes carol's
-        cls.db.query(f"UPDATE clients SET grant_types = '{{authorization_code,refresh_token}}',"
-                     f" redirect_uris = '{{{BROWSER_REDIRECT_URI}}}' WHERE client_id = 'browser'")
         # The second server: same key directory and issuer (so it accepts the first one's tokens), and a
         # database in a Unix-socket directory that does not exist, so every connection attempt fails at once.
         cls.down_server, cls.down_http = cls.start_another_server(
@@ -685,6 +709,94 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def login_css_ok(self):
         return self.http.get(LOGIN_CSS_PATH)
+    def userinfo(self, token=None, *, method="GET", fields=None, headers=(), http=None):
+        headers = list(headers) + ([f"Authorization: Bearer {token}"] if token is not None else [])
+        if method == "POST":
+            return (http or self.http).post_form(USERINFO_PATH, fields or {}, headers=headers)
+        return (http or self.http).get(USERINFO_PATH, headers=headers)
+
+    def openid_token(self):
+        return self.login(client_id="oidc")["access_token"]
+
+    def userinfo_ok(self):
+        return self.userinfo(self.openid_token())
+
+    def userinfo_two_headers(self):
+        return self.userinfo(headers=["Authorization: Bearer a.b.c", "Authorization: Bearer d.e.f"])
+
+    def userinfo_no_token(self):
+        return self.userinfo()
+
+    def userinfo_invalid_token(self):
+        return self.userinfo("not.a.token")
+
+    def userinfo_no_openid(self):
+        return self.userinfo(self.login()["access_token"])
+
+    def userinfo_unavailable(self):
+        return self.userinfo(self.openid_token(), http=self.down_http)
+
+    def userinfo_post_ok(self):
+        return self.userinfo(method="POST", fields={"access_token": self.openid_token()})
+
+    def userinfo_post_two_tokens(self):
+        token = self.openid_token()
+        return self.userinfo(token, method="POST", fields={"access_token": token})
+
+    def userinfo_post_no_token(self):
+        return self.userinfo(method="POST")
+
+    def userinfo_post_invalid_token(self):
+        return self.userinfo("not.a.token", method="POST")
+
+    def userinfo_post_no_openid(self):
+        return self.userinfo(method="POST", fields={"access_token": self.login()["access_token"]})
+
+    def userinfo_post_too_large(self):
+        return self.userinfo(method="POST", fields={"access_token": "x", "pad": "a" * OVERSIZED})
+
+    def userinfo_post_unavailable(self):
+        return self.userinfo(self.openid_token(), method="POST", http=self.down_http)
+
+    def logout(self, params=None, *, method="GET", http=None, cookie=None):
+        headers = [f"Cookie: authsvc-session={cookie}"] if cookie is not None else []
+        if method == "POST":
+            return (http or self.http).post_form(LOGOUT_PATH, params or {}, headers=headers)
+        query = "?" + urllib.parse.urlencode(params) if params else ""
+        return (http or self.http).get(LOGOUT_PATH + query, headers=headers)
+
+    def hint(self):
+        """An id_token of the browser client (no sid: the redirect needs no session here)."""
+        return self.key_directory.id_token(sub=self.user_id("alice"), aud="browser")
+
+    def logout_ok(self):
+        return self.logout()
+
+    def logout_redirect(self):
+        return self.logout({"id_token_hint": self.hint(), "post_logout_redirect_uri": "https://app.example/bye",
+                            "state": "s"})
+
+    def logout_bad_request(self):
+        return self.logout({"post_logout_redirect_uri": "https://app.example/bye"})
+
+    def logout_unavailable(self):
+        return self.logout(http=self.down_http, cookie=harness.b64url_encode(secrets.token_bytes(32)))
+
+    def logout_post_ok(self):
+        return self.logout(method="POST")
+
+    def logout_post_redirect(self):
+        return self.logout({"id_token_hint": self.hint(), "post_logout_redirect_uri": "https://app.example/bye"},
+                           method="POST")
+
+    def logout_post_bad_request(self):
+        return self.logout({"id_token_hint": "not.a.token"}, method="POST")
+
+    def logout_post_too_large(self):
+        return self.logout({"state": "a" * OVERSIZED}, method="POST")
+
+    def logout_post_unavailable(self):
+        return self.logout(method="POST", http=self.down_http, cookie=harness.b64url_encode(secrets.token_bytes(32)))
 
     def live_ok(self):
         return self.down_http.get(LIVE_PATH)  # liveness needs no database
@@ -911,9 +1023,11 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                 continue
             with self.subTest(path=path):
                 basic = self.client["backend"].basic if path == FEED_PATH else None  # the feed authenticates
+                headers = [f"Authorization: Bearer {self.openid_token()}"] if path == USERINFO_PATH else []
                 if path == AUTHORIZE_PATH:  # a request that gets the sign-in page
                     path += "?" + urllib.parse.urlencode(self.authorization_request())
-                get, head = self.http.request("GET", path, basic=basic), self.http.request("HEAD", path, basic=basic)
+                get = self.http.request("GET", path, basic=basic, headers=headers)
+                head = self.http.request("HEAD", path, basic=basic, headers=headers)
                 self.assertStatus(get, 200)
                 self.assertEqual(head.status, get.status, head)
                 self.assertEqual(head.body, b"", head)
@@ -957,7 +1071,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                                                  ("jwks_uri", JWKS_PATH, "GET"),
                                                  ("revocation_endpoint", REVOKE_PATH, "POST"),
                                                  ("introspection_endpoint", INTROSPECT_PATH, "POST"),
-                                                 ("revocation_feed_endpoint", FEED_PATH, "GET")):
+                                                 ("revocation_feed_endpoint", FEED_PATH, "GET"),
+                                                 ("userinfo_endpoint", USERINFO_PATH, "GET"),
+                                                 ("end_session_endpoint", LOGOUT_PATH, "GET")):
                     self.assertEqual(metadata[member], ISSUER + endpoint, metadata)
                     self.assertIn(method.lower(), DOC["paths"][endpoint], f"{member} is not a documented endpoint")
                 self.assertEqual(set(metadata["grant_types_supported"]), grants, metadata)

@@ -281,6 +281,110 @@ START_TEST(client_add_confidential_public_and_duplicate)
 }
 END_TEST
 
+START_TEST(client_add_browser_settings)
+{
+    const char *grants[] = {"authorization_code", "refresh_token"},
+               *redirects[] = {"https://app.example/cb", "http://127.0.0.1/cb"}, *logouts[] = {"https://app.example/bye"};
+    uint8_t hash[AS_SHA256_LEN];
+    as_sha256("s3cret", 6, hash);
+    as_admin_client_t web = {.client_id = "web",
+                             .grant_types = {grants, 2},
+                             .redirect_uris = {redirects, 2},
+                             .post_logout_redirect_uris = {logouts, 1},
+                             .display_name = "The \"Web\" app",
+                             .consent = 1,
+                             .keep_refresh_on_logout = 1};
+    as_admin_client_t plain = {
+        .client_id = "plain", .secret_hash = hash, .grant_types = {grants, 1}, .redirect_uris = {redirects, 1}};
+
+    ck_assert_int_eq(as_admin_client_add(db, &web), 0);
+    ck_assert_str_eq(
+        value("SELECT array_to_json(redirect_uris) || ' ' || array_to_json(post_logout_redirect_uris) || ' ' ||"
+              " display_name || ' ' || consent || ' ' || logout_revokes_refresh FROM clients WHERE client_id = 'web'"),
+        "[\"https://app.example/cb\",\"http://127.0.0.1/cb\"] [\"https://app.example/bye\"] The \"Web\" app true false");
+    /* what the older callers leave at zero keeps the schema's defaults: logout ends refresh families, no consent */
+    ck_assert_int_eq(as_admin_client_add(db, &plain), 0);
+    ck_assert_str_eq(value("SELECT coalesce(display_name, '-') || ' ' || consent || ' ' || logout_revokes_refresh || ' ' ||"
+                           " array_to_json(post_logout_redirect_uris) FROM clients WHERE client_id = 'plain'"),
+                     "- false true []");
+}
+END_TEST
+
+START_TEST(client_add_refused_by_the_schema_names_no_secret)
+{
+    const char *grants[] = {"authorization_code"};
+    uint8_t hash[AS_SHA256_LEN];
+    char hex[2 * AS_SHA256_LEN + 1];
+    as_sha256("s3cret", 6, hash);
+    for (size_t i = 0; i != AS_SHA256_LEN; ++i)
+        snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+    /* authorization_code without a redirect URI: the CLI refuses it first, the schema still does */
+    as_admin_client_t c = {.client_id = "no-redirect", .secret_hash = hash, .grant_types = {grants, 1}};
+    ck_assert_int_eq(as_admin_client_add(db, &c), AS_ERR_DB_QUERY);
+    ck_assert_msg(strstr(as_admin_error(db), "clients_code_needs_redirect") != NULL, "%s", as_admin_error(db));
+    /* a CHECK violation's DETAIL would print the failing row, the secret's hash with it */
+    ck_assert_msg(strstr(as_admin_error(db), hex) == NULL && strstr(as_admin_error(db), "DETAIL") == NULL &&
+                      strstr(as_admin_error(db), "\\x") == NULL,
+                  "%s", as_admin_error(db));
+    ck_assert_str_eq(value("SELECT count(*) FROM clients"), "0");
+}
+END_TEST
+
+START_TEST(client_list_and_show)
+{
+    const char *cc[] = {"client_credentials"}, *code[] = {"authorization_code", "refresh_token"}, *auds[] = {"api"},
+               *scopes[] = {"openid", "profile"}, *redirects[] = {"com.example.app:/cb"}, *logouts[] = {"https://app.example/bye"};
+    uint8_t hash[AS_SHA256_LEN];
+    as_admin_client_info_t *infos;
+    size_t num;
+    as_sha256("s3cret", 6, hash);
+    as_admin_client_t svc = {
+        .client_id = "svc", .secret_hash = hash, .grant_types = {cc, 1}, .audiences = {auds, 1}, .access_ttl = 60};
+    as_admin_client_t app = {.client_id = "app",
+                             .grant_types = {code, 2},
+                             .scopes = {scopes, 2},
+                             .redirect_uris = {redirects, 1},
+                             .post_logout_redirect_uris = {logouts, 1},
+                             .display_name = "App",
+                             .refresh_max_ttl = 3600};
+
+    /* no client yet: an empty list, and show finds nothing */
+    ck_assert_int_eq(as_admin_client_list(db, NULL, &infos, &num), 0);
+    ck_assert_uint_eq(num, 0);
+    as_admin_client_infos_free(infos, num);
+    ck_assert_int_eq(as_admin_client_list(db, "app", &infos, &num), AS_ERR_NOT_FOUND);
+    ck_assert_ptr_null(infos);
+
+    ck_assert_int_eq(as_admin_client_add(db, &svc), 0);
+    ck_assert_int_eq(as_admin_client_add(db, &app), 0);
+    ck_assert_int_eq(as_admin_client_list(db, NULL, &infos, &num), 0);
+    ck_assert_uint_eq(num, 2);
+    ck_assert_str_eq(infos[0].client_id, "app"); /* ordered by id */
+    ck_assert_str_eq(infos[1].client_id, "svc");
+    ck_assert(infos[0].is_public && !infos[1].is_public);
+    ck_assert_uint_eq(infos[0].grant_types.len, 2);
+    ck_assert_str_eq(infos[0].grant_types.items[1], "refresh_token");
+    ck_assert_str_eq(infos[0].scopes.items[0], "openid");
+    ck_assert_str_eq(infos[0].redirect_uris.items[0], "com.example.app:/cb");
+    ck_assert_str_eq(infos[0].post_logout_redirect_uris.items[0], "https://app.example/bye");
+    ck_assert_str_eq(infos[0].display_name, "App");
+    ck_assert(infos[0].logout_revokes_refresh && !infos[0].consent);
+    ck_assert_int_eq(infos[0].refresh_max_ttl, 3600);
+    ck_assert_int_eq(infos[0].access_ttl, 0);
+    ck_assert_ptr_null(infos[1].display_name);
+    ck_assert_str_eq(infos[1].audiences.items[0], "api");
+    ck_assert_uint_eq(infos[1].redirect_uris.len, 0);
+    ck_assert_int_eq(infos[1].access_ttl, 60);
+    ck_assert_uint_eq(strlen(infos[1].created_at), 20); /* 2024-01-02T03:04:05Z */
+    as_admin_client_infos_free(infos, num);
+
+    ck_assert_int_eq(as_admin_client_list(db, "svc", &infos, &num), 0);
+    ck_assert_uint_eq(num, 1);
+    ck_assert_str_eq(infos[0].client_id, "svc");
+    as_admin_client_infos_free(infos, num);
+}
+END_TEST
+
 /* --- migrations --------------------------------------------------------------------------------- */
 
 START_TEST(migrate_twice_is_idempotent)
@@ -444,6 +548,9 @@ int main(void)
     tcase_add_test(tc, passwd_bumps_token_version_and_revokes_families);
     tcase_add_test(tc, disable_and_enable);
     tcase_add_test(tc, client_add_confidential_public_and_duplicate);
+    tcase_add_test(tc, client_add_browser_settings);
+    tcase_add_test(tc, client_add_refused_by_the_schema_names_no_secret);
+    tcase_add_test(tc, client_list_and_show);
     tcase_add_test(tc, migrate_twice_is_idempotent);
     tcase_add_test(tc, failed_migration_rolls_back_and_releases_the_lock);
     tcase_add_test(tc, concurrent_migrators_take_turns);

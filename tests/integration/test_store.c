@@ -149,8 +149,18 @@ START_TEST(user_lookup)
     ck_assert_str_eq(last_user->id, "11111111-1111-1111-1111-111111111111");
     ck_assert_int_eq(last_user->token_version, 1);
     ck_assert(!last_user->disabled);
+    ck_assert_str_eq(last_user->username, "alice");
     as_store_user_by_name(pool, &mem, "bob", on_user, NULL, NULL);
     run_until(&done, 2);
+    ck_assert_int_eq(last_err, AS_ERR_NOT_FOUND);
+    /* by id, as userinfo looks the user up: the username comes along (preferred_username) */
+    as_store_user_by_id(pool, &mem, "11111111-1111-1111-1111-111111111111", on_user, NULL, NULL);
+    run_until(&done, 3);
+    ck_assert_int_eq(last_err, 0);
+    ck_assert_str_eq(last_user->username, "alice");
+    ck_assert_int_eq(last_user->token_version, 1);
+    as_store_user_by_id(pool, &mem, "22222222-2222-2222-2222-222222222222", on_user, NULL, NULL);
+    run_until(&done, 4);
     ck_assert_int_eq(last_err, AS_ERR_NOT_FOUND);
     as_pool_dispose(pool);
 }

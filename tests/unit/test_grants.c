@@ -215,6 +215,73 @@ START_TEST(loopback_redirect_uris_may_change_port)
 }
 END_TEST
 
+static int registrable(const char *uri)
+{
+    const char *why = NULL;
+    int err = as_redirect_uri_check(uri, strlen(uri), &why);
+    ck_assert(err == 0 ? why == NULL : why != NULL && err == AS_ERR_BAD_INPUT);
+    return err == 0;
+}
+
+START_TEST(registrable_redirect_uris)
+{
+    /* what a web app, a native app on the loopback interface and a native app with its own scheme register */
+    ck_assert(registrable("https://app.example/cb"));
+    ck_assert(registrable("https://app.example:8443/oauth/callback?tenant=a%2Fb"));
+    ck_assert(registrable("https://[2001:db8::1]/cb"));
+    ck_assert(registrable("http://127.0.0.1/callback"));
+    ck_assert(registrable("http://127.0.0.1:8080/callback"));
+    ck_assert(registrable("http://[::1]:9000/cb"));
+    ck_assert(registrable("com.example.app:/oauth2redirect"));
+    ck_assert(registrable("com.example.app://callback"));
+    /* not absolute, fragments, wildcards, characters no URI has */
+    ck_assert(!registrable(""));
+    ck_assert(!registrable("/callback"));
+    ck_assert(!registrable("app.example/cb"));
+    ck_assert(!registrable("https://app.example/cb#frag"));
+    ck_assert(!registrable("https://app.example/cb#"));
+    ck_assert(!registrable("https://*.app.example/cb"));
+    ck_assert(!registrable("https://app.example/*"));
+    ck_assert(!registrable("https://app.example/c b"));
+    ck_assert(!registrable("https://app.example/\"cb\""));
+    ck_assert(!registrable("https://app.example/cb\n"));
+    ck_assert(!registrable("https://app.example/caf\xc3\xa9"));
+    ck_assert(!registrable("https://app.example/%zz"));
+    ck_assert(!registrable("https://app.example/%4"));
+    /* https needs a host, and no user information that a reader could take for one */
+    ck_assert(!registrable("https:/app.example/cb"));
+    ck_assert(!registrable("https:///cb"));
+    ck_assert(!registrable("https://"));
+    ck_assert(!registrable("https://app.example@evil.example/cb"));
+    ck_assert(!registrable("https://app.example:/cb"));
+    ck_assert(!registrable("https://app.example:123456/cb"));
+    ck_assert(!registrable("https://app.example:80a/cb"));
+    ck_assert(!registrable("https://[::1/cb"));
+    ck_assert(!registrable("https://[]/cb"));
+    ck_assert(!registrable("HTTPS://app.example/cb"));
+    /* http only on a loopback literal (RFC 8252 §7.3, §8.3) */
+    ck_assert(!registrable("http://app.example/cb"));
+    ck_assert(!registrable("http://localhost:8080/cb"));
+    ck_assert(!registrable("http://127.0.0.2/cb"));
+    ck_assert(!registrable("http://127.0.0.1.evil.example/cb"));
+    /* private-use schemes are reverse domain names; nothing that runs script or reads files */
+    ck_assert(!registrable("myapp:/cb"));
+    ck_assert(!registrable("javascript:alert(1)"));
+    ck_assert(!registrable("data:text/html,x"));
+    ck_assert(!registrable("file:///etc/passwd"));
+    ck_assert(!registrable("com.example.app:"));
+    /* a length limit */
+    char long_uri[AS_REDIRECT_URI_MAX + 2];
+    memset(long_uri, 'a', sizeof(long_uri) - 1);
+    memcpy(long_uri, "https://a.example/", 18);
+    long_uri[AS_REDIRECT_URI_MAX] = '\0';
+    ck_assert(registrable(long_uri));
+    long_uri[AS_REDIRECT_URI_MAX] = 'a';
+    long_uri[AS_REDIRECT_URI_MAX + 1] = '\0';
+    ck_assert(!registrable(long_uri));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("grants");
@@ -232,6 +299,7 @@ int main(void)
     tcase_add_test(tc, pkce_verifier_and_challenge_syntax);
     tcase_add_test(tc, redirect_uris_match_exactly);
     tcase_add_test(tc, loopback_redirect_uris_may_change_port);
+    tcase_add_test(tc, registrable_redirect_uris);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
