@@ -27,8 +27,9 @@
  * and all count. Open loop (-R): the requests due in [start + WARMUP, start + SECONDS) count, whenever they
  * complete (in-flight requests get up to 5 s after the window); requests that could not even be sent by the
  * end (every stream busy) are reported as unsent=, those still unanswered after the 5 s as unfinished=. lag_*_ms
- * tell how late the driver itself sent the requests (it was not scheduled, or every stream was busy): a latency
- * close to the lag points at the client side, not at the server.
+ * tell how late the driver itself woke up to send requests that had a free stream (requests held back because
+ * every stream was busy are left out): a latency close to the lag points at the client side (the driver did not
+ * get a CPU in time), not at the server.
  *
  * Loopback h2c only; no TLS, no Huffman, no dynamic table (requests are encoded as literals without indexing,
  * which any HPACK decoder accepts). Responses: only :status is decoded — the first field of h2o's header block,
@@ -325,7 +326,7 @@ static void fill(conn_t *c)
 /** Open loop: send every request that is due, on the connections in turn; what finds no free stream waits. */
 static void send_due(double t)
 {
-    static int rr;
+    static int rr, blocked; /* blocked: the last call left due requests behind, every stream being busy */
     long long due = (long long)((t - t_start) * rate) + 1, limit = (long long)((t_end - t_start) * rate);
     if (due > limit)
         due = limit;
@@ -338,14 +339,15 @@ static void send_due(double t)
             if (c->dead || c->inflight >= streams)
                 continue;
             double t0 = t_start + scheduled / rate;
-            if ((sent = submit(c, t0, t0 >= t_warm)) && t0 >= t_warm)
-                hist_add(&lag, t - t0);
+            if ((sent = submit(c, t0, t0 >= t_warm)) && t0 >= t_warm && !blocked)
+                hist_add(&lag, t - t0); /* late only because the driver woke up late */
         }
         if (!sent)
             break;
         rr = (rr + k) % nconns;
         ++scheduled;
     }
+    blocked = scheduled < due && !exhausted;
 }
 
 static void finish(conn_t *c, uint32_t id, int status)
