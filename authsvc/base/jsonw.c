@@ -126,21 +126,24 @@ void as_jsonw_int(as_jsonw_t *w, int64_t v)
     as_jsonw_raw(w, tmp, (size_t)n);
 }
 
-/** `"name":` (the name is one of ours: it needs no escaping). */
+/** `"name":`, after a comma unless it opens the object (the name is one of ours: it needs no escaping). */
 static void member_name(as_jsonw_t *w, const char *name)
 {
     size_t n = strlen(name);
-    if (w->failed || w->cap - w->len < n + 3) {
+    int comma = w->len != 0 && w->buf[w->len - 1] != '{';
+    if (w->failed || w->cap - w->len < n + 3 + comma) {
         w->failed = 1;
         return;
     }
     char *p = w->buf + w->len;
+    if (comma)
+        *p++ = ',';
     *p++ = '"';
     memcpy(p, name, n);
     p += n;
     *p++ = '"';
     *p++ = ':';
-    w->len += n + 3;
+    w->len += n + 3 + comma;
 }
 
 void as_jsonw_member_str(as_jsonw_t *w, const char *name, const char *value)

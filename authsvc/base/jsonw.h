@@ -34,10 +34,14 @@ void as_jsonw_string(as_jsonw_t *w, const char *s, size_t len);
 /** Appends a decimal integer. */
 void as_jsonw_int(as_jsonw_t *w, int64_t v);
 
-/** Appends `"name":` then the string `value` (a NUL-terminated UTF-8 string); `name` must need no escaping. */
+/**
+ * Appends `"name":` then the string `value` (a NUL-terminated UTF-8 string),
+ * preceded by a comma unless it is the first member of the object; `name`
+ * must need no escaping.
+ */
 void as_jsonw_member_str(as_jsonw_t *w, const char *name, const char *value);
 
-/** Appends `"name":` then the integer `value`. */
+/** Appends `"name":` then the integer `value`, with a comma as as_jsonw_member_str. */
 void as_jsonw_member_int(as_jsonw_t *w, const char *name, int64_t value);
 
 #endif

@@ -22,7 +22,8 @@ static const char usage_serve[] =
     "  --refresh-idle-ttl SECONDS  a refresh token unused this long expires (default 1209600, 14 days)\n"
     "  --refresh-max-ttl SECONDS   absolute lifetime of a login's refresh tokens (default 7776000, 90 days)\n"
     "  --refresh-grace SECONDS     a retry with a just-rotated refresh token within this window gets the same\n"
-    "                              successor instead of counting as reuse (default 5; 0 turns it off)\n"
+    "                              successor instead of counting as reuse, while that successor is unused\n"
+    "                              (default 60; at most 300; 0 turns it off)\n"
     "  --session-idle-ttl SECONDS  a browser's sign-in (SSO session) unused this long ends (default 1800)\n"
     "  --session-max-ttl SECONDS   a sign-in ends this long after the password was entered (default 36000, 10 h)\n"
     "  --threads N                 event threads (default: one per core)\n"
@@ -33,6 +34,14 @@ static const char usage_serve[] =
     "  --keys-reload SECONDS       how often the key directory is re-read (default 10; also on SIGHUP)\n"
     "  --client-cache-ttl SECONDS  how long a client record is reused before it is read again (default 5; 0: always\n"
     "                              read it: a changed or deleted client is seen at once)\n"
+    "  --max-connections N         open client connections at most (default: the descriptor limit less a reserve\n"
+    "                              for the database and the key directory)\n"
+    "  --max-connections-per-address N\n"
+    "                              per client address, IPv6 per /64 (default 256; 0: no cap; raise it behind a proxy)\n"
+    "  --idle-timeout SECONDS      TLS handshake, HTTP/1.1 request, HTTP/2 connection without a new request\n"
+    "                              (PINGs and other frames do not count) (default 10)\n"
+    "  --access-log FILE           one JSON line per request (time, request id, method, path without its query,\n"
+    "                              status, latency, client_id, grant, error, address); - for standard output\n"
     "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
     "  --verbose                   log debug messages\n";
 
@@ -45,7 +54,10 @@ int as_cli_serve(int argc, char **argv)
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
         {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},  {"db", required_argument, NULL, 'd'},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
+        {"max-connections", required_argument, NULL, 'M' + 256}, {"max-connections-per-address", required_argument, NULL, 'P' + 256},
+        {"idle-timeout", required_argument, NULL, 'I' + 256},  {"db", required_argument, NULL, 'd'},
+        {"access-log", required_argument, NULL, 'A' + 256},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -57,7 +69,9 @@ int as_cli_serve(int argc, char **argv)
         .db_timeout = 5000,
         .keys_reload_interval = 10,
         .max_body = 16384,
-        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 5,
+        .max_connections_per_address = 256,
+        .idle_timeout = 10,
+        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 60,
                   .session_idle_ttl = 1800, .session_max_ttl = 36000, .code_ttl = 60},
     };
     char issuer[512];
@@ -102,6 +116,20 @@ int as_cli_serve(int argc, char **argv)
             if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
                 return as_cli_usage(usage_serve, "invalid --keys-reload: %s", optarg);
             cfg.keys_reload_interval = (int)v;
+            break;
+        case 'M' + 256:
+        case 'P' + 256:
+            if (as_cli_parse_int(optarg, c == 'M' + 256 ? 1 : 0, 10000000, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --max-connections%s: %s", c == 'M' + 256 ? "" : "-per-address", optarg);
+            *(c == 'M' + 256 ? &cfg.max_connections : &cfg.max_connections_per_address) = (size_t)v;
+            break;
+        case 'A' + 256:
+            cfg.access_log = optarg;
+            break;
+        case 'I' + 256:
+            if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --idle-timeout (1 to 3600 seconds): %s", optarg);
+            cfg.idle_timeout = (int)v;
             break;
         case 'c' + 256:
             if (as_cli_parse_int(optarg, 0, 3600, &v) != 0)

@@ -17,7 +17,42 @@ static int hexval(int c)
     return -1;
 }
 
-/** Percent-decodes (with '+' as space) into pool memory; refuses NUL and other control bytes. */
+int as_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p++;
+        size_t n;
+        unsigned min, cp;
+        if (c < 0x80)
+            continue;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, min = 0x80, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, min = 0x800, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, min = 0x10000, cp = c & 0x07;
+        } else {
+            return 0; /* a continuation byte first, an overlong 2-byte lead (c0, c1), or past U+10FFFF */
+        }
+        if ((size_t)(end - p) < n)
+            return 0;
+        for (size_t i = 0; i != n; ++i, ++p) {
+            if ((*p & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (*p & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0; /* overlong, too large, or a UTF-16 surrogate */
+    }
+    return 1;
+}
+
+/**
+ * Percent-decodes (with '+' as space) into pool memory; refuses NUL and other control bytes, and anything that is
+ * not UTF-8 (RFC 6749 Appendix B: the values are UTF-8), so that nothing below http/ ever sees such bytes (the
+ * database would refuse them as text: a 500 where a 400 belongs).
+ */
 static int urldecode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_t *out)
 {
     char *dst = h2o_mem_alloc_pool(pool, len + 1);
@@ -39,8 +74,22 @@ static int urldecode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_
         dst[n++] = (char)c;
     }
     dst[n] = '\0';
+    if (!as_utf8_valid(dst, n))
+        return -1;
     *out = h2o_iovec_init(dst, n);
     return 0;
+}
+
+int as_form_decode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_t *out)
+{
+    return urldecode(pool, s, len, out) == 0 ? 0 : AS_ERR_BAD_INPUT;
+}
+
+/** RFC 6265 §4.1.1 cookie-octet: US-ASCII without controls, whitespace, DQUOTE, comma, semicolon and backslash. */
+static int is_cookie_octet(unsigned char c)
+{
+    return c == 0x21 || (c >= 0x23 && c <= 0x2b) || (c >= 0x2d && c <= 0x3a) || (c >= 0x3c && c <= 0x5b) ||
+           (c >= 0x5d && c <= 0x7e);
 }
 
 int as_form_parse(h2o_mem_pool_t *pool, const char *body, size_t len, as_form_t *form, h2o_iovec_t *dup_name)
@@ -161,6 +210,13 @@ int as_cookie_find(const char *header, size_t len, const char *name, h2o_iovec_t
             const char *v = p + nlen + 1, *vend = pair_end;
             while (vend > v && vend[-1] == ' ')
                 --vend;
+            if (vend - v >= 2 && v[0] == '"' && vend[-1] == '"') { /* a quoted value (§4.1.1) */
+                ++v;
+                --vend;
+            }
+            for (const char *q = v; q != vend; ++q)
+                if (!is_cookie_octet((unsigned char)*q))
+                    return AS_ERR_BAD_INPUT;
             *value = h2o_iovec_init(v, vend - v);
             found = 1;
         }

@@ -14,49 +14,121 @@
 #include <h2o.h>
 #include <h2o/http2.h>
 #include "authsvc/as.h"
+#include "authsvc/http/guard.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/listen.h"
+#include "authsvc/http/respond.h"
+
+#define ACCEPT_PAUSE_MS 100 /* out of descriptors: rest the listeners this long, then try again */
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     as_http_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_http_thread_t, ctx, req->conn->ctx);
     (void)self;
+    if (as_http__guard_request(req))
+        return 0;
+    /* HTTP/1.1 stops at H2O_MAX_HEADERS header fields (picohttpparser); HPACK has no such limit: the same here */
+    if (req->headers.size > H2O_MAX_HEADERS) {
+        as_http_header_fields_too_large(req);
+        return 0;
+    }
     as_router_dispatch(&thr->router, req);
     return 0;
 }
 
-void as_http_server_init(as_http_server_t *server, size_t max_entity, struct ssl_ctx_st *ssl_ctx)
+void as_http_server_init(as_http_server_t *server, const as_http_server_config_t *config, struct ssl_ctx_st *ssl_ctx)
 {
     memset(server, 0, sizeof(*server));
     h2o_config_init(&server->globalconf);
     server->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("authsvc"));
-    server->globalconf.max_request_entity_size = max_entity;
+    server->globalconf.max_request_entity_size = config->max_entity;
+    server->globalconf.handshake_timeout = config->idle_timeout;
+    server->globalconf.http1.req_timeout = config->idle_timeout;
+    server->globalconf.http2.idle_timeout = config->idle_timeout;
+    /* h2c (prior knowledge and Upgrade) goes through http/guard, which installs the HTTP/2 limits first */
+    server->globalconf.http1.upgrade_to_http2 = 0;
+    server->limits = as_http__limits_new(config->max_connections, config->max_connections_per_address);
     server->hostconf = h2o_config_register_host(&server->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(server->hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
+    if (config->access_log_fd >= 0)
+        as_http_access_log_register(pathconf, config->access_log_fd);
     if ((server->ssl_ctx = ssl_ctx) != NULL)
         h2o_ssl_register_alpn_protocols(ssl_ctx, h2o_http2_alpn_protocols);
 }
 
 void as_http_server_dispose(as_http_server_t *server)
 {
-    (void)server; /* h2o 2.2.5's configuration lives until the process exits */
+    /* h2o 2.2.5's configuration lives until the process exits */
+    as_http__limits_free(server->limits);
+    server->limits = NULL;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    as_http_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_http_thread_t, accept_resume, entry);
+    if (thr->listener != NULL)
+        h2o_socket_read_start(thr->listener, on_accept);
+    if (thr->tls_listener != NULL)
+        h2o_socket_read_start(thr->tls_listener, on_accept);
 }
 
 void as_http_thread_init(as_http_thread_t *thr, as_http_server_t *server, size_t max_body)
 {
     h2o_context_init(&thr->ctx, h2o_evloop_create(), &server->globalconf);
     as_router_init(&thr->router, max_body);
+    thr->limits = server->limits;
+    h2o_timeout_init(thr->ctx.loop, &thr->accept_pause, ACCEPT_PAUSE_MS);
+    thr->accept_resume.cb = on_accept_resume;
+}
+
+/**
+ * Out of descriptors (or kernel memory): the pending connection stays in the backlog and the listener stays readable,
+ * so accepting again at once would spin. Both listeners rest ACCEPT_PAUSE_MS instead; the connection cap
+ * (--max-connections, below the descriptor limit) keeps this rare and leaves descriptors to the key reloader and
+ * the database connections.
+ */
+static void pause_accepting(as_http_thread_t *thr, int err)
+{
+    static __thread uint64_t last_log;
+    uint64_t now = h2o_now(thr->ctx.loop);
+    if (h2o_timeout_is_linked(&thr->accept_resume))
+        return;
+    if (now - last_log >= 10000) {
+        last_log = now;
+        as_warn("accept: %s; not accepting for %d ms (logged once every 10 s)", strerror(err), ACCEPT_PAUSE_MS);
+    }
+    if (thr->listener != NULL)
+        h2o_socket_read_stop(thr->listener);
+    if (thr->tls_listener != NULL)
+        h2o_socket_read_stop(thr->tls_listener);
+    h2o_timeout_link(thr->ctx.loop, &thr->accept_pause, &thr->accept_resume);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     h2o_accept_ctx_t *accept_ctx = listener->data;
+    as_http_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_http_thread_t, ctx, accept_ctx->ctx);
     h2o_socket_t *sock;
     if (err != NULL)
         return;
-    if ((sock = h2o_evloop_socket_accept(listener)) != NULL)
-        h2o_accept(accept_ctx, sock);
+    if ((sock = h2o_evloop_socket_accept(listener)) != NULL) {
+        as_http__guard_accept(accept_ctx, thr->limits, sock);
+        return;
+    }
+    switch (errno) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        pause_accepting(thr, errno);
+        break;
+    default: /* EAGAIN (another thread took it), ECONNABORTED (the client went away): nothing to do */
+        break;
+    }
 }
 
 static h2o_socket_t *start_listener(h2o_loop_t *loop, int fd, h2o_accept_ctx_t *accept_ctx)
@@ -88,6 +160,8 @@ static void stop_listener(h2o_socket_t **sock)
 
 void as_http_thread_drain(as_http_thread_t *thr, uint64_t max_ms)
 {
+    if (h2o_timeout_is_linked(&thr->accept_resume))
+        h2o_timeout_unlink(&thr->accept_resume);
     stop_listener(&thr->listener);
     stop_listener(&thr->tls_listener);
     h2o_context_request_shutdown(&thr->ctx);

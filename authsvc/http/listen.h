@@ -13,19 +13,30 @@
 #include <h2o.h>
 #include "authsvc/http/router.h"
 
-/** Process-wide: created before the event threads, read-only while they run. */
+/** What the HTTP server accepts. */
+typedef struct st_as_http_server_config_t {
+    size_t max_entity;                  /* bytes h2o itself accepts (its own answer above it is not ours: keep it above the
+                                         * routers' limit) */
+    size_t max_connections;             /* open client connections per process; 0: no cap */
+    size_t max_connections_per_address; /* per client address (IPv6: per /64); 0: no cap */
+    int access_log_fd;                  /* one JSON line per request goes there; -1: no access log */
+    uint64_t idle_timeout;              /* milliseconds: TLS handshake, an HTTP/1.1 request, an HTTP/2 connection without a
+                                         * new request (PINGs and other frames do not count) */
+} as_http_server_config_t;
+
+/** Process-wide: created before the event threads, read-only while they run (the connection counts aside). */
 typedef struct st_as_http_server_t {
     h2o_globalconf_t globalconf;
     h2o_hostconf_t *hostconf;
     struct ssl_ctx_st *ssl_ctx; /* NULL: no TLS listener */
+    struct st_as_http_limits_t *limits;
 } as_http_server_t;
 
 /**
- * Sets up h2o's configuration. `max_entity` bounds what h2o itself accepts
- * (its own answer above it is not ours: keep it above the routers' limit).
- * `ssl_ctx` (or NULL) gets ALPN h2 registered; the server does not own it.
+ * Sets up h2o's configuration from `config`. `ssl_ctx` (or NULL) gets ALPN
+ * h2 registered; the server does not own it.
  */
-void as_http_server_init(as_http_server_t *server, size_t max_entity, struct ssl_ctx_st *ssl_ctx);
+void as_http_server_init(as_http_server_t *server, const as_http_server_config_t *config, struct ssl_ctx_st *ssl_ctx);
 void as_http_server_dispose(as_http_server_t *server);
 
 /** Per event thread; embed it in the thread's own state. */
@@ -34,6 +45,9 @@ typedef struct st_as_http_thread_t {
     as_router_t router;
     h2o_socket_t *listener, *tls_listener;
     h2o_accept_ctx_t accept_ctx, tls_accept_ctx;
+    struct st_as_http_limits_t *limits;
+    h2o_timeout_t accept_pause;        /* out of descriptors: how long the listeners rest */
+    h2o_timeout_entry_t accept_resume; /* linked while they rest */
 } as_http_thread_t;
 
 /**

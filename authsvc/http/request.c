@@ -1,7 +1,11 @@
 /*
  * http/request — the request readers (interface in request.h).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 #include "authsvc/as.h"
 #include "authsvc/http/request.h"
@@ -85,6 +89,9 @@ int as_http_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value)
             if (found)
                 return AS_ERR_DUPLICATE;
             *value = h2o_iovec_init(q + nlen + 1, pend - (q + nlen + 1));
+            h2o_iovec_t decoded;
+            if (as_form_decode(&req->pool, value->base, value->len, &decoded) != 0)
+                return AS_ERR_BAD_INPUT; /* whoever decodes it later gets UTF-8 */
             found = 1;
         }
         q = pend + 1;
@@ -97,7 +104,8 @@ int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value)
     int found = 0;
     for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) >= 0;) {
         h2o_iovec_t v;
-        switch (as_cookie_find(req->headers.entries[i].value.base, req->headers.entries[i].value.len, name, &v)) {
+        int err;
+        switch ((err = as_cookie_find(req->headers.entries[i].value.base, req->headers.entries[i].value.len, name, &v))) {
         case 0:
             if (found)
                 return AS_ERR_DUPLICATE;
@@ -105,10 +113,25 @@ int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value)
             found = 1;
             break;
         case AS_ERR_DUPLICATE:
-            return AS_ERR_DUPLICATE;
+        case AS_ERR_BAD_INPUT:
+            return err;
         default:
             break;
         }
     }
     return found ? 0 : AS_ERR_NOT_FOUND;
+}
+
+void as_http_client_address(h2o_req_t *req, char out[AS_HTTP_ADDRESS_MAX])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername != NULL ? req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) : 0;
+    const void *addr = NULL;
+
+    if (len != 0 && ss.ss_family == AF_INET)
+        addr = &((struct sockaddr_in *)&ss)->sin_addr;
+    else if (len != 0 && ss.ss_family == AF_INET6)
+        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (addr == NULL || inet_ntop(ss.ss_family, addr, out, AS_HTTP_ADDRESS_MAX) == NULL)
+        snprintf(out, AS_HTTP_ADDRESS_MAX, "unknown");
 }

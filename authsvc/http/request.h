@@ -42,17 +42,28 @@ int as_http_basic_credentials(h2o_req_t *req, h2o_iovec_t *id, h2o_iovec_t *secr
  */
 int as_http_bearer_token(h2o_req_t *req, h2o_iovec_t *token);
 
+/** Room for a client address in text ("2001:db8::1"), NUL included. */
+#define AS_HTTP_ADDRESS_MAX 64
+
+/**
+ * The address of the client the request came from, as text: the peer of the
+ * connection (a proxy in front is that peer until trusted proxies are
+ * configured). "unknown" if the socket cannot tell. Pool-free; any length-safe.
+ */
+void as_http_client_address(h2o_req_t *req, char out[AS_HTTP_ADDRESS_MAX]);
+
 /**
  * The value of cookie `name`, from every Cookie header (HTTP/2 may split
- * them). Returns 0, AS_ERR_NOT_FOUND, or AS_ERR_DUPLICATE when it is sent
- * twice (another path or domain could have set one: trust neither).
+ * them). Returns 0, AS_ERR_NOT_FOUND, AS_ERR_DUPLICATE when it is sent
+ * twice (another path or domain could have set one: trust neither), or
+ * AS_ERR_BAD_INPUT (not cookie-octets).
  */
 int as_http_cookie(h2o_req_t *req, const char *name, h2o_iovec_t *value);
 
 /**
  * The raw (still percent-encoded) value of query parameter `name`. Returns 0,
  * AS_ERR_NOT_FOUND, AS_ERR_DUPLICATE (given twice) or AS_ERR_BAD_INPUT (the
- * name without "=").
+ * name without "=", or a value whose decoding (as_form_decode) is not UTF-8).
  */
 int as_http_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value);
 

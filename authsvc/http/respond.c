@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
 
@@ -34,6 +35,8 @@ static const char *reason_of(int status)
         return "Payload Too Large";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     case 500:
@@ -49,6 +52,19 @@ static void add_no_store(h2o_req_t *req)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("pragma"), 0, NULL, H2O_STRLIT("no-cache"));
 }
 
+/**
+ * What every response of ours carries: X-Content-Type-Options: nosniff (no browser guesses a JSON error into
+ * HTML), and over TLS Strict-Transport-Security (one year; no includeSubDomains: the issuer's siblings are not ours
+ * to decide).
+ */
+static void add_common_headers(h2o_req_t *req)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
+    if (req->scheme == &H2O_URL_SCHEME_HTTPS)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("strict-transport-security"), 0, NULL,
+                              H2O_STRLIT("max-age=31536000"));
+}
+
 /** Sends a body of `content_type` (a literal) with `status`. */
 static void send_body(h2o_req_t *req, int status, const char *content_type, size_t ctlen, const char *body, size_t len,
                       int flags)
@@ -56,6 +72,7 @@ static void send_body(h2o_req_t *req, int status, const char *content_type, size
     req->res.status = status;
     req->res.reason = reason_of(status);
     req->res.content_length = len;
+    add_common_headers(req);
     if (content_type != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, ctlen);
     if (flags & AS_RESP_NO_STORE)
@@ -99,6 +116,7 @@ void as_http_send_not_modified(h2o_req_t *req)
 {
     req->res.status = 304;
     req->res.reason = reason_of(304);
+    add_common_headers(req);
     h2o_send_inline(req, NULL, 0);
 }
 
@@ -110,7 +128,6 @@ void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len)
                                      "frame-ancestors 'none'; base-uri 'none'"));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-frame-options"), 0, NULL, H2O_STRLIT("DENY"));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     send_body(req, status, H2O_STRLIT("text/html; charset=utf-8"), body, len, AS_RESP_NO_STORE);
 }
 
@@ -143,6 +160,7 @@ void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *des
         [AS_OAUTH_SERVER_ERROR] = {500, "server_error"},
     };
     json_t *body = json_pack("{s:s, s:s}", "error", table[error].code, "error_description", description);
+    as_http_annotate(req, "error", table[error].code);
     if (error == AS_OAUTH_TEMPORARILY_UNAVAILABLE)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
     as_http_send_json(req, table[error].status, body, flags | AS_RESP_NO_STORE);
@@ -208,4 +226,10 @@ void as_http_payload_too_large(h2o_req_t *req)
 {
     static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"the request body is too large\"}";
     as_http_send_json_text(req, 413, body, sizeof(body) - 1, AS_RESP_NO_STORE);
+}
+
+void as_http_header_fields_too_large(h2o_req_t *req)
+{
+    static const char body[] = "{\"error\":\"invalid_request\",\"error_description\":\"too many header fields\"}";
+    as_http_send_json_text(req, 431, body, sizeof(body) - 1, AS_RESP_NO_STORE);
 }

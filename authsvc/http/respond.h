@@ -2,7 +2,9 @@
  * http/respond — every response authsvc writes, and the one place where an
  * outcome becomes an HTTP status: JSON bodies, RFC 6749 §5.2 errors, RFC 6750
  * Bearer errors, RFC 9457 problem details, HTML pages with their security
- * headers, redirects, and the framework's own 404/405/413. Loop thread only;
+ * headers, redirects, and the framework's own 404/405/413/431. Every response
+ * carries X-Content-Type-Options: nosniff, and Strict-Transport-Security
+ * over TLS. Loop thread only;
  * every string handed in must outlive the request (a literal or pool memory)
  * unless said otherwise.
  */
@@ -33,8 +35,8 @@ void as_http_send_not_modified(h2o_req_t *req);
 /**
  * An HTML page (text/html; charset=utf-8) with the headers every page of ours
  * carries: no-store, a Content-Security-Policy without inline script and with
- * frame-ancestors 'none', X-Frame-Options: DENY, Referrer-Policy: no-referrer,
- * X-Content-Type-Options: nosniff. `status` is 200, or 400 for an error page.
+ * frame-ancestors 'none', X-Frame-Options: DENY, Referrer-Policy: no-referrer
+ * (and nosniff, as every response). `status` is 200, or 400 for an error page.
  */
 void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len);
 
@@ -101,5 +103,8 @@ void as_http_method_not_allowed(h2o_req_t *req, const char *allow);
 
 /** 413 with an RFC 6749 invalid_request body, no-store. */
 void as_http_payload_too_large(h2o_req_t *req);
+
+/** 431 (RFC 6585) with an RFC 6749 invalid_request body, no-store: more header fields than HTTP/1.1 accepts. */
+void as_http_header_fields_too_large(h2o_req_t *req);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/http/router.h"
 
@@ -65,6 +66,8 @@ static const char *allow_of(const as_router_t *router, h2o_req_t *req, const cha
 void as_router_dispatch(const as_router_t *router, h2o_req_t *req)
 {
     const as_route_t *path_match = NULL;
+
+    as_http_request_id(req);
 
     for (size_t i = 0; i != router->num_routes; ++i) {
         const as_route_t *r = router->routes + i;

@@ -24,6 +24,7 @@ typedef struct st_account_req_t {
     as_keyhold_t *keys;
     as_pool_job_t *job;
     as_pwcheck_job_t *pwjob;
+    char address[AS_HTTP_ADDRESS_MAX]; /* the client's, for fair use of the argon2 workers */
     as_form_t form;
     as_jwt_t jwt;
     const h2o_iovec_t *current, *new_password;
@@ -125,8 +126,8 @@ static void on_pwcheck(void *ctx, int err, int match, const char *phc)
         as_http_oauth_error(ar->req, AS_OAUTH_INVALID_GRANT, "the current password is wrong", 0);
         return;
     }
-    ar->pwjob = as_pwcheck_hash(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, ar->new_password->base, ar->new_password->len,
-                                on_pwcheck, ar);
+    ar->pwjob = as_pwcheck_hash(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, ar->address, ar->user->id, ar->new_password->base,
+                                ar->new_password->len, on_pwcheck, ar);
 }
 
 static void on_user(void *ctx, int err, const as_user_t *user)
@@ -142,8 +143,8 @@ static void on_user(void *ctx, int err, const as_user_t *user)
         return;
     }
     ar->user = user;
-    ar->pwjob = as_pwcheck_verify(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, user->password_hash, ar->current->base,
-                                  ar->current->len, on_pwcheck, ar);
+    ar->pwjob = as_pwcheck_verify(ar->ctx->pwcheck, ar->ctx->pwcheck_receiver, ar->address, user->id, user->password_hash,
+                                  ar->current->base, ar->current->len, on_pwcheck, ar);
 }
 
 static void on_status(void *ctx, int err, int good)
@@ -172,6 +173,7 @@ AS_HANDLER(as_oauth_account_password)
     memset(ar, 0, sizeof(*ar));
     ar->ctx = ctx;
     ar->req = req;
+    as_http_client_address(req, ar->address);
     switch (as_http_bearer_token(req, &token)) {
     case 0:
         break;

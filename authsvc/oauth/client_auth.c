@@ -6,6 +6,7 @@
 #include <time.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/client_cache.h"
@@ -113,19 +114,38 @@ as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *to
 
 static void check_client(as_client_req_t *cr, const as_client_t *client);
 
+/**
+ * What an unknown client id costs: the same SHA-256 and constant-time compare as a wrong secret, the same log line
+ * and the same answer, from the cache as often as a known client is (a negative entry), so that timing does not
+ * tell which client ids exist.
+ */
+static void reject_unknown(as_client_req_t *cr)
+{
+    static const as_client_t absent = {.client_id = "", .is_public = 0};
+    uint8_t hash[AS_SHA256_LEN];
+    as_sha256(cr->client_secret.base != NULL ? cr->client_secret.base : "", cr->client_secret.len, hash);
+    if (as_memeq(hash, absent.secret_hash, AS_SHA256_LEN) != 0) {
+        /* always: no secret hashes to zeros */
+    }
+    as_info("client authentication failed for client %s (unknown)", cr->client_id.base);
+    as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+}
+
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     as_client_req_t *cr = ctx;
     cr->job = NULL;
     if (err == 0)
         as_client_cache_put(cr->ctx->clients, client, h2o_now(cr->ctx->loop));
+    else if (err == AS_ERR_NOT_FOUND)
+        as_client_cache_put_unknown(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop));
 
     if (err != 0 && err != AS_ERR_NOT_FOUND) {
         as_http_oauth_failure(cr->req, err);
         return;
     }
     if (client == NULL) {
-        as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
+        reject_unknown(cr);
         return;
     }
     check_client(cr, client);
@@ -153,6 +173,7 @@ static void check_client(as_client_req_t *cr, const as_client_t *client)
             return;
         }
     }
+    as_http_annotate(cr->req, "client_id", client->client_id);
     cr->on_authenticated(cr, client);
 }
 
@@ -162,6 +183,10 @@ void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb 
     cr->on_authenticated = cb;
     if ((cached = as_client_cache_get(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop), &cr->req->pool)) != NULL) {
         check_client(cr, cached);
+        return;
+    }
+    if (as_client_cache_is_unknown(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop))) {
+        reject_unknown(cr);
         return;
     }
     as_store_client_get(cr->ctx->db, &cr->req->pool, cr->client_id.base, on_client, cr, &cr->job);

@@ -64,25 +64,21 @@ void as_oauth_send_tokens(h2o_req_t *req, const as_oauth_config_t *cfg, const as
     as_jsonw_raw(&w, H2O_STRLIT("{\"access_token\":\""));
     as_jsonw_raw(&w, access.base, access.len);
     as_jsonw_raw(&w, "\"", 1);
-    as_jsonw_raw(&w, H2O_STRLIT(",\"token_type\":\"Bearer\","));
+    as_jsonw_raw(&w, H2O_STRLIT(",\"token_type\":\"Bearer\""));
     as_jsonw_member_int(&w, "expires_in", ttl);
     if (r->scope != NULL && r->scope[0] != '\0') {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_str(&w, "scope", r->scope);
     }
     if (r->refresh != NULL) {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_str(&w, "refresh_token", refresh);
         as_wipe(refresh, sizeof(refresh));
     }
     if (id_token != NULL) {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_str(&w, "id_token", id_token);
         as_wipe(id_token, strlen(id_token));
         free(id_token);
     }
     if (r->token_version_member > 0) {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_int(&w, "token_version", r->token_version_member);
     }
     as_jsonw_raw(&w, "}", 1);

@@ -13,6 +13,8 @@
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/form.h"
 #include "authsvc/http/respond.h"
+#include "authsvc/http/access.h"
+#include "authsvc/http/request.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/issue.h"
@@ -27,6 +29,7 @@ typedef struct st_token_req_t {
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
     as_pwcheck_job_t *pwjob;
+    char address[AS_HTTP_ADDRESS_MAX]; /* the client's, for fair use of the argon2 workers */
     as_store_rotation_t *rotation;
     unsigned grant;
     const h2o_iovec_t *scope;
@@ -188,7 +191,7 @@ static void on_user(void *ctx, int err, const as_user_t *user)
     }
     /* an unknown user costs one argon2id verification too, so timing does not reveal which names exist */
     tr->user = user;
-    tr->pwjob = as_pwcheck_verify(tr->ctx->pwcheck, tr->ctx->pwcheck_receiver,
+    tr->pwjob = as_pwcheck_verify(tr->ctx->pwcheck, tr->ctx->pwcheck_receiver, tr->address, tr->username->base,
                                   user != NULL ? user->password_hash : tr->ctx->config->dummy_hash, tr->password->base,
                                   tr->password->len, on_password_checked, tr);
 }
@@ -254,12 +257,16 @@ AS_HANDLER(as_oauth_token)
     tr->refresh_token = as_form_get(&tr->cr.form, "refresh_token");
     if ((grant_type = as_client_req_require(&tr->cr, "grant_type")) == NULL)
         return;
+    if (grant_type->len <= 64)
+        as_http_annotate(req, "grant", grant_type->base);
     /* authorization_code is a grant type clients are registered for, but not one this endpoint redeems yet */
     if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0 || tr->grant == AS_GRANT_AUTHORIZATION_CODE) {
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
     }
-    if (tr->grant == AS_GRANT_PASSWORD && as_pwcheck_saturated(ctx->pwcheck)) {
+    as_http_client_address(req, tr->address);
+    if (tr->grant == AS_GRANT_PASSWORD &&
+        as_pwcheck_saturated(ctx->pwcheck, tr->address, tr->username != NULL ? tr->username->base : NULL)) {
         reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
         return;
     }

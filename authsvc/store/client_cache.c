@@ -12,7 +12,8 @@
 
 typedef struct st_entry_t {
     h2o_mem_pool_t pool; /* the record's strings and lists */
-    as_client_t client;
+    as_client_t client; /* only client_id when unknown */
+    int unknown;        /* a negative entry: no such client */
     uint64_t fetched_at;
 } entry_t;
 
@@ -77,25 +78,55 @@ void as_client_cache_free(as_client_cache_t *cache)
     free(cache);
 }
 
-const as_client_t *as_client_cache_get(as_client_cache_t *cache, const char *client_id, uint64_t now, h2o_mem_pool_t *mem)
+/** The fresh entry of `client_id`, or NULL. */
+static entry_t *lookup(as_client_cache_t *cache, const char *client_id, uint64_t now)
 {
     entry_t *e = cache->slots[slot_of(client_id)];
     if (cache->ttl == 0 || e == NULL || strcmp(e->client.client_id, client_id) != 0 || now - e->fetched_at >= cache->ttl)
+        return NULL;
+    return e;
+}
+
+const as_client_t *as_client_cache_get(as_client_cache_t *cache, const char *client_id, uint64_t now, h2o_mem_pool_t *mem)
+{
+    entry_t *e = lookup(cache, client_id, now);
+    if (e == NULL || e->unknown)
         return NULL;
     as_client_t *copy = h2o_mem_alloc_pool(mem, sizeof(*copy));
     copy_client(mem, copy, &e->client);
     return copy;
 }
 
-void as_client_cache_put(as_client_cache_t *cache, const as_client_t *client, uint64_t now)
+int as_client_cache_is_unknown(as_client_cache_t *cache, const char *client_id, uint64_t now)
+{
+    entry_t *e = lookup(cache, client_id, now);
+    return e != NULL && e->unknown;
+}
+
+static void put(as_client_cache_t *cache, const as_client_t *client, int unknown, uint64_t now)
 {
     if (cache->ttl == 0)
         return;
     size_t slot = slot_of(client->client_id);
     entry_t *e = as_calloc(1, sizeof(*e));
     h2o_mem_init_pool(&e->pool);
-    copy_client(&e->pool, &e->client, client);
+    if (unknown)
+        e->client.client_id = copy_str(&e->pool, client->client_id);
+    else
+        copy_client(&e->pool, &e->client, client);
+    e->unknown = unknown;
     e->fetched_at = now;
     entry_free(cache->slots[slot]);
     cache->slots[slot] = e;
+}
+
+void as_client_cache_put(as_client_cache_t *cache, const as_client_t *client, uint64_t now)
+{
+    put(cache, client, 0, now);
+}
+
+void as_client_cache_put_unknown(as_client_cache_t *cache, const char *client_id, uint64_t now)
+{
+    as_client_t absent = {.client_id = client_id};
+    put(cache, &absent, 1, now);
 }

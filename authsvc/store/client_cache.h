@@ -3,7 +3,9 @@
  * records, so that a service hammering the token endpoint does not cost a
  * database round trip per request. Entries live `ttl` seconds: a client
  * changed in the database (another secret, other grants) is seen by every
- * instance within that time. Only found clients are cached. Loop thread only.
+ * instance within that time. A client id that does not exist is remembered
+ * the same way (a negative entry), so that an unknown id costs what a known
+ * one does and timing does not tell which ids exist. Loop thread only.
  */
 #ifndef AS_STORE_CLIENT_CACHE_H
 #define AS_STORE_CLIENT_CACHE_H
@@ -23,5 +25,11 @@ const as_client_t *as_client_cache_get(as_client_cache_t *cache, const char *cli
 
 /** Remembers `client` (copied) as of `now`. */
 void as_client_cache_put(as_client_cache_t *cache, const as_client_t *client, uint64_t now);
+
+/** 1 if `client_id` was found not to exist less than the TTL ago. */
+int as_client_cache_is_unknown(as_client_cache_t *cache, const char *client_id, uint64_t now);
+
+/** Remembers that `client_id` does not exist, as of `now`. */
+void as_client_cache_put_unknown(as_client_cache_t *cache, const char *client_id, uint64_t now);
 
 #endif

@@ -82,6 +82,13 @@ const as_stmt_t as_store_statements[] = {
                              5},
     /* Why did a rotation find nothing? Run after STMT_REFRESH_ROTATE returned no row, so its snapshot sees whatever
      * a racing winner committed. $1 presented hash, $2 client id, $3 its successor's hash, $4 grace seconds.
+     * The grace rule (README "Refresh tokens"): a retry with the token just rotated gets the same successor while
+     * that successor has never been used and at most $4 seconds (default 60, Okta-like) have passed. RFC 9700
+     * §4.14.2 asks that a consumed token presented again be detected as reuse; a successor never used means nobody
+     * but the holder of the parent can have gone on with the family (the successor is derived from the parent), so
+     * this is the lost response of the rotation (a timeout, a restart of the client or of this service), not two
+     * parties sharing a token. Once either party uses the successor, any later presentation of the parent is reuse
+     * and revokes the family, as before; the bound keeps a stolen parent useless after a minute.
      * Verdicts: invalid (revoked, expired, stale version), scope (unused: the requested scope was refused), grace
      * (just rotated, successor still unused: answer with it again), reuse (revokes the family, with an audit event;
      * the statement commits on its own although the request fails). No row: unknown token. */

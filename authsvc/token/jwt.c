@@ -51,9 +51,7 @@ static size_t sign_compact(out_t *o, const as_key_t *key, const char *kid, const
     as_jsonw_init(&h, header, sizeof(header));
     as_jsonw_raw(&h, "{", 1);
     as_jsonw_member_str(&h, "alg", as_alg_name(as_key_alg(key)));
-    as_jsonw_raw(&h, ",", 1);
     as_jsonw_member_str(&h, "typ", typ);
-    as_jsonw_raw(&h, ",", 1);
     as_jsonw_member_str(&h, "kid", kid);
     as_jsonw_raw(&h, "}", 1);
     if (h.failed)
@@ -86,7 +84,6 @@ static char *access_claims(const as_access_claims_t *c, const char *jti, size_t 
     as_jsonw_init(&w, buf, max);
     as_jsonw_raw(&w, "{", 1);
     as_jsonw_member_str(&w, "iss", c->issuer);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_str(&w, "sub", c->subject);
     as_jsonw_raw(&w, ",\"aud\":", 7);
     if (c->num_audiences == 1) {
@@ -100,22 +97,15 @@ static char *access_claims(const as_access_claims_t *c, const char *jti, size_t 
         }
         as_jsonw_raw(&w, "]", 1);
     }
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_int(&w, "exp", c->issued_at + c->lifetime);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_int(&w, "iat", c->issued_at);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_int(&w, "nbf", c->issued_at);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_str(&w, "jti", jti);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_str(&w, "client_id", c->client_id);
     if (c->scope != NULL && c->scope[0] != '\0') {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_str(&w, "scope", c->scope);
     }
     if (c->token_version > 0) {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_int(&w, "ver", c->token_version);
     }
     as_jsonw_raw(&w, "}", 1);
@@ -138,14 +128,14 @@ static int mint_access(out_t *o, const as_key_t *key, const char *kid, const as_
     else
         as_jwt_new_jti(jti);
     if ((claims = access_claims(c, jti, &clen)) == NULL)
-        return -1;
+        return AS_ERR_INTERNAL;
     out_alloc(o, token_cap(clen));
     n = sign_compact(o, key, kid, "at+jwt", claims, clen);
     free(claims);
     if (n == 0) {
         if (o->pool == NULL)
             free(o->buf);
-        return -1;
+        return AS_ERR_INTERNAL;
     }
     o->buf[n] = '\0';
     *len = n;
@@ -158,7 +148,7 @@ int as_jwt_mint_access(const as_key_t *key, const char *kid, const as_access_cla
     out_t o = {.pool = NULL};
     size_t len;
     if (mint_access(&o, key, kid, claims, &len, jti) != 0)
-        return -1;
+        return AS_ERR_INTERNAL;
     *out = o.buf;
     return 0;
 }
@@ -169,7 +159,7 @@ int as_jwt_mint_access_pool(h2o_mem_pool_t *pool, const as_key_t *key, const cha
     out_t o = {.pool = pool};
     size_t len;
     if (mint_access(&o, key, kid, claims, &len, jti) != 0)
-        return -1;
+        return AS_ERR_INTERNAL;
     *out = h2o_iovec_init(o.buf, len);
     return 0;
 }
@@ -186,22 +176,15 @@ int as_jwt_mint_id(const as_key_t *key, const char *kid, const as_id_claims_t *c
     as_jsonw_init(&w, claims, max);
     as_jsonw_raw(&w, "{", 1);
     as_jsonw_member_str(&w, "iss", c->issuer);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_str(&w, "sub", c->subject);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_str(&w, "aud", c->audience);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_int(&w, "exp", c->issued_at + c->lifetime);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_int(&w, "iat", c->issued_at);
-    as_jsonw_raw(&w, ",", 1);
     as_jsonw_member_int(&w, "auth_time", c->auth_time);
     if (c->nonce != NULL) {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_str(&w, "nonce", c->nonce);
     }
     if (c->sid != NULL) {
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_str(&w, "sid", c->sid);
     }
     if (c->access_token != NULL) {
@@ -214,7 +197,6 @@ int as_jwt_mint_id(const as_key_t *key, const char *kid, const as_id_claims_t *c
         else
             as_sha256(c->access_token, strlen(c->access_token), digest);
         as_b64url_encode(digest, hlen / 2, half);
-        as_jsonw_raw(&w, ",", 1);
         as_jsonw_member_str(&w, "at_hash", half);
     }
     as_jsonw_raw(&w, "}", 1);
@@ -225,7 +207,7 @@ int as_jwt_mint_id(const as_key_t *key, const char *kid, const as_id_claims_t *c
     }
     free(claims);
     if (n == 0)
-        return -1;
+        return AS_ERR_INTERNAL;
     o.buf[n] = '\0';
     *out = o.buf;
     return 0;

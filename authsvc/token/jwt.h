@@ -33,7 +33,8 @@ typedef struct st_as_access_claims_t {
 /**
  * Signs an access token with `key` (its algorithm), header {alg, typ:"at+jwt",
  * kid}. Writes a malloc'd NUL-terminated token to *out (free() it) and its
- * jti to `jti` (AS_JTI_LEN + 1 bytes). Returns 0 or -1.
+ * jti to `jti` (AS_JTI_LEN + 1 bytes). Returns 0, or AS_ERR_INTERNAL when a
+ * claim is not valid UTF-8 or signing fails.
  */
 int as_jwt_mint_access(const as_key_t *key, const char *kid, const as_access_claims_t *claims, char **out,
                        char jti[AS_JTI_LEN + 1]);
@@ -59,7 +60,7 @@ typedef struct st_as_id_claims_t {
  * typ:"JWT", kid}; claims iss, sub, aud, exp, iat, auth_time, and nonce, sid,
  * at_hash when given. at_hash (Core §3.1.3.6) is the left half of the access
  * token's hash: SHA-256 for ES256 and RS256, SHA-512 for EdDSA (Ed25519).
- * Writes a malloc'd token to *out. Returns 0 or -1.
+ * Writes a malloc'd token to *out. Returns 0 or AS_ERR_INTERNAL.
  */
 int as_jwt_mint_id(const as_key_t *key, const char *kid, const as_id_claims_t *claims, char **out);
 

@@ -3,6 +3,7 @@
  * successors, base64url text, SHA-256 for storage (interface in refresh.h).
  */
 #include <string.h>
+#include "authsvc/as.h"
 #include "authsvc/token/refresh.h"
 
 void as_refresh_new(uint8_t raw[AS_REFRESH_RAW_LEN])
@@ -25,10 +26,10 @@ int as_refresh_parse(const char *text, size_t len, uint8_t raw[AS_REFRESH_RAW_LE
 {
     uint8_t buf[AS_B64URL_DECLEN(AS_REFRESH_TOKEN_LEN)];
     if (len != AS_REFRESH_TOKEN_LEN)
-        return -1;
+        return AS_ERR_BAD_INPUT;
     if (as_b64url_decode(text, len, buf) != AS_REFRESH_RAW_LEN) {
         as_wipe(buf, sizeof(buf));
-        return -1;
+        return AS_ERR_BAD_INPUT;
     }
     memcpy(raw, buf, AS_REFRESH_RAW_LEN);
     as_wipe(buf, sizeof(buf));

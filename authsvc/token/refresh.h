@@ -23,7 +23,7 @@ void as_refresh_new(uint8_t raw[AS_REFRESH_RAW_LEN]);
 void as_refresh_successor(const uint8_t key[AS_REFRESH_KEY_LEN], const uint8_t parent[AS_REFRESH_RAW_LEN],
                           uint8_t child[AS_REFRESH_RAW_LEN]);
 
-/** Parses the text form; 0 or -1 (wrong length or encoding). */
+/** Parses the text form; 0 or AS_ERR_BAD_INPUT (wrong length or encoding). */
 int as_refresh_parse(const char *text, size_t len, uint8_t raw[AS_REFRESH_RAW_LEN]) AS_WUR;
 
 /** The text form, NUL-terminated. */

@@ -1,6 +1,12 @@
 /*
  * work/pwcheck — the argon2id worker pool: a bounded queue, worker threads,
  * answers through each loop's multithread queue (interface in pwcheck.h).
+ *
+ * Fairness: a job carries where it comes from (the client address) and for
+ * whom (the username). No source may hold more than a quarter of the queue and
+ * no username more than a few jobs, and a full queue makes room for a newcomer
+ * by turning away the newest job of the heaviest source, so that one flooding
+ * address cannot starve everybody else's logins.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +22,7 @@ struct st_as_pwcheck_job_t {
     as_pwcheck_job_t *next;        /* in the worker queue */
     h2o_multithread_receiver_t *receiver;
     int hash;  /* 1: make a hash into `result`; 0: verify against `phc` */
+    uint64_t source, user; /* hashes of the client address and the username; 0: unknown */
     char *phc;
     char result[AS_PWHASH_MAX];
     char *password;
@@ -32,7 +39,8 @@ struct st_as_pwcheck_t {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     as_pwcheck_job_t *head, **tail;
-    size_t pending, max_pending;
+    size_t pending, max_pending; /* jobs submitted and not yet answered; at most this many */
+    size_t max_per_source, max_per_user; /* jobs waiting in the queue */
     uint64_t max_wait; /* milliseconds a job may wait in the queue before it is answered "busy" unhashed */
     int stopping;
     pthread_t *threads;
@@ -88,8 +96,10 @@ as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending, uint64_t
     pthread_cond_init(&pw->cond, NULL);
     pw->tail = &pw->head;
     pw->max_pending = max_pending;
+    pw->max_per_source = max_pending / 4 > 2 ? max_pending / 4 : 2;
+    pw->max_per_user = 4;
     pw->max_wait = max_wait;
-    pw->num_threads = num_threads == 0 ? 1 : num_threads;
+    pw->num_threads = num_threads;
     pw->threads = as_calloc(pw->num_threads, sizeof(*pw->threads));
     for (size_t i = 0; i != pw->num_threads; ++i)
         h2o_multithread_create_thread(pw->threads + i, NULL, worker_main, pw);
@@ -104,6 +114,13 @@ void as_pwcheck_dispose(as_pwcheck_t *pw)
     pthread_mutex_unlock(&pw->mutex);
     for (size_t i = 0; i != pw->num_threads; ++i)
         pthread_join(pw->threads[i], NULL);
+    /* without workers (tests), the queue is answered here: nothing was hashed */
+    for (as_pwcheck_job_t *job; (job = pw->head) != NULL;) {
+        pw->head = job->next;
+        job->err = AS_ERR_BUSY;
+        as_wipe(job->password, job->password_len);
+        h2o_multithread_send_message(job->receiver, &job->msg);
+    }
     free(pw->threads);
     pthread_mutex_destroy(&pw->mutex);
     pthread_cond_destroy(&pw->cond);
@@ -131,23 +148,88 @@ void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
     }
 }
 
-static as_pwcheck_job_t *submit(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, int hash, const char *phc,
-                                 const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx)
+static uint64_t key_of(const char *s)
 {
-    as_pwcheck_job_t *job;
+    uint64_t h = 14695981039346656037ull; /* FNV-1a; 0 is kept for "unknown" */
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s != '\0'; ++s)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h != 0 ? h : 1;
+}
 
-    pthread_mutex_lock(&pw->mutex);
-    if (pw->pending >= pw->max_pending) {
-        pthread_mutex_unlock(&pw->mutex);
-        cb(ctx, AS_ERR_BUSY, 0, NULL);
-        return NULL;
+/** How many queued jobs come from `source` / are for `user` (0 keys count nothing). Under the mutex. */
+static void count_queued(as_pwcheck_t *pw, uint64_t source, uint64_t user, size_t *from_source, size_t *for_user)
+{
+    *from_source = *for_user = 0;
+    for (as_pwcheck_job_t *j = pw->head; j != NULL; j = j->next) {
+        *from_source += source != 0 && j->source == source;
+        *for_user += user != 0 && j->user == user;
     }
-    ++pw->pending;
-    pthread_mutex_unlock(&pw->mutex);
+}
 
-    job = as_calloc(1, sizeof(*job));
+/** The newest queued job of the source with the most queued jobs, and that count. Under the mutex. */
+static as_pwcheck_job_t *heaviest_newest(as_pwcheck_t *pw, size_t *count)
+{
+    as_pwcheck_job_t *victim = NULL;
+    *count = 0;
+    for (as_pwcheck_job_t *j = pw->head; j != NULL; j = j->next) {
+        size_t n = 0;
+        as_pwcheck_job_t *newest = NULL;
+        if (j->source == 0)
+            continue;
+        for (as_pwcheck_job_t *k = pw->head; k != NULL; k = k->next)
+            if (k->source == j->source) {
+                ++n;
+                newest = k;
+            }
+        if (n > *count) {
+            *count = n;
+            victim = newest;
+        }
+    }
+    return victim;
+}
+
+/**
+ * Decides whether a job from `source` for `user` may be queued, making room if the queue is full and a heavier
+ * source can give some up (the job turned away is unlinked here and returned through *evicted, to be answered
+ * outside the mutex). Under the mutex.
+ */
+static int admit(as_pwcheck_t *pw, uint64_t source, uint64_t user, as_pwcheck_job_t **evicted)
+{
+    size_t from_source, for_user, heaviest;
+    *evicted = NULL;
+    count_queued(pw, source, user, &from_source, &for_user);
+    if ((source != 0 && from_source >= pw->max_per_source) || (user != 0 && for_user >= pw->max_per_user))
+        return 0;
+    if (pw->pending < pw->max_pending)
+        return 1;
+    as_pwcheck_job_t *victim = heaviest_newest(pw, &heaviest);
+    if (victim == NULL || heaviest <= from_source + 1)
+        return 0; /* the newcomer's own source is (about) the heaviest: it is the one turned away */
+    for (as_pwcheck_job_t **link = &pw->head; *link != NULL; link = &(*link)->next) {
+        if (*link == victim) {
+            if ((*link = victim->next) == NULL)
+                pw->tail = link;
+            break;
+        }
+    }
+    --pw->pending;
+    victim->err = AS_ERR_BUSY;
+    *evicted = victim;
+    return 1;
+}
+
+static as_pwcheck_job_t *submit(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *source, const char *user,
+                                 int hash, const char *phc, const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx)
+{
+    as_pwcheck_job_t *job = as_calloc(1, sizeof(*job)), *evicted;
+
     job->receiver = receiver;
     job->hash = hash;
+    job->source = key_of(source);
+    job->user = key_of(user);
     job->phc = as_strdup(phc != NULL ? phc : "");
     job->password = as_malloc(password_len + 1);
     memcpy(job->password, password, password_len);
@@ -158,23 +240,34 @@ static as_pwcheck_job_t *submit(as_pwcheck_t *pw, h2o_multithread_receiver_t *re
     job->queued_at = now_ms();
 
     pthread_mutex_lock(&pw->mutex);
+    if (!admit(pw, job->source, job->user, &evicted)) {
+        pthread_mutex_unlock(&pw->mutex);
+        job_free(job);
+        cb(ctx, AS_ERR_BUSY, 0, NULL);
+        return NULL;
+    }
+    ++pw->pending;
     *pw->tail = job;
     pw->tail = &job->next;
     pthread_cond_signal(&pw->cond);
     pthread_mutex_unlock(&pw->mutex);
+    if (evicted != NULL) {
+        as_wipe(evicted->password, evicted->password_len);
+        h2o_multithread_send_message(evicted->receiver, &evicted->msg);
+    }
     return job;
 }
 
-as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
-                                    size_t password_len, as_pwcheck_cb cb, void *ctx)
+as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *source, const char *user,
+                                    const char *phc, const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx)
 {
-    return submit(pw, receiver, 0, phc, password, password_len, cb, ctx);
+    return submit(pw, receiver, source, user, 0, phc, password, password_len, cb, ctx);
 }
 
-as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *password, size_t password_len,
-                                  as_pwcheck_cb cb, void *ctx)
+as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *source, const char *user,
+                                  const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx)
 {
-    return submit(pw, receiver, 1, NULL, password, password_len, cb, ctx);
+    return submit(pw, receiver, source, user, 1, NULL, password, password_len, cb, ctx);
 }
 
 void as_pwcheck_cancel(as_pwcheck_job_t *job)
@@ -185,10 +278,14 @@ void as_pwcheck_cancel(as_pwcheck_job_t *job)
     }
 }
 
-int as_pwcheck_saturated(as_pwcheck_t *pw)
+int as_pwcheck_saturated(as_pwcheck_t *pw, const char *source, const char *user)
 {
+    size_t from_source, for_user, heaviest;
+    uint64_t s = key_of(source), u = key_of(user);
     pthread_mutex_lock(&pw->mutex);
-    int full = pw->pending >= pw->max_pending;
+    count_queued(pw, s, u, &from_source, &for_user);
+    int refused = (s != 0 && from_source >= pw->max_per_source) || (u != 0 && for_user >= pw->max_per_user) ||
+                  (pw->pending >= pw->max_pending && (heaviest_newest(pw, &heaviest) == NULL || heaviest <= from_source + 1));
     pthread_mutex_unlock(&pw->mutex);
-    return full;
+    return refused;
 }

@@ -25,14 +25,17 @@ typedef struct st_as_pwcheck_job_t as_pwcheck_job_t;
 typedef void (*as_pwcheck_cb)(void *ctx, int err, int match, const char *phc);
 
 /**
- * Starts `num_threads` workers. `max_pending` bounds the queue (beyond it jobs
- * fail at once); a job that waited more than `max_wait` milliseconds is
- * answered AS_ERR_BUSY without being hashed, and so is a cancelled one.
+ * Starts `num_threads` workers (0: none, for tests: jobs wait until dispose).
+ * `max_pending` bounds the jobs in progress; a source (client address) may
+ * have at most a quarter of them queued and a username 4; a full queue turns
+ * away the newest job of its heaviest source to admit a lighter one. A job
+ * that waited more than `max_wait` milliseconds is answered AS_ERR_BUSY
+ * without being hashed, and so is a cancelled one.
  */
 as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending, uint64_t max_wait);
 
-/** 1 if a new job would be refused: answer 503 before doing any other work for it. */
-int as_pwcheck_saturated(as_pwcheck_t *pw);
+/** 1 if a job from `source` for `user` would be refused now: answer 503 before doing any other work for it. */
+int as_pwcheck_saturated(as_pwcheck_t *pw, const char *source, const char *user);
 
 /** Stops the workers after the jobs in progress; queued jobs are not hashed. */
 void as_pwcheck_dispose(as_pwcheck_t *pw);
@@ -44,16 +47,18 @@ void as_pwcheck_dispose(as_pwcheck_t *pw);
 void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /**
- * Verifies `password` against `phc` on a worker; the callback runs on the loop
- * of `receiver`. Both strings are copied (and wiped after use). Returns the job,
- * or NULL after calling cb(ctx, AS_ERR_BUSY, ...) when the queue is full.
+ * Verifies `password` against `phc` on a worker, for `user` (the username, or
+ * NULL) asked from `source` (the client address, or NULL); the callback runs
+ * on the loop of `receiver`. The strings are copied (the password wiped after
+ * use). Returns the job, or NULL after calling cb(ctx, AS_ERR_BUSY, ...) when
+ * it is turned away.
  */
-as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *phc, const char *password,
-                                    size_t password_len, as_pwcheck_cb cb, void *ctx);
+as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *source, const char *user,
+                                    const char *phc, const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx);
 
 /** Hashes `password` with argon2id on a worker; as as_pwcheck_verify otherwise. */
-as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *password, size_t password_len,
-                                  as_pwcheck_cb cb, void *ctx);
+as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *source, const char *user,
+                                  const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx);
 
 /** The callback of `job` will not run (loop thread only). */
 void as_pwcheck_cancel(as_pwcheck_job_t *job);

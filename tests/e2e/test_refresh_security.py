@@ -89,7 +89,7 @@ class RefreshCase(harness.ServiceTestCase):
 
 
 class DefaultGraceWindowTests(RefreshCase):
-    """The default grace window (5 s), with short idle and absolute lifetimes to check against."""
+    """The default grace window (60 s), with short idle and absolute lifetimes to check against."""
 
     serve_args = ["--refresh-idle-ttl", str(IDLE_TTL), "--refresh-max-ttl", str(MAX_TTL)]
     users = {"alice": "alice-password", "bob": "bob-password"}
@@ -106,13 +106,13 @@ class DefaultGraceWindowTests(RefreshCase):
         first = self.login()
         second = self.assertTokenSuccess(self.refresh(web, first), refresh=True)["refresh_token"]
 
-        # 4 s after the rotation is inside the default 5 s window: the same successor again.
-        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '4 seconds' WHERE hash = {sql_refresh_hash(first)}")
+        # 55 s after the rotation is inside the default 60 s window: the same successor again.
+        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '55 seconds' WHERE hash = {sql_refresh_hash(first)}")
         retry = self.assertTokenSuccess(self.refresh(web, first), refresh=True)
         self.assertEqual(retry["refresh_token"], second, "a retry inside the window must get the same successor")
 
-        # 6 s after it is outside: reuse.
-        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '6 seconds' WHERE hash = {sql_refresh_hash(first)}")
+        # 65 s after it is outside: reuse.
+        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '65 seconds' WHERE hash = {sql_refresh_hash(first)}")
         self.assertInvalidGrant(self.refresh(web, first))
         self.assertInvalidGrant(self.refresh(web, second))
 
@@ -124,7 +124,7 @@ class DefaultGraceWindowTests(RefreshCase):
         other_login = self.login()  # another session of the same user must survive
         audits_before = int(self.db.query("SELECT count(*) FROM audit_events WHERE kind = 'refresh_token_reuse'"))
 
-        self.db.query(f"UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE hash = {sql_refresh_hash(first)}")
+        self.db.query(f"UPDATE refresh_tokens SET used_at = used_at - interval '65 seconds' WHERE hash = {sql_refresh_hash(first)}")
         self.assertInvalidGrant(self.refresh(web, first))
         # The newest token of the family, never used, is dead too ...
         self.assertInvalidGrant(self.refresh(web, second))

@@ -152,6 +152,41 @@ START_TEST(cookie_attributes)
 }
 END_TEST
 
+START_TEST(only_utf8_passes)
+{
+    as_form_t form;
+    h2o_iovec_t id, secret, v;
+    /* well-formed UTF-8, escaped or raw, passes */
+    ck_assert_int_eq(parse("username=%C3%A9l%E2%82%AC%F0%9F%98%80&password=\xc3\xa9", &form), 0);
+    ck_assert_str_eq(as_form_get(&form, "username")->base, "\xc3\xa9l\xe2\x82\xac\xf0\x9f\x98\x80");
+    /* a lone continuation, a truncated sequence, overlong, a surrogate, past U+10FFFF, a byte never in UTF-8 */
+    static const char *const bad[] = {"username=%80", "username=%C3", "username=%C3%28", "username=%C0%AF", "username=%E0%80%AF",
+                                      "username=%ED%A0%80", "username=%F4%90%80%80", "username=%FF", "username=\xff",
+                                      "client_id=a%E2%82", "%C3=1"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i)
+        ck_assert_msg(parse(bad[i], &form) == AS_ERR_BAD_INPUT, "%s", bad[i]);
+    /* Basic: "%FF:x" and "\xff:x" base64-encoded */
+    ck_assert_int_eq(basic("Basic JUZGOng=", &id, &secret), AS_ERR_BAD_INPUT);
+    ck_assert_int_eq(basic("Basic /zp4", &id, &secret), AS_ERR_BAD_INPUT);
+    ck_assert_int_eq(basic("Basic eDol\x46\x46", &id, &secret), AS_ERR_BAD_INPUT);
+    ck_assert_int_eq(as_form_decode(&pool, H2O_STRLIT("%E2%82%AC"), &v), 0);
+    ck_assert_int_eq(as_form_decode(&pool, H2O_STRLIT("%E2%82"), &v), AS_ERR_BAD_INPUT);
+}
+END_TEST
+
+START_TEST(cookie_values_are_cookie_octets)
+{
+    h2o_iovec_t v;
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("sid=\"abc\""), "sid", &v), 0);
+    ck_assert(h2o_memis(v.base, v.len, H2O_STRLIT("abc")));
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("sid=a\xc3\xa9"), "sid", &v), AS_ERR_BAD_INPUT);
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("sid=a\\b"), "sid", &v), AS_ERR_BAD_INPUT);
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("sid=a,b"), "sid", &v), AS_ERR_BAD_INPUT);
+    /* another cookie's bytes are not ours to judge */
+    ck_assert_int_eq(as_cookie_find(H2O_STRLIT("other=\xff; sid=ok"), "sid", &v), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("form");
@@ -161,6 +196,8 @@ int main(void)
     tcase_add_test(tc, empty_values_are_absent);
     tcase_add_test(tc, rejects_duplicates);
     tcase_add_test(tc, rejects_malformed);
+    tcase_add_test(tc, only_utf8_passes);
+    tcase_add_test(tc, cookie_values_are_cookie_octets);
     tcase_add_test(tc, limits_parameter_count);
     tcase_add_test(tc, basic_credentials);
     tcase_add_test(tc, basic_rejects);

@@ -95,8 +95,7 @@ START_TEST(never_writes_past_the_buffer)
         as_jsonw_init(&w, buf, cap);
         as_jsonw_raw(&w, "{", 1);
         as_jsonw_member_str(&w, "sub", "a\"\x01");
-        as_jsonw_raw(&w, ",", 1);
-        as_jsonw_member_int(&w, "exp", -1700000000);
+        as_jsonw_member_int(&w, "exp", -1700000000); /* its comma comes by itself */
         as_jsonw_raw(&w, "}", 1);
         static const char full[] = "{\"sub\":\"a\\\"\\u0001\",\"exp\":-1700000000}";
         if (cap >= sizeof(full) - 1) {
