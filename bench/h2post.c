@@ -764,8 +764,9 @@ int main(int argc, char **argv)
         if (tmpls[i].lines != NULL)
             printf(" bodies_used=%zu", tmpls[i].next_line);
     if (open_loop)
-        printf(" target_rps=%.1f unsent=%lld unfinished=%lld max_backlog=%lld lag_p50_ms=%.3f lag_p99_ms=%.3f lag_max_ms=%.3f", rate,
-               unsent, unfinished, max_backlog, hist_ms(&lag, 0.5), hist_ms(&lag, 0.99), lag.max / 1e6);
+        printf(" target_rps=%.1f unsent=%lld unfinished=%lld max_backlog=%lld lag_n=%llu lag_p50_ms=%.3f lag_p99_ms=%.3f lag_max_ms=%.3f",
+               rate, unsent, unfinished, max_backlog, (unsigned long long)lag.n, hist_ms(&lag, 0.5), hist_ms(&lag, 0.99),
+               lag.max / 1e6);
     printf("\n");
     if (ntmpl > 1)
         for (int i = 0; i != ntmpl; ++i) {
