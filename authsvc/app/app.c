@@ -163,7 +163,7 @@ static void *thread_main(void *arg)
         .pwcheck_receiver = &thr->pwcheck_receiver,
         .keys = &thr->keys,
     };
-    thr->ops = (as_ops_ctx_t){.db = thr->db};
+    thr->ops = (as_ops_ctx_t){.db = thr->db, .keys = &thr->keys};
     register_modules(&thr->http.router, &thr->oauth, &thr->ops);
     as_http_thread_listen(&thr->http, &app->http, thr->fd, thr->tls_fd);
 
@@ -402,6 +402,7 @@ int as_app_run(as_app_config_t *cfg)
     announce(cfg, app.num_threads, port, tls_port);
 
     wait_for_stop(&app, &sigs);
+    as_ops_drain(&sigs, (uint64_t)cfg->drain_delay * 1000);
     atomic_store(&app.stopping, 1);
     for (size_t i = 0; i != app.num_threads; ++i)
         h2o_multithread_send_message(&app.threads[i].stop_receiver, &app.threads[i].stop_message);

@@ -27,6 +27,7 @@ typedef struct st_as_app_config_t {
     size_t pwcheck_threads;   /* argon2id workers; 0: one per core */
     size_t max_body;          /* bytes: a larger request body gets 413 */
     int keys_reload_interval; /* seconds between re-reads of the key directory */
+    int drain_delay;          /* seconds between SIGTERM (/readyz then says draining) and closing the listeners */
     size_t max_connections;   /* open client connections; 0: what the descriptor limit leaves after a reserve */
     size_t max_connections_per_address; /* 0: no cap */
     int idle_timeout;         /* seconds: see as_http_server_config_t */

@@ -14,6 +14,10 @@
 #ifndef AS_MIGRATIONS_FROM_BINDIR
 #define AS_MIGRATIONS_FROM_BINDIR "../share/authsvc/migrations"
 #endif
+/* from the binary's directory to the installed share directory (the blocklist of common passwords) */
+#ifndef AS_SHARE_FROM_BINDIR
+#define AS_SHARE_FROM_BINDIR "../share/authsvc"
+#endif
 
 static int copy_out(const char *path, char *out, size_t outlen)
 {
@@ -37,27 +41,61 @@ static int existing_dir(const char *bindir, const char *rel, char *out, size_t o
     return copy_out(resolved, out, outlen);
 }
 
+/** Writes the canonical path of BINDIR/rel to `out` if it is a regular file; 0 or AS_ERR_NOT_FOUND. */
+static int existing_file(const char *bindir, const char *rel, char *out, size_t outlen)
+{
+    char path[PATH_MAX], resolved[PATH_MAX];
+    struct stat st;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", bindir, rel) >= sizeof(path))
+        return AS_ERR_NOT_FOUND;
+    if (realpath(path, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISREG(st.st_mode))
+        return AS_ERR_NOT_FOUND;
+    return copy_out(resolved, out, outlen);
+}
+
+/** The directory of the running binary: the kernel's absolute path, links resolved (" (deleted)" appended
+ * after an upgrade in place: the directory is still right). */
+static int binary_dir(char *bindir, size_t size)
+{
+    ssize_t n;
+    char *slash;
+
+    if ((n = readlink("/proc/self/exe", bindir, size)) <= 0 || (size_t)n == size)
+        return AS_ERR_NOT_FOUND;
+    bindir[n] = '\0';
+    if ((slash = strrchr(bindir, '/')) == NULL)
+        return AS_ERR_NOT_FOUND;
+    *slash = '\0';
+    return 0;
+}
+
+int as_cli_share_file(const char *name, char *out, size_t outlen)
+{
+    char bindir[PATH_MAX], rel[PATH_MAX];
+    int ret;
+
+    if (binary_dir(bindir, sizeof(bindir)) != 0)
+        return AS_ERR_NOT_FOUND;
+    if ((size_t)snprintf(rel, sizeof(rel), "%s/%s", AS_SHARE_FROM_BINDIR, name) < sizeof(rel) &&
+        (ret = existing_file(bindir, rel, out, outlen)) != AS_ERR_NOT_FOUND)
+        return ret;
+    return existing_file(bindir, name, out, outlen);
+}
+
 int as_cli_migrations_dir(const char *override, char *out, size_t outlen)
 {
     static const char *const from_bindir[] = {AS_MIGRATIONS_FROM_BINDIR, "migrations"};
-    char bindir[PATH_MAX], *slash;
+    char bindir[PATH_MAX];
     const char *env;
-    ssize_t n;
     int ret;
 
     if (override != NULL)
         return copy_out(override, out, outlen);
     if ((env = getenv("AUTHSVC_MIGRATIONS")) != NULL && env[0] != '\0')
         return copy_out(env, out, outlen);
-
-    /* the kernel's absolute path of the binary, links resolved (" (deleted)" appended after an upgrade in
-     * place: the directory is still right) */
-    if ((n = readlink("/proc/self/exe", bindir, sizeof(bindir))) <= 0 || (size_t)n == sizeof(bindir))
+    if (binary_dir(bindir, sizeof(bindir)) != 0)
         return AS_ERR_NOT_FOUND;
-    bindir[n] = '\0';
-    if ((slash = strrchr(bindir, '/')) == NULL)
-        return AS_ERR_NOT_FOUND;
-    *slash = '\0';
     for (size_t i = 0; i != sizeof(from_bindir) / sizeof(from_bindir[0]); ++i)
         if ((ret = existing_dir(bindir, from_bindir[i], out, outlen)) != AS_ERR_NOT_FOUND)
             return ret;

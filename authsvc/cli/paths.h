@@ -22,4 +22,11 @@
  */
 int as_cli_migrations_dir(const char *override, char *out, size_t outlen);
 
+/**
+ * Finds a file that ships with the binary and writes its resolved path to `out`: BINDIR/../share/authsvc/NAME
+ * (installed; the relative path follows the install layout), then BINDIR/NAME (the build tree, where CMake
+ * copies it). Returns 0, AS_ERR_NOT_FOUND or AS_ERR_TOO_LARGE. Blocking file-system calls; any thread.
+ */
+int as_cli_share_file(const char *name, char *out, size_t outlen);
+
 #endif

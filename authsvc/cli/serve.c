@@ -8,6 +8,8 @@
 #include "authsvc/as.h"
 #include "authsvc/app/app.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/paths.h"
+#include "authsvc/policy/policy.h"
 
 #define DEFAULT_KEYS_DIR "keys"
 
@@ -32,6 +34,8 @@ static const char usage_serve[] =
     "  --max-body BYTES            largest request body accepted (default 16384)\n"
     "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
     "  --keys-reload SECONDS       how often the key directory is re-read (default 10; also on SIGHUP)\n"
+    "  --drain-delay SECONDS       after SIGTERM, answer /readyz 503 and keep serving this long before closing the\n"
+    "                              listeners, so load balancers stop sending first (default 0)\n"
     "  --client-cache-ttl SECONDS  how long a client record is reused before it is read again (default 5; 0: always\n"
     "                              read it: a changed or deleted client is seen at once)\n"
     "  --max-connections N         open client connections at most (default: the descriptor limit less a reserve\n"
@@ -40,6 +44,8 @@ static const char usage_serve[] =
     "                              per client address, IPv6 per /64 (default 256; 0: no cap; raise it behind a proxy)\n"
     "  --idle-timeout SECONDS      TLS handshake, HTTP/1.1 request, HTTP/2 connection without a new request\n"
     "                              (PINGs and other frames do not count) (default 10)\n"
+    "  --password-min-length N     fewest characters of a new password, after NFKC (default 8; common passwords\n"
+    "                              are refused whatever their length)\n"
     "  --access-log FILE           one JSON line per request (time, request id, method, path without its query,\n"
     "                              status, latency, client_id, grant, error, address); - for standard output\n"
     "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
@@ -54,9 +60,9 @@ int as_cli_serve(int argc, char **argv)
         {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
         {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
         {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
+        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"drain-delay", required_argument, NULL, 'D' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
         {"max-connections", required_argument, NULL, 'M' + 256}, {"max-connections-per-address", required_argument, NULL, 'P' + 256},
-        {"idle-timeout", required_argument, NULL, 'I' + 256},  {"db", required_argument, NULL, 'd'},
+        {"idle-timeout", required_argument, NULL, 'I' + 256}, {"password-min-length", required_argument, NULL, 'p' + 256},  {"db", required_argument, NULL, 'd'},
         {"access-log", required_argument, NULL, 'A' + 256},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -74,8 +80,10 @@ int as_cli_serve(int argc, char **argv)
         .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 60,
                   .session_idle_ttl = 1800, .session_max_ttl = 36000, .code_ttl = 60},
     };
-    char issuer[512];
-    int c;
+    char issuer[512], blocklist[4096];
+    long min_length = AS_POLICY_MIN_LENGTH_DEFAULT;
+    as_policy_t *policy = NULL;
+    int c, ret;
     long v;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -130,6 +138,15 @@ int as_cli_serve(int argc, char **argv)
             if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
                 return as_cli_usage(usage_serve, "invalid --idle-timeout (1 to 3600 seconds): %s", optarg);
             cfg.idle_timeout = (int)v;
+            break;
+        case 'p' + 256:
+            if (as_cli_parse_int(optarg, 1, 256, &min_length) != 0)
+                return as_cli_usage(usage_serve, "invalid --password-min-length (1 to 256): %s", optarg);
+            break;
+        case 'D' + 256:
+            if (as_cli_parse_int(optarg, 0, 300, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --drain-delay (0 to 300 seconds): %s", optarg);
+            cfg.drain_delay = (int)v;
             break;
         case 'c' + 256:
             if (as_cli_parse_int(optarg, 0, 3600, &v) != 0)
@@ -195,5 +212,15 @@ int as_cli_serve(int argc, char **argv)
     }
     if (strlen(cfg.oauth.issuer) > 400 || strncmp(cfg.oauth.issuer, "http", 4) != 0)
         return as_cli_usage(usage_serve, "the issuer must be an http(s) URL of at most 400 characters: %s", cfg.oauth.issuer);
-    return as_app_run(&cfg);
+    if (as_cli_share_file(AS_POLICY_BLOCKLIST_NAME, blocklist, sizeof(blocklist)) != 0) {
+        fprintf(stderr, "authsvc: cannot find %s beside the binary or in its share directory\n", AS_POLICY_BLOCKLIST_NAME);
+        return 1;
+    }
+    if (as_policy_create(blocklist, (size_t)min_length, &policy) != 0)
+        return 1;
+    as_info("password policy: at least %ld characters, %zu common passwords refused", min_length, as_policy_blocklist_size(policy));
+    cfg.oauth.password_policy = policy;
+    ret = as_app_run(&cfg);
+    as_policy_dispose(policy);
+    return ret;
 }

@@ -7,16 +7,23 @@
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/paths.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/policy/policy.h"
 
-static const char usage_user[] = "usage: authsvc user add USERNAME [--db CONNINFO]     (password on standard input)\n"
-                                 "       authsvc user passwd USERNAME [--db CONNINFO]  (new password on standard input)\n"
+static const char usage_user[] = "usage: authsvc user add USERNAME [--db CONNINFO] [--password-min-length N]\n"
+                                 "                                         (password on standard input)\n"
+                                 "       authsvc user passwd USERNAME [--db CONNINFO] [--password-min-length N]\n"
+                                 "                                         (new password on standard input)\n"
                                  "       authsvc user revoke USERNAME [--db CONNINFO]  (end every session of the user)\n"
                                  "       authsvc user disable USERNAME [--db CONNINFO] (revoke, and refuse new logins)\n"
                                  "       authsvc user enable USERNAME [--db CONNINFO]  (allow logins again)\n"
                                  "passwd, revoke and disable increment the user's token_version and revoke every\n"
                                  "refresh token the user holds, in one transaction; the revocation feed tells\n"
-                                 "offline verifiers to refuse the user's older access tokens.\n";
+                                 "offline verifiers to refuse the user's older access tokens.\n"
+                                 "A new password must have at least 8 characters (--password-min-length, as for\n"
+                                 "serve), at most 1024 bytes of UTF-8, and not be a common password; it is\n"
+                                 "stored in its NFKC form.\n";
 
 static int user_revoke(const char *conninfo, const char *action, const char *username)
 {
@@ -74,10 +81,16 @@ static int read_password(char *buf, size_t size, size_t *len)
 int as_cli_user(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"db", required_argument, NULL, 'd'},
+        {"password-min-length", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *conninfo = "", *action, *username;
-    char pw[AS_PASSWORD_MAX + 1], phc[AS_PWHASH_MAX], id[AS_ADMIN_UUID_SIZE];
-    size_t pwlen;
+    char pw[AS_PASSWORD_MAX + 1], norm[AS_POLICY_MAX_BYTES], phc[AS_PWHASH_MAX], id[AS_ADMIN_UUID_SIZE], blocklist[4096];
+    size_t pwlen, normlen;
+    long min_length = AS_POLICY_MIN_LENGTH_DEFAULT;
+    as_policy_t *policy = NULL;
+    const char *why;
     as_admin_t *db = NULL;
     int64_t version;
     int c, err, ret = 1;
@@ -86,6 +99,10 @@ int as_cli_user(int argc, char **argv)
         switch (c) {
         case 'd':
             conninfo = optarg;
+            break;
+        case 'm':
+            if (as_cli_parse_int(optarg, 1, 256, &min_length) != 0)
+                return as_cli_usage(usage_user, "invalid --password-min-length (1 to 256): %s", optarg);
             break;
         case 'h':
             fputs(usage_user, stdout);
@@ -104,9 +121,20 @@ int as_cli_user(int argc, char **argv)
         return user_revoke(conninfo, action, username);
     if (strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0)
         return as_cli_usage(usage_user, "unknown action: %s", action);
-    if (read_password(pw, sizeof(pw), &pwlen) != 0)
+    if (as_cli_share_file(AS_POLICY_BLOCKLIST_NAME, blocklist, sizeof(blocklist)) != 0) {
+        fprintf(stderr, "authsvc: cannot find %s beside the binary or in its share directory\n", AS_POLICY_BLOCKLIST_NAME);
         return 1;
-    if (as_pwhash(pw, pwlen, phc) != 0) {
+    }
+    if (as_policy_create(blocklist, (size_t)min_length, &policy) != 0)
+        return 1;
+    if (read_password(pw, sizeof(pw), &pwlen) != 0)
+        goto Exit;
+    /* the same policy as /account/password; the reason is told, never the password */
+    if (as_policy_check(policy, pw, pwlen, &why) != 0) {
+        fprintf(stderr, "authsvc: %s\n", why);
+        goto Exit;
+    }
+    if (as_policy_normalize(pw, pwlen, norm, sizeof(norm), &normlen) != 0 || as_pwhash(norm, normlen, phc) != 0) {
         fprintf(stderr, "authsvc: cannot hash the password\n");
         goto Exit;
     }
@@ -137,6 +165,8 @@ int as_cli_user(int argc, char **argv)
     }
 Exit:
     as_wipe(pw, sizeof(pw));
+    as_wipe(norm, sizeof(norm));
+    as_policy_dispose(policy);
     as_admin_close(db);
     return ret;
 }

@@ -16,8 +16,6 @@
 #include "authsvc/oauth/oauth.h"
 #include "authsvc/token/access.h"
 
-#define MIN_PASSWORD_LEN 8
-
 typedef struct st_account_req_t {
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
@@ -205,9 +203,14 @@ AS_HANDLER(as_oauth_account_password)
         as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "missing current_password or new_password", 0);
         return;
     }
-    if (ar->new_password->len < MIN_PASSWORD_LEN || ar->new_password->len > AS_PASSWORD_MAX ||
-        ar->current->len > AS_PASSWORD_MAX) {
-        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "the new password must have 8 to 1024 bytes", 0);
+    if (ar->current->len > AS_PASSWORD_MAX) {
+        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, "the current password is longer than 1024 bytes", 0);
+        return;
+    }
+    /* NIST SP 800-63B §5.1.1.2: the reason is told (which rule), never the password */
+    if (as_policy_check(ctx->config->password_policy, ar->new_password->base, ar->new_password->len, &why) != 0) {
+        as_info("self-service password change refused for user %s: %s", ar->jwt.subject, why);
+        as_http_oauth_error(req, AS_OAUTH_INVALID_REQUEST, why, 0);
         return;
     }
     /* a token revoked through /oauth2/revoke (a logout) must not be able to do this */

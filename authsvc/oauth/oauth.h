@@ -13,6 +13,7 @@
 #include <h2o.h>
 #include "authsvc/http/router.h"
 #include "authsvc/keys/keyset.h"
+#include "authsvc/policy/policy.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/pool.h"
 #include "authsvc/store/store.h"
@@ -33,6 +34,7 @@ typedef struct st_as_oauth_config_t {
     int cookie_secure;    /* the issuer is https: the session cookie is Secure and __Host- prefixed */
     const char *session_cookie; /* the session cookie's name */
     char jwks_cache_control[64]; /* "public, max-age=N, must-revalidate", from jwks_max_age */
+    const as_policy_t *password_policy; /* what a new password must be (owned by the caller of as_app_run) */
     char *dummy_hash;     /* argon2id of a random password: unknown users cost the same */
     char *metadata;       /* the RFC 8414 document, serialized once */
     size_t metadata_len;

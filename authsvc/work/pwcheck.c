@@ -15,6 +15,7 @@
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/policy/policy.h"
 #include "authsvc/work/pwcheck.h"
 
 struct st_as_pwcheck_job_t {
@@ -54,6 +55,45 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/**
+ * The hash of a new password is made from its NFKC form (policy/), so that the same password typed on another
+ * keyboard or input method, composed differently, still matches. A password that does not normalise (which
+ * the policy refuses before it gets here) is hashed as given.
+ */
+static int hash_normalised(const char *pw, size_t len, char out[AS_PWHASH_MAX])
+{
+    char norm[AS_POLICY_MAX_BYTES];
+    size_t normlen;
+    int ret;
+
+    if (as_policy_normalize(pw, len, norm, sizeof(norm), &normlen) == 0)
+        ret = as_pwhash(norm, normlen, out);
+    else
+        ret = as_pwhash(pw, len, out);
+    as_wipe(norm, sizeof(norm));
+    return ret;
+}
+
+/**
+ * Verifies the NFKC form first; when it differs from the bytes given, the bytes given next, for hashes made
+ * before passwords were normalised (or by another tool). That second argon2 run happens only for a wrong
+ * password whose normal form differs (in practice, non-ASCII), so the common case costs one verification.
+ */
+static int verify_normalised(const char *phc, const char *pw, size_t len)
+{
+    char norm[AS_POLICY_MAX_BYTES];
+    size_t normlen;
+    int match;
+
+    if (as_policy_normalize(pw, len, norm, sizeof(norm), &normlen) != 0 || (normlen == len && as_memeq(norm, pw, len) == 0)) {
+        match = as_pwhash_verify(phc, pw, len) == 0;
+    } else {
+        match = as_pwhash_verify(phc, norm, normlen) == 0 || as_pwhash_verify(phc, pw, len) == 0;
+    }
+    as_wipe(norm, sizeof(norm));
+    return match;
+}
+
 static void *worker_main(void *arg)
 {
     as_pwcheck_t *pw = arg;
@@ -77,9 +117,9 @@ static void *worker_main(void *arg)
         if (atomic_load(&job->cancelled) || stopping || now_ms() - job->queued_at > pw->max_wait)
             job->err = AS_ERR_BUSY;
         else if (job->hash)
-            job->err = as_pwhash(job->password, job->password_len, job->result) == 0 ? 0 : AS_ERR_INTERNAL;
+            job->err = hash_normalised(job->password, job->password_len, job->result) == 0 ? 0 : AS_ERR_INTERNAL;
         else
-            job->match = as_pwhash_verify(job->phc, job->password, job->password_len) == 0;
+            job->match = verify_normalised(job->phc, job->password, job->password_len);
         as_wipe(job->password, job->password_len);
 
         pthread_mutex_lock(&pw->mutex);

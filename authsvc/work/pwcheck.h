@@ -51,12 +51,13 @@ void as_pwcheck_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t
  * NULL) asked from `source` (the client address, or NULL); the callback runs
  * on the loop of `receiver`. The strings are copied (the password wiped after
  * use). Returns the job, or NULL after calling cb(ctx, AS_ERR_BUSY, ...) when
- * it is turned away.
+ * it is turned away. The password is compared in its NFKC form (policy/), then, if
+ * that differs, as given (hashes made before normalisation).
  */
 as_pwcheck_job_t *as_pwcheck_verify(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *source, const char *user,
                                     const char *phc, const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx);
 
-/** Hashes `password` with argon2id on a worker; as as_pwcheck_verify otherwise. */
+/** Hashes the NFKC form of `password` with argon2id on a worker; as as_pwcheck_verify otherwise. */
 as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *receiver, const char *source, const char *user,
                                   const char *password, size_t password_len, as_pwcheck_cb cb, void *ctx);
 

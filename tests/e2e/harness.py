@@ -48,6 +48,8 @@ ACCOUNT_PASSWORD_PATH = "/account/password"
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
 HEALTH_PATH = "/healthz"
+LIVE_PATH = "/livez"
+READY_PATH = "/readyz"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 API = "https://api.example.test"  # the audience most test clients are given

@@ -247,8 +247,11 @@ class HttpFuzzTests(harness.ServiceTestCase):
                 self.fail(f"seed {seed}, request {i}: the server died on {method} {path!r}\n{self.server.log()}")
         client.close()
         print(f"{type(client).__name__}, seed {seed}: {COUNT} requests, answers by class {dict(sorted(counts.items()))}")
-        # most requests were answered, and by the endpoints (4xx and some 2xx), not only refused
-        self.assertGreater(counts.get(4, 0), COUNT // 2, counts)
+        # most requests were answered, and by the endpoints (4xx and some 2xx), not only refused; a third at least
+        # rejected, since the probes (/healthz, /livez, /readyz: GETs that answer 200 whatever else comes) are
+        # three routes of the draw
+        self.assertGreater(counts.get(4, 0) + counts.get(2, 0), COUNT // 2, counts)
+        self.assertGreater(counts.get(4, 0), COUNT // 3, counts)
         self.assertGreater(counts.get(2, 0), 0, counts)
         self.assertStatus(self.http.get(harness.HEALTH_PATH), 200)
 

@@ -1,6 +1,7 @@
 """The admin subcommands as an operator uses them: help, exit statuses, messages."""
 
 import os
+import subprocess
 
 import harness
 
@@ -49,11 +50,46 @@ class CliTests(harness.ServiceTestCase):
         self.assertSucceeds(self.cli.run("migrate", check=False))
 
     def test_add_existing_user(self):
-        self.assertSucceeds(self.cli.run("user", "add", "frank", input="pw-1\n", check=False))
-        self.assertFailsWithMessage(self.cli.run("user", "add", "frank", input="pw-2\n", check=False))
+        self.assertSucceeds(self.cli.run("user", "add", "frank", input="frank-pw-1\n", check=False))
+        self.assertFailsWithMessage(self.cli.run("user", "add", "frank", input="frank-pw-2\n", check=False))
 
     def test_passwd_unknown_user(self):
-        self.assertFailsWithMessage(self.cli.run("user", "passwd", "nobody", input="pw\n", check=False))
+        self.assertFailsWithMessage(self.cli.run("user", "passwd", "nobody", input="nobody-pw\n", check=False))
+
+    def assertRefused(self, result, rule):
+        self.assertFailsWithMessage(result)
+        self.assertIn(rule, result.stderr, harness.describe_process(result))
+
+    def test_weak_passwords_are_refused(self):
+        """NIST SP 800-63B: 8 characters at least, not a common password (NFKC, any case), valid UTF-8; the
+        reason is told and the password never echoed."""
+        cases = [("short12", "at least 8 characters"),
+                 ("password1", "commonly used"),
+                 ("PassWord1", "commonly used"),
+                 ("\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44", "commonly used"),  # fullwidth "password"
+                 ("x" * 1025, "longer than 1024 bytes")]
+        self.assertSucceeds(self.cli.run("user", "add", "holly", input="holly-first-pw\n", check=False))
+        for action in ("add", "passwd"):
+            for password, rule in cases:
+                with self.subTest(action=action, password=password[:12]):
+                    result = self.cli.run("user", action, "iris" if action == "add" else "holly",
+                                          input=password + "\n", check=False)
+                    self.assertRefused(result, rule)
+                    self.assertNotIn(password, result.stderr + result.stdout)
+        self.assertEqual(self.db.query("SELECT count(*) FROM users WHERE username = 'iris'"), "0")
+        # invalid UTF-8 goes through standard input as bytes
+        result = subprocess.run([self.cli.bin, "user", "add", "iris", "--db", self.db.conninfo], input=b"abcdefgh\xff\n",
+                                capture_output=True, timeout=60)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(b"not valid UTF-8", result.stderr)
+
+    def test_password_min_length_is_configurable(self):
+        self.assertRefused(self.cli.run("user", "add", "jack", "--password-min-length", "16",
+                                        input="jack-pass-15chr\n", check=False), "at least 16 characters")
+        self.assertSucceeds(self.cli.run("user", "add", "jack", "--password-min-length", "16",
+                                         input="jack-pass-16chars\n", check=False))
+        self.assertFailsWithMessage(self.cli.run("user", "add", "jack2", "--password-min-length", "0",
+                                                 input="jack-pass-16chars\n", check=False))
 
     def test_add_existing_client(self):
         self.assertSucceeds(self.cli.run("client", "add", "dup", "--grant", "client_credentials", check=False))

@@ -30,7 +30,7 @@ except ImportError as e:  # Debian's python3-jsonschema and python3-yaml (deploy
 
 import harness
 from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PATH, HEALTH_PATH, INTROSPECT_PATH,
-                     ISSUER, JWKS_PATH, METADATA_PATHS, REVOKE_PATH, TOKEN_PATH)
+                     ISSUER, JWKS_PATH, LIVE_PATH, METADATA_PATHS, READY_PATH, REVOKE_PATH, TOKEN_PATH)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
@@ -436,6 +436,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (METADATA_PATHS[1], "GET", 200, None): "openid_configuration_ok",
         (HEALTH_PATH, "GET", 200, None): "health_ok",
         (HEALTH_PATH, "GET", 503, None): "health_unavailable",
+        (LIVE_PATH, "GET", 200, None): "live_ok",
+        (READY_PATH, "GET", 200, None): "ready_ok",
+        (READY_PATH, "GET", 503, None): "ready_unavailable",
     }
 
     @classmethod
@@ -613,6 +616,15 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def health_unavailable(self):
         return self.down_http.get(HEALTH_PATH)
+
+    def live_ok(self):
+        return self.down_http.get(LIVE_PATH)  # liveness needs no database
+
+    def ready_ok(self):
+        return self.http.get(READY_PATH)
+
+    def ready_unavailable(self):
+        return self.down_http.get(READY_PATH)
 
     def test_every_documented_outcome_is_produced(self):
         for (path, method, status, error), trigger in sorted(self.TRIGGERS.items(), key=str):

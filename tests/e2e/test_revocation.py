@@ -433,7 +433,7 @@ class FeedTests(SessionCase):
 
 class PasswordChangeTests(SessionCase):
     users = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password", "dave": "dave-password",
-             "gina": "gina-password"}
+             "gina": "gina-password", "hank": "hank-password"}
     clients = [
         Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read write"),
         Client("partner", grants=["password", "refresh_token"], audiences=[API], scope="read"),
@@ -472,6 +472,35 @@ class PasswordChangeTests(SessionCase):
         self.assertOAuthError(self.change_password(login["access_token"], "gina-password", "short12"), 400,
                               "invalid_request")
         self.assertEqual(self.token_version("gina"), 1)
+
+    def test_weak_new_passwords_are_refused_with_the_rule(self):
+        """NIST SP 800-63B: characters (not bytes) after NFKC, no common password in any case or width; the
+        description says which rule failed and never echoes the password."""
+        login = self.password_login("web", "gina")
+        cases = [("short12", "at least 8 characters"),
+                 ("\u00e9" * 7, "at least 8 characters"),            # 14 bytes, 7 characters
+                 ("iloveyou", "commonly used"),
+                 ("ILoveYou", "commonly used"),
+                 ("\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44", "commonly used"),  # fullwidth "password"
+                 ("y" * 1025, "longer than 1024 bytes")]
+        for password, rule in cases:
+            with self.subTest(password=password[:12]):
+                response = self.change_password(login["access_token"], "gina-password", password)
+                body = self.assertOAuthError(response, 400, "invalid_request")
+                self.assertIn(rule, body.get("error_description", ""), body)
+                self.assertNotIn(password.encode(), response.body)
+        self.assertEqual(self.token_version("gina"), 1)
+
+    def test_a_password_composed_differently_still_logs_in(self):
+        """The NFKC form is hashed: "café" typed with a combining accent matches "café" typed precomposed."""
+        login = self.password_login("web", "hank")
+        composed, decomposed = "caf\u00e9-hank-pw", "cafe\u0301-hank-pw"
+        self.assertTokenSuccess(self.change_password(login["access_token"], "hank-password", decomposed), refresh=True)
+        web = self.client["web"]
+        for typed in (composed, decomposed):
+            with self.subTest(typed=ascii(typed)):
+                self.assertTokenSuccess(self.http.token({"grant_type": "password", "username": "hank",
+                                                         "password": typed}, basic=web.basic))
 
     def test_a_successful_change_ends_every_other_session(self):
         web, partner, rs = self.client["web"], self.client["partner"], self.client["rs"]
