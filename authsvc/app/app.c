@@ -26,6 +26,7 @@
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/listen.h"
 #include "authsvc/keys/keyset.h"
+#include "authsvc/login/login.h"
 #include "authsvc/ops/ops.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
@@ -39,6 +40,7 @@
 static void register_modules(as_router_t *router, as_oauth_ctx_t *oauth, as_ops_ctx_t *ops)
 {
     as_oauth_register(router, oauth);
+    as_login_register(router, oauth);
     as_ops_register(router, ops);
 }
 

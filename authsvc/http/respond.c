@@ -120,15 +120,42 @@ void as_http_send_not_modified(h2o_req_t *req)
     h2o_send_inline(req, NULL, 0);
 }
 
-void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len)
+/** 1 if `s` can stand in a Content-Security-Policy source list as one expression, and ends nothing. */
+static int csp_source_ok(const char *s)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 512)
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (*s <= ' ' || *s >= 0x7f || *s == ';' || *s == ',' || *s == '\'' || *s == '"')
+            return 0;
+    return 1;
+}
+
+void as_http_send_html_form(h2o_req_t *req, int status, const char *body, size_t len, const char *form_target)
 {
     h2o_headers_t *h = &req->res.headers;
-    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, NULL,
-                          H2O_STRLIT("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                                     "frame-ancestors 'none'; base-uri 'none'"));
+    h2o_iovec_t csp =
+        h2o_concat(&req->pool,
+                   h2o_iovec_init(H2O_STRLIT("default-src 'none'; style-src 'self'; img-src 'self'; "
+                                             "form-action 'self'")),
+                   csp_source_ok(form_target) ? h2o_iovec_init(H2O_STRLIT(" ")) : h2o_iovec_init("", 0),
+                   csp_source_ok(form_target) ? h2o_iovec_init(form_target, strlen(form_target)) : h2o_iovec_init("", 0),
+                   h2o_iovec_init(H2O_STRLIT("; frame-ancestors 'none'; base-uri 'none'")));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("content-security-policy"), 0, NULL, csp.base, csp.len);
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("x-frame-options"), 0, NULL, H2O_STRLIT("DENY"));
     h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
     send_body(req, status, H2O_STRLIT("text/html; charset=utf-8"), body, len, AS_RESP_NO_STORE);
+}
+
+void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len)
+{
+    as_http_send_html_form(req, status, body, len, NULL);
+}
+
+void as_http_send_asset(h2o_req_t *req, const char *content_type, const char *body, size_t len, const char *cache_control)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, cache_control, strlen(cache_control));
+    send_body(req, 200, content_type, strlen(content_type), body, len, 0);
 }
 
 void as_http_set_cookie(h2o_req_t *req, const char *name, const char *value, int64_t max_age, int flags)

@@ -36,9 +36,28 @@ void as_http_send_not_modified(h2o_req_t *req);
  * An HTML page (text/html; charset=utf-8) with the headers every page of ours
  * carries: no-store, a Content-Security-Policy without inline script and with
  * frame-ancestors 'none', X-Frame-Options: DENY, Referrer-Policy: no-referrer
- * (and nosniff, as every response). `status` is 200, or 400 for an error page.
+ * (and nosniff, as every response). `status` is 200, 400 for an error page, or
+ * 503 when the page says to retry later.
  */
 void as_http_send_html(h2o_req_t *req, int status, const char *body, size_t len);
+
+/**
+ * As as_http_send_html, for a page whose form, posted to this origin, is
+ * answered with a redirect to `form_target`: a CSP source expression (an
+ * origin such as "https://app.example.com", or a scheme such as
+ * "com.example.app:") that the policy's form-action allows besides 'self',
+ * since browsers apply form-action to the redirects that follow a submission.
+ * NULL, or an expression with a character that could end it (space, quote,
+ * ';', ','): 'self' only.
+ */
+void as_http_send_html_form(h2o_req_t *req, int status, const char *body, size_t len, const char *form_target);
+
+/**
+ * A static file of ours (a stylesheet): 200, `content_type` (a literal), the
+ * given Cache-Control (a literal: it may be cached, unlike everything else we
+ * send) and X-Content-Type-Options: nosniff.
+ */
+void as_http_send_asset(h2o_req_t *req, const char *content_type, const char *body, size_t len, const char *cache_control);
 
 /** Adds a Set-Cookie header (see as_cookie_format in form.h); call before sending the response. */
 void as_http_set_cookie(h2o_req_t *req, const char *name, const char *value, int64_t max_age, int flags);

@@ -33,9 +33,12 @@ void as_oauth_build_metadata(as_oauth_config_t *config, const as_router_t *route
     if (as_router_find_name(routes, "introspection_endpoint") != NULL)
         json_object_set_new(doc, "introspection_endpoint_auth_methods_supported", json_deep_copy(methods));
     json_decref(methods);
-    json_object_set_new(doc, "grant_types_supported", json_pack("[s,s,s]", "client_credentials", "password", "refresh_token"));
-    /* no authorization endpoint (yet): RFC 8414 still requires the member */
-    json_object_set_new(doc, "response_types_supported", json_array());
+    json_object_set_new(doc, "grant_types_supported",
+                        json_pack("[s,s,s,s]", "authorization_code", "client_credentials", "password", "refresh_token"));
+    /* the authorization endpoint (login/): codes only, PKCE with S256 only, and the iss of RFC 9207 in every answer */
+    json_object_set_new(doc, "response_types_supported", json_pack("[s]", "code"));
+    json_object_set_new(doc, "code_challenge_methods_supported", json_pack("[s]", "S256"));
+    json_object_set_new(doc, "authorization_response_iss_parameter_supported", json_true());
     config->metadata = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     config->metadata_len = strlen(config->metadata);
     json_decref(doc);

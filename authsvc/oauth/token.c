@@ -1,7 +1,9 @@
 /*
- * POST /oauth2/token — RFC 6749 §3.2, grants client_credentials (§4.4),
- * password (§4.3) and refresh_token (§6), client authentication
- * client_secret_basic, client_secret_post and none (public clients).
+ * POST /oauth2/token — RFC 6749 §3.2, grants authorization_code (§4.1.3, with
+ * PKCE S256, RFC 7636, and an OpenID Connect id_token for the openid scope),
+ * client_credentials (§4.4), password (§4.3) and refresh_token (§6), client
+ * authentication client_secret_basic, client_secret_post and none (public
+ * clients: PKCE is what protects their codes).
  *
  * The request's state lives in its pool (h2o_mem_alloc_shared); on_dispose
  * cancels whatever is still pending, so a callback never touches a request
@@ -12,13 +14,14 @@
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/form.h"
-#include "authsvc/http/respond.h"
 #include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
+#include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/issue.h"
 #include "authsvc/oauth/oauth.h"
+#include "authsvc/oauth/password.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/jwt.h"
 #include "authsvc/token/grants.h"
@@ -28,27 +31,29 @@ typedef struct st_token_req_t {
     as_client_req_t cr; /* first: the client-authentication state, with ctx, req and the pending job */
     as_oauth_ctx_t *ctx;
     h2o_req_t *req;
-    as_pwcheck_job_t *pwjob;
-    char address[AS_HTTP_ADDRESS_MAX]; /* the client's, for fair use of the argon2 workers */
+    as_password_check_t pw;
+    char address[AS_HTTP_ADDRESS_MAX]; /* the client's: the password check is fair and throttled per address */
     as_store_rotation_t *rotation;
     unsigned grant;
     const h2o_iovec_t *scope;
     const h2o_iovec_t *username;
     const h2o_iovec_t *password;
     const h2o_iovec_t *refresh_token;
+    const h2o_iovec_t *code, *redirect_uri, *code_verifier;
     const as_client_t *client;
     const as_user_t *user;
     const char *granted_scope;
     int have_refresh;
     uint8_t refresh_raw[AS_REFRESH_RAW_LEN];   /* the token presented (refresh grant) */
     uint8_t issued_raw[AS_REFRESH_RAW_LEN];    /* the refresh token we answer with */
+    char jti[AS_JTI_LEN + 1];                  /* authorization_code: the access token's, recorded with the code */
 } token_req_t;
 
 static void on_dispose(void *p)
 {
     token_req_t *tr = p;
     as_client_req_dispose(&tr->cr);
-    as_pwcheck_cancel(tr->pwjob);
+    as_password_check_cancel(&tr->pw);
     as_store_rotation_cancel(tr->rotation);
     as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
     as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
@@ -153,20 +158,25 @@ static void on_family_created(void *ctx, int err, const as_refresh_t *r)
     issue(tr, r->user_id, r->token_version);
 }
 
-static void on_password_checked(void *ctx, int err, int match, const char *phc)
+static void on_password_checked(as_password_check_t *check, const as_password_outcome_t *outcome)
 {
-    (void)phc;
-    token_req_t *tr = ctx;
-    tr->pwjob = NULL;
-    if (err != 0) {
-        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
-        return;
-    }
-    if (!match || tr->user == NULL || tr->user->disabled) {
+    token_req_t *tr = H2O_STRUCT_FROM_MEMBER(token_req_t, pw, check);
+    switch (outcome->result) {
+    case AS_PASSWORD_OK:
+        break;
+    case AS_PASSWORD_WRONG:
         as_info("password login failed for client %s", tr->client->client_id);
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
         return;
+    case AS_PASSWORD_THROTTLED:
+    case AS_PASSWORD_BUSY:
+        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
+        return;
+    case AS_PASSWORD_UNAVAILABLE:
+        as_http_oauth_failure(tr->req, outcome->err);
+        return;
     }
+    tr->user = outcome->user;
     if (tr->client->grants & AS_GRANT_REFRESH_TOKEN) {
         const as_oauth_config_t *cfg = tr->ctx->config;
         uint8_t hash[AS_SHA256_LEN];
@@ -181,32 +191,117 @@ static void on_password_checked(void *ctx, int err, int match, const char *phc)
     issue(tr, tr->user->id, tr->user->token_version);
 }
 
-static void on_user(void *ctx, int err, const as_user_t *user)
-{
-    token_req_t *tr = ctx;
-    tr->cr.job = NULL;
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        as_http_oauth_failure(tr->req, err);
-        return;
-    }
-    /* an unknown user costs one argon2id verification too, so timing does not reveal which names exist */
-    tr->user = user;
-    tr->pwjob = as_pwcheck_verify(tr->ctx->pwcheck, tr->ctx->pwcheck_receiver, tr->address, tr->username->base,
-                                  user != NULL ? user->password_hash : tr->ctx->config->dummy_hash, tr->password->base,
-                                  tr->password->len, on_password_checked, tr);
-}
-
 static void grant_password(token_req_t *tr)
 {
     if (tr->username == NULL || tr->password == NULL) {
         reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing username or password");
         return;
     }
-    if (tr->username->len > 255 || tr->password->len > AS_PASSWORD_MAX) {
-        reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
+    as_password_check(&tr->pw, tr->ctx, &tr->req->pool, tr->username->base, tr->username->len, tr->password->base,
+                      tr->password->len, tr->address, on_password_checked);
+}
+
+/* --- authorization_code grant ------------------------------------------------------------ */
+
+/** A random (version 4) UUID in text form: the id of the refresh family a code creates. */
+static void new_uuid(char out[37])
+{
+    uint8_t b[16];
+    as_random_bytes(b, sizeof(b));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+             b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/** 1 if the space-separated `scope` holds `token`. */
+static int scope_has(const char *scope, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = scope; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, ' ');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, token, n) == 0)
+            return 1;
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+#define BAD_CODE                                                                                                                   \
+    "the authorization code is invalid, expired or already used, or was issued for another client, redirect_uri or code_verifier"
+
+static void on_code_redeemed(void *ctx, int err, const as_code_grant_t *g)
+{
+    token_req_t *tr = ctx;
+    tr->cr.job = NULL;
+    switch (err) {
+    case 0:
+        break;
+    case AS_ERR_CONFLICT: /* a replay: what the code issued is revoked now (RFC 6749 §4.1.2) */
+    case AS_ERR_NOT_FOUND:
+        reply_error(tr, AS_OAUTH_INVALID_GRANT, BAD_CODE);
+        return;
+    default:
+        as_http_oauth_failure(tr->req, err);
         return;
     }
-    as_store_user_by_name(tr->ctx->db, &tr->req->pool, tr->username->base, on_user, tr, &tr->cr.job);
+    as_token_response_t r = {.subject = g->user_id,
+                             .token_version = g->token_version,
+                             .scope = g->scope,
+                             .refresh = tr->have_refresh ? tr->issued_raw : NULL,
+                             .jti = tr->jti,
+                             .id_token = scope_has(g->scope, "openid"),
+                             .nonce = g->nonce,
+                             .sid = g->session_id,
+                             .auth_time = g->auth_time};
+    as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, &r);
+}
+
+static void grant_code(token_req_t *tr)
+{
+    const as_oauth_config_t *cfg = tr->ctx->config;
+    const as_client_t *client = tr->client;
+    uint8_t code_hash[AS_SHA256_LEN], refresh_hash[AS_SHA256_LEN], raw[AS_B64URL_DECLEN(AS_CODE_LEN)];
+    char challenge[AS_PKCE_CHALLENGE_LEN + 1], family[37];
+    as_code_issue_t issue = {
+        .idle_ttl = client->refresh_idle_ttl > 0 ? client->refresh_idle_ttl : cfg->refresh_idle_ttl,
+        .max_ttl = client->refresh_max_ttl > 0 ? client->refresh_max_ttl : cfg->refresh_max_ttl,
+        .access_ttl = client->access_ttl > 0 ? client->access_ttl : cfg->access_ttl,
+        .access_jti = tr->jti,
+    };
+    int well_formed;
+
+    if (tr->code == NULL || tr->redirect_uri == NULL || tr->code_verifier == NULL) {
+        reply_error(tr, AS_OAUTH_INVALID_REQUEST,
+                    tr->code == NULL           ? "missing code"
+                    : tr->redirect_uri == NULL ? "missing redirect_uri"
+                                               : "missing code_verifier");
+        return;
+    }
+    /* a code is 32 random bytes in base64url: anything else cannot be one, nor can a malformed verifier match */
+    well_formed = tr->code->len == AS_CODE_LEN && as_b64url_decode(tr->code->base, tr->code->len, raw) == AS_CODE_RAW_LEN &&
+                  as_pkce_verifier_valid(tr->code_verifier->base, tr->code_verifier->len) &&
+                  tr->redirect_uri->len <= AS_REDIRECT_URI_MAX;
+    if (!well_formed) {
+        as_wipe(raw, sizeof(raw));
+        reply_error(tr, AS_OAUTH_INVALID_GRANT, BAD_CODE);
+        return;
+    }
+    as_sha256(raw, AS_CODE_RAW_LEN, code_hash);
+    as_wipe(raw, sizeof(raw));
+    as_pkce_s256(tr->code_verifier->base, tr->code_verifier->len, challenge);
+    as_jwt_new_jti(tr->jti);
+    if (client->grants & AS_GRANT_REFRESH_TOKEN) {
+        new_uuid(family);
+        as_refresh_new(tr->issued_raw);
+        as_refresh_hash(tr->issued_raw, refresh_hash);
+        issue.family_id = family;
+        issue.refresh_hash = refresh_hash;
+        tr->have_refresh = 1;
+    }
+    as_store_code_redeem(tr->ctx->db, &tr->req->pool, code_hash, client->client_id, tr->redirect_uri->base, challenge, &issue,
+                         on_code_redeemed, tr, &tr->cr.job);
 }
 
 /* --- dispatch ------------------------------------------------------------------------------ */
@@ -238,6 +333,9 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     case AS_GRANT_REFRESH_TOKEN:
         grant_refresh(tr);
         break;
+    case AS_GRANT_AUTHORIZATION_CODE:
+        grant_code(tr);
+        break;
     }
 }
 
@@ -255,12 +353,14 @@ AS_HANDLER(as_oauth_token)
     tr->username = as_form_get(&tr->cr.form, "username");
     tr->password = as_form_get(&tr->cr.form, "password");
     tr->refresh_token = as_form_get(&tr->cr.form, "refresh_token");
+    tr->code = as_form_get(&tr->cr.form, "code");
+    tr->redirect_uri = as_form_get(&tr->cr.form, "redirect_uri");
+    tr->code_verifier = as_form_get(&tr->cr.form, "code_verifier");
     if ((grant_type = as_client_req_require(&tr->cr, "grant_type")) == NULL)
         return;
     if (grant_type->len <= 64)
         as_http_annotate(req, "grant", grant_type->base);
-    /* authorization_code is a grant type clients are registered for, but not one this endpoint redeems yet */
-    if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0 || tr->grant == AS_GRANT_AUTHORIZATION_CODE) {
+    if ((tr->grant = as_grant_parse(grant_type->base, grant_type->len)) == 0) {
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
     }

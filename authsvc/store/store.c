@@ -35,6 +35,7 @@ enum {
     STMT_CODE_CHECK,
     STMT_CONSENT_GET,
     STMT_CONSENT_PUT,
+    STMT_FORM_TOKEN_USE,
     STMT__COUNT
 };
 
@@ -186,9 +187,11 @@ const as_stmt_t as_store_statements[] = {
                       " OR ended_at < now() - interval '1 day' OR idle_expires_at < now() - interval '1 day' LIMIT 1000)"
                       " RETURNING 1),"
                       " l AS (DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures"
-                      " WHERE blocked_until < now() - interval '1 day' LIMIT 1000) RETURNING 1)"
+                      " WHERE blocked_until < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
+                      " k AS (DELETE FROM form_tokens WHERE hash IN (SELECT hash FROM form_tokens"
+                      " WHERE expires_at < now() LIMIT 1000) RETURNING 1)"
                       " SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM t), (SELECT count(*) FROM j), (SELECT count(*) FROM e),"
-                      " (SELECT count(*) FROM c), (SELECT count(*) FROM x), (SELECT count(*) FROM l)",
+                      " (SELECT count(*) FROM c), (SELECT count(*) FROM x), (SELECT count(*) FROM l), (SELECT count(*) FROM k)",
                       1},
     [STMT_PING] = {"ping", "SELECT 1", 0},
     /* $1 cookie hash, $2 user id, $3 the token_version its password was checked against, $4 idle ttl, $5 max ttl */
@@ -198,7 +201,7 @@ const as_stmt_t as_store_statements[] = {
                              " now() + least($4::integer, $5::integer) * interval '1 second', now() + $5::integer * interval '1 second'"
                              " FROM users u WHERE u.id = $2::uuid AND u.token_version = $3::bigint AND NOT u.disabled"
                              " RETURNING id, user_id, (SELECT username FROM users WHERE id = $2::uuid),"
-                             " extract(epoch FROM auth_time)::bigint, token_version",
+                             " floor(extract(epoch FROM auth_time))::bigint, token_version",
                              5},
     /* $1 cookie hash, $2 idle ttl: a live session, its idle expiry moved on */
     [STMT_SESSION_USE] = {"session_use",
@@ -207,7 +210,7 @@ const as_stmt_t as_store_statements[] = {
                           " FROM users u"
                           " WHERE s.hash = $1::bytea AND u.id = s.user_id AND s.ended_at IS NULL AND s.expires_at > now()"
                           " AND s.idle_expires_at > now() AND u.token_version = s.token_version AND NOT u.disabled"
-                          " RETURNING s.id, s.user_id, u.username, extract(epoch FROM s.auth_time)::bigint, s.token_version",
+                          " RETURNING s.id, s.user_id, u.username, floor(extract(epoch FROM s.auth_time))::bigint, s.token_version",
                           2},
     /* $1 cookie hash or NULL, $2 session id or NULL, $3 reason */
     [STMT_SESSION_END] = {"session_end",
@@ -245,7 +248,7 @@ const as_stmt_t as_store_statements[] = {
                           " c.session_id FROM c WHERE $5::uuid IS NOT NULL RETURNING id, expires_at),"
                           " t AS (INSERT INTO refresh_tokens (hash, family_id, expires_at)"
                           " SELECT $6::bytea, f.id, least(now() + $7::integer * interval '1 second', f.expires_at) FROM f)"
-                          " SELECT user_id, scope, nonce, session_id, extract(epoch FROM auth_time)::bigint, token_version FROM c",
+                          " SELECT user_id, scope, nonce, session_id, floor(extract(epoch FROM auth_time))::bigint, token_version FROM c",
                           10},
     /* Why did a redemption consume nothing? $1 code hash, $2 client. A used code is a replay: the family and the access
      * token issued from it are revoked (feed entry, audit event) and the statement commits although the request fails. */
@@ -269,6 +272,11 @@ const as_stmt_t as_store_statements[] = {
                           "INSERT INTO consents (user_id, client_id, scope) VALUES ($1::uuid, $2, $3)"
                           " ON CONFLICT (user_id, client_id) DO UPDATE SET scope = EXCLUDED.scope, granted_at = now()",
                           3},
+    /* $1 token hash, $2 its expiry (UNIX seconds): a row only the first time; of racing uses, one inserts */
+    [STMT_FORM_TOKEN_USE] = {"form_token_use",
+                             "INSERT INTO form_tokens (hash, expires_at) VALUES ($1::bytea, to_timestamp($2::bigint))"
+                             " ON CONFLICT (hash) DO NOTHING RETURNING 1",
+                             2},
 };
 const size_t as_store_num_statements = STMT__COUNT;
 
@@ -953,13 +961,13 @@ static void on_cleanup(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
     if ((err = result_err(err, res, "cleanup")) == 0 && PQntuples(res) == 1) {
-        long long n[7], total = 0;
-        for (int i = 0; i != 7; ++i)
+        long long n[8], total = 0;
+        for (int i = 0; i != 8; ++i)
             total += n[i] = atoll(PQgetvalue(res, 0, i));
         if (total != 0)
             as_info("cleanup: removed %lld families, %lld refresh tokens, %lld revoked jtis, %lld feed entries, %lld codes, "
-                    "%lld sessions, %lld login-failure records",
-                    n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
+                    "%lld sessions, %lld login-failure records, %lld used form tokens",
+                    n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]);
     }
     ((as_store_done_cb)c->cb)(c->ctx, err);
 }
@@ -1149,4 +1157,24 @@ void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user
 {
     const char *values[] = {user_id, client_id, scope};
     as_pool_query(pool, STMT_CONSENT_PUT, 3, values, NULL, NULL, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+/* --- forms of the login pages ------------------------------------------------------------ */
+
+static void on_form_token(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    ((as_store_done_cb)c->cb)(c->ctx, one_row(err, res, "form token", AS_ERR_CONFLICT));
+}
+
+void as_store_form_token_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int64_t expires_at,
+                             as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
+{
+    char exp[24];
+    snprintf(exp, sizeof(exp), "%lld", (long long)expires_at);
+    const char *values[] = {(const char *)hash, exp};
+    const int lengths[] = {AS_SHA256_LEN, 0};
+    const int formats[] = {1, 0};
+    as_pool_query(pool, STMT_FORM_TOKEN_USE, 2, values, lengths, formats, on_form_token, call_new(mem, (void (*)(void))cb, ctx),
+                  handle);
 }

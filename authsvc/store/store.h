@@ -300,4 +300,12 @@ void as_store_consent_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user
 void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id, const char *scope,
                           as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
 
+/**
+ * Records that the CSRF token whose hash is `hash` was used, keeping the
+ * record until `expires_at` (UNIX seconds, the token's own expiry).
+ * AS_ERR_CONFLICT when it had been used before: a replayed form.
+ */
+void as_store_form_token_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int64_t expires_at,
+                             as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
+
 #endif

@@ -56,6 +56,16 @@ int as_pkce_challenge_valid(const char *c, size_t len);
 void as_pkce_s256(const char *verifier, size_t len, char challenge[AS_PKCE_CHALLENGE_LEN + 1]);
 
 /**
+ * An authorization code: AS_CODE_RAW_LEN random bytes, sent as AS_CODE_LEN
+ * base64url characters; the database keeps only the SHA-256 of the bytes.
+ */
+#define AS_CODE_RAW_LEN 32
+#define AS_CODE_LEN AS_B64URL_ENCLEN(AS_CODE_RAW_LEN)
+
+/** The longest redirect_uri accepted, in bytes. */
+#define AS_REDIRECT_URI_MAX 2048
+
+/**
  * 1 if `uri` may receive an authorization response for a client that
  * registered `registered`: an exact, case-sensitive match of one of them
  * (RFC 9700 §2.1) — except that for a registered loopback URI

@@ -15,12 +15,14 @@ The document is the API as users read it; this test keeps it true:
   signing algorithm, and the metadata agrees with the document (endpoints, grant types).
 """
 
+import hashlib
 import json
 import os
 import re
 import secrets
 import sys
 import unittest
+import urllib.parse
 
 try:
     import jsonschema
@@ -34,6 +36,9 @@ from harness import (ACCOUNT_PASSWORD_PATH as ACCOUNT_PATH, API, Client, FEED_PA
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC_PATH = os.path.join(ROOT, "api", "openapi.yaml")
+AUTHORIZE_PATH = "/oauth2/authorize"
+LOGIN_CSS_PATH = "/login.css"
+BROWSER_REDIRECT_URI = "https://app.test/cb"
 
 API2 = "https://other.example.test"
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
@@ -268,6 +273,10 @@ class DocumentAssertions:
         content_type = media_type(response.header("content-type"))
         self.assertIn(content_type, content, f"Content-Type {content_type!r} is not documented\n{response}")
         schema = content[content_type]["schema"]
+        if not content_type.endswith("json"):  # a page or a stylesheet: a text body, not JSON
+            self.assertTrue(response.body or response.request.startswith("HEAD"), f"the document says a body\n{response}")
+            self.assertEqual(schema_errors(response.body.decode("utf-8"), schema), [], response)
+            return None
         try:
             body = json.loads(response.body)
         except ValueError as e:
@@ -394,6 +403,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         Client("web", grants=["password", "refresh_token"], audiences=[API], scope="profile read"),
         Client("login-only", grants=["password"], audiences=[API], scope="profile"),
         Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="profile", public=True),
+        # a browser client: the CLI cannot register redirect URIs yet (`client add --redirect-uri` is being added);
+        # setUpClass gives it the authorization_code grant and its redirect URI with SQL until it can
+        Client("browser", grants=["refresh_token"], audiences=[API], scope="openid profile", public=True),
     ]
 
     # (path, method, status, error) -> the method that makes the server answer it; see
@@ -436,6 +448,16 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (METADATA_PATHS[1], "GET", 200, None): "openid_configuration_ok",
         (HEALTH_PATH, "GET", 200, None): "health_ok",
         (HEALTH_PATH, "GET", 503, None): "health_unavailable",
+        (AUTHORIZE_PATH, "GET", 200, None): "authorize_page",
+        (AUTHORIZE_PATH, "GET", 302, None): "authorize_redirect",
+        (AUTHORIZE_PATH, "GET", 400, None): "authorize_error_page",
+        (AUTHORIZE_PATH, "GET", 503, None): "authorize_unavailable",
+        (AUTHORIZE_PATH, "POST", 200, None): "authorize_post_page",
+        (AUTHORIZE_PATH, "POST", 303, None): "authorize_post_redirect",
+        (AUTHORIZE_PATH, "POST", 400, None): "authorize_post_error_page",
+        (AUTHORIZE_PATH, "POST", 413, "invalid_request"): "authorize_too_large",
+        (AUTHORIZE_PATH, "POST", 503, None): "authorize_post_unavailable",
+        (LOGIN_CSS_PATH, "GET", 200, None): "login_css_ok",
         (LIVE_PATH, "GET", 200, None): "live_ok",
         (READY_PATH, "GET", 200, None): "ready_ok",
         (READY_PATH, "GET", 503, None): "ready_unavailable",
@@ -445,6 +467,8 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.passwords = dict(cls.users)  # the current ones: account_ok changes carol's
+        cls.db.query(f"UPDATE clients SET grant_types = '{{authorization_code,refresh_token}}',"
+                     f" redirect_uris = '{{{BROWSER_REDIRECT_URI}}}' WHERE client_id = 'browser'")
         # The second server: same key directory and issuer (so it accepts the first one's tokens), and a
         # database in a Unix-socket directory that does not exist, so every connection attempt fails at once.
         cls.down_server, cls.down_http = cls.start_another_server(
@@ -495,7 +519,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                           self.client["backend"])[0]
 
     def token_unsupported_grant_type(self):
-        return self.token({"grant_type": "authorization_code", "code": "x", "redirect_uri": "https://app.test/cb"},
+        return self.token({"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "x"},
                           self.client["web"])[0]
 
     def token_invalid_scope(self):
@@ -616,6 +640,51 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def health_unavailable(self):
         return self.down_http.get(HEALTH_PATH)
+
+    def authorization_request(self, **overrides):
+        """A well-formed authorization request of the browser client (a fresh PKCE challenge)."""
+        verifier = harness.b64url_encode(secrets.token_bytes(32))
+        challenge = harness.b64url_encode(hashlib.sha256(verifier.encode()).digest())
+        params = {"client_id": "browser", "redirect_uri": BROWSER_REDIRECT_URI, "response_type": "code",
+                  "scope": "openid", "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256"}
+        params.update(overrides)
+        return params
+
+    def authorize_get(self, params, http=None):
+        return (http or self.http).get(AUTHORIZE_PATH + "?" + urllib.parse.urlencode(params))
+
+    def authorize_post(self, params, http=None):
+        return (http or self.http).post_form(AUTHORIZE_PATH, params)
+
+    def authorize_page(self):
+        return self.authorize_get(self.authorization_request())
+
+    def authorize_redirect(self):
+        return self.authorize_get(self.authorization_request(response_type="token"))
+
+    def authorize_error_page(self):
+        return self.authorize_get(self.authorization_request(redirect_uri="https://elsewhere.test/cb"))
+
+    def authorize_unavailable(self):
+        return self.authorize_get(self.authorization_request(), http=self.down_http)
+
+    def authorize_post_page(self):
+        return self.authorize_post(self.authorization_request())
+
+    def authorize_post_redirect(self):
+        return self.authorize_post(self.authorization_request(response_type="token"))
+
+    def authorize_post_error_page(self):
+        return self.authorize_post({})
+
+    def authorize_too_large(self):
+        return self.authorize_post(self.authorization_request(pad="a" * OVERSIZED))
+
+    def authorize_post_unavailable(self):
+        return self.authorize_post(self.authorization_request(), http=self.down_http)
+
+    def login_css_ok(self):
+        return self.http.get(LOGIN_CSS_PATH)
 
     def live_ok(self):
         return self.down_http.get(LIVE_PATH)  # liveness needs no database
@@ -842,6 +911,8 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                 continue
             with self.subTest(path=path):
                 basic = self.client["backend"].basic if path == FEED_PATH else None  # the feed authenticates
+                if path == AUTHORIZE_PATH:  # a request that gets the sign-in page
+                    path += "?" + urllib.parse.urlencode(self.authorization_request())
                 get, head = self.http.request("GET", path, basic=basic), self.http.request("HEAD", path, basic=basic)
                 self.assertStatus(get, 200)
                 self.assertEqual(head.status, get.status, head)
@@ -849,7 +920,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
                 self.assertEqual(head.header("content-type"), get.header("content-type"), head)
 
     def test_unknown_paths_get_the_documented_404(self):
-        for path in ("/", "/nope", TOKEN_PATH + "/", "/.well-known/jwks", "/oauth2/authorize", "/userinfo"):
+        for path in ("/", "/nope", TOKEN_PATH + "/", "/.well-known/jwks", AUTHORIZE_PATH + "/", "/userinfo"):
             self.assertNotIn(path, DOC["paths"])
             for method in ("GET", "POST"):
                 with self.subTest(path=path, method=method):

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "authsvc/as.h"
 #include "authsvc/store/admin.h"
@@ -493,6 +494,53 @@ START_TEST(cleanup_removes_only_what_is_dead)
 }
 END_TEST
 
+/* --- the login pages' form tokens ------------------------------------------------------------ */
+
+static void on_form_token(void *ctx, int err)
+{
+    int *errs = ctx;
+    errs[done++] = err;
+}
+
+START_TEST(form_tokens_are_single_use)
+{
+    as_pool_t *pool = new_pool(conninfo, 4, 5000, NULL, 0);
+    uint8_t a[AS_SHA256_LEN], b[AS_SHA256_LEN];
+    int errs[16];
+    int64_t exp = (int64_t)time(NULL) + 900;
+    wait_ready(pool);
+    sql("TRUNCATE form_tokens");
+    as_random_bytes(a, sizeof(a));
+    as_random_bytes(b, sizeof(b));
+    done = 0;
+    /* eight submissions of one token at once, over four connections: exactly one goes through */
+    for (int i = 0; i != 8; ++i)
+        as_store_form_token_use(pool, &mem, a, exp, on_form_token, errs, NULL);
+    run_until(&done, 8);
+    int ok = 0, replayed = 0;
+    for (int i = 0; i != 8; ++i) {
+        ok += errs[i] == 0;
+        replayed += errs[i] == AS_ERR_CONFLICT;
+    }
+    ck_assert_int_eq(ok, 1);
+    ck_assert_int_eq(replayed, 7);
+    /* another token is its own; a used one stays used */
+    as_store_form_token_use(pool, &mem, b, exp, on_form_token, errs, NULL);
+    as_store_form_token_use(pool, &mem, a, exp, on_form_token, errs, NULL);
+    run_until(&done, 10);
+    ck_assert_int_eq(errs[8] + errs[9], AS_ERR_CONFLICT); /* one 0, one conflict, in either order of arrival */
+    ck_assert_int_eq(count("SELECT count(*) FROM form_tokens WHERE expires_at > now() + interval '800 seconds'"), 2);
+    /* cleanup forgets them once they expired (the token itself is refused by then) */
+    sql("UPDATE form_tokens SET expires_at = now() - interval '1 second' WHERE hash = (SELECT hash FROM form_tokens LIMIT 1)");
+    int err = 1;
+    as_store_cleanup(pool, &mem, 300, on_cleaned, &err, NULL);
+    run_until(&done, 11);
+    ck_assert_int_eq(err, 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM form_tokens"), 1);
+    as_pool_dispose(pool);
+}
+END_TEST
+
 /* --- failures ------------------------------------------------------------------------------ */
 
 static const as_stmt_t test_stmts[] = {
@@ -613,6 +661,7 @@ int main(void)
     tcase_add_test(tc, rotation_refuses_what_it_must);
     tcase_add_test(tc, idle_expiry);
     tcase_add_test(tc, cleanup_removes_only_what_is_dead);
+    tcase_add_test(tc, form_tokens_are_single_use);
     tcase_add_test(tc, deadline_turns_a_hung_query_into_a_timeout);
     tcase_add_test(tc, terminated_backend_fails_in_flight_then_recovers);
     tcase_add_test(tc, unreachable_database_fails_fast);
