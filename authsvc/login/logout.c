@@ -38,6 +38,7 @@
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/login/logout.h"
+#include "authsvc/login/page.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/access.h"
@@ -82,80 +83,29 @@ static void on_dispose(void *p)
 /* --- HTML -------------------------------------------------------------------------- */
 
 /** A page being written, in the request's pool. */
-typedef struct st_html_t {
-    h2o_mem_pool_t *pool;
-    char *buf;
-    size_t len, cap;
-} html_t;
-
-static void html_raw(html_t *h, const char *s, size_t len)
+static void html_str(as_login__html_t *h, const char *s)
 {
-    if (h->len + len > h->cap) {
-        size_t cap = h->cap * 2 > h->len + len ? h->cap * 2 : h->len + len + 1024;
-        char *buf = h2o_mem_alloc_pool(h->pool, cap);
-        memcpy(buf, h->buf, h->len);
-        h->buf = buf;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, s, len);
-    h->len += len;
+    as_login__html_esc(h, s, strlen(s));
 }
 
-static void html_lit(html_t *h, const char *s)
-{
-    html_raw(h, s, strlen(s));
-}
-
-/** Text or an attribute value, escaped: nothing a request carries is ever markup. */
-static void html_text(html_t *h, const char *s, size_t len)
-{
-    for (size_t i = 0; i != len; ++i) {
-        switch (s[i]) {
-        case '&':
-            html_lit(h, "&amp;");
-            break;
-        case '<':
-            html_lit(h, "&lt;");
-            break;
-        case '>':
-            html_lit(h, "&gt;");
-            break;
-        case '"':
-            html_lit(h, "&quot;");
-            break;
-        case '\'':
-            html_lit(h, "&#39;");
-            break;
-        default:
-            html_raw(h, s + i, 1);
-            break;
-        }
-    }
-}
-
-static void html_str(html_t *h, const char *s)
-{
-    html_text(h, s, strlen(s));
-}
-
-static void page_begin(logout_req_t *lr, html_t *h, const char *title)
+static void page_begin(logout_req_t *lr, as_login__html_t *h, const char *title)
 {
     h->pool = &lr->req->pool;
     h->cap = 4096;
     h->len = 0;
-    h->buf = h2o_mem_alloc_pool(h->pool, h->cap);
-    html_lit(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    h->base = h2o_mem_alloc_pool(h->pool, h->cap);
+    as_login__html_lit(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
     html_str(h, title);
-    html_lit(h, "</title>\n</head>\n<body>\n<main>\n<h1>");
+    as_login__html_lit(h, "</title>\n</head>\n<body>\n<main>\n<h1>");
     html_str(h, title);
-    html_lit(h, "</h1>\n");
+    as_login__html_lit(h, "</h1>\n");
 }
 
-static void page_send(logout_req_t *lr, html_t *h, int status)
+static void page_send(logout_req_t *lr, as_login__html_t *h, int status)
 {
-    html_lit(h, "</main>\n</body>\n</html>\n");
-    as_http_send_html(lr->req, status, h->buf, h->len);
+    as_login__html_lit(h, "</main>\n</body>\n</html>\n");
+    as_http_send_html(lr->req, status, h->base, h->len);
 }
 
 /** The name the user knows the client by. */
@@ -191,44 +141,44 @@ static int csrf_matches(const logout_req_t *lr)
     return ok;
 }
 
-static void hidden(html_t *h, const char *name, const h2o_iovec_t *value)
+static void hidden(as_login__html_t *h, const char *name, const h2o_iovec_t *value)
 {
     if (value == NULL)
         return;
-    html_lit(h, "<input type=\"hidden\" name=\"");
-    html_lit(h, name);
-    html_lit(h, "\" value=\"");
-    html_text(h, value->base, value->len);
-    html_lit(h, "\">\n");
+    as_login__html_lit(h, "<input type=\"hidden\" name=\"");
+    as_login__html_lit(h, name);
+    as_login__html_lit(h, "\" value=\"");
+    as_login__html_esc(h, value->base, value->len);
+    as_login__html_lit(h, "\">\n");
 }
 
 /** The sign-out form; with `carry`, the app's request goes along (the browser is sent back after the answer). */
-static void sign_out_form(logout_req_t *lr, html_t *h, int carry)
+static void sign_out_form(logout_req_t *lr, as_login__html_t *h, int carry)
 {
     char csrf[CSRF_LEN + 1];
     csrf_token(lr, csrf);
-    html_lit(h, "<form method=\"post\" action=\"" AS_LOGOUT_PATH "\">\n<input type=\"hidden\" name=\"csrf_token\" value=\"");
-    html_lit(h, csrf);
-    html_lit(h, "\">\n");
+    as_login__html_lit(h, "<form method=\"post\" action=\"" AS_LOGOUT_PATH "\">\n<input type=\"hidden\" name=\"csrf_token\" value=\"");
+    as_login__html_lit(h, csrf);
+    as_login__html_lit(h, "\">\n");
     as_wipe(csrf, sizeof(csrf));
     if (carry) {
         hidden(h, "id_token_hint", lr->hint_text);
         hidden(h, "post_logout_redirect_uri", lr->redirect);
         hidden(h, "state", lr->state);
     }
-    html_lit(h, "<button type=\"submit\">Sign out</button>\n</form>\n");
+    as_login__html_lit(h, "<button type=\"submit\">Sign out</button>\n</form>\n");
 }
 
 /** 400: the request cannot be acted upon; nothing was ended. */
 static void error_page(logout_req_t *lr, const char *reason)
 {
-    html_t h;
+    as_login__html_t h;
     page_begin(lr, &h, "This sign-out request cannot be used");
-    html_lit(&h, "<p role=\"alert\">");
+    as_login__html_lit(&h, "<p role=\"alert\">");
     html_str(&h, reason);
-    html_lit(&h, "</p>\n");
+    as_login__html_lit(&h, "</p>\n");
     if (lr->has_cookie) {
-        html_lit(&h, "<p>You can still sign out here. You will not be sent back to the application.</p>\n");
+        as_login__html_lit(&h, "<p>You can still sign out here. You will not be sent back to the application.</p>\n");
         sign_out_form(lr, &h, 0);
     }
     page_send(lr, &h, 400);
@@ -236,23 +186,23 @@ static void error_page(logout_req_t *lr, const char *reason)
 
 static void unavailable_page(logout_req_t *lr, int err)
 {
-    html_t h;
+    as_login__html_t h;
     as_warn("logout: %s", as_strerror(err));
     page_begin(lr, &h, "Sign-out is unavailable");
-    html_lit(&h, "<p role=\"alert\">The sign-in service cannot reach its database right now. Please try again in a moment."
+    as_login__html_lit(&h, "<p role=\"alert\">The sign-in service cannot reach its database right now. Please try again in a moment."
                  "</p>\n");
     page_send(lr, &h, 503);
 }
 
 static void confirm_page(logout_req_t *lr)
 {
-    html_t h;
+    as_login__html_t h;
     page_begin(lr, &h, "Sign out?");
-    html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
+    as_login__html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
     if (lr->client != NULL) {
-        html_lit(&h, "<p>The request names the application <strong>");
+        as_login__html_lit(&h, "<p>The request names the application <strong>");
         html_str(&h, client_name(lr->client));
-        html_lit(&h, "</strong>.</p>\n");
+        as_login__html_lit(&h, "</strong>.</p>\n");
     }
     sign_out_form(lr, &h, lr->has_hint);
     page_send(lr, &h, 200);
@@ -260,15 +210,15 @@ static void confirm_page(logout_req_t *lr)
 
 static void signed_out_page(logout_req_t *lr)
 {
-    html_t h;
+    as_login__html_t h;
     page_begin(lr, &h, "You are signed out");
-    html_lit(&h, "<p>You are signed out of every application that used this sign-in. You may close this window.</p>\n");
+    as_login__html_lit(&h, "<p>You are signed out of every application that used this sign-in. You may close this window.</p>\n");
     if (lr->client != NULL && lr->redirect != NULL) { /* registered, but only a hint makes it a redirect */
-        html_lit(&h, "<p><a href=\"");
-        html_text(&h, lr->redirect->base, lr->redirect->len);
-        html_lit(&h, "\">Back to ");
+        as_login__html_lit(&h, "<p><a href=\"");
+        as_login__html_esc(&h, lr->redirect->base, lr->redirect->len);
+        as_login__html_lit(&h, "\">Back to ");
         html_str(&h, client_name(lr->client));
-        html_lit(&h, "</a></p>\n");
+        as_login__html_lit(&h, "</a></p>\n");
     }
     page_send(lr, &h, 200);
 }

@@ -420,7 +420,7 @@ class OidcTests(harness.ServiceTestCase):
                                cookie=cookie)
         fields = self.assertConfirmation(response)
         # the display name, escaped
-        self.assertIn(b"Web &lt;App&gt; &amp; &quot;co&quot;", response.body, response)
+        self.assertIn(b"Web &lt;App&gt; &amp; &#34;co&#34;", response.body, response)
         response = self.logout(fields, cookie=cookie, method="POST")
         page = self.assertSignedOut(response)
         self.assertEqual(self.session_state(sid), "logout")
