@@ -27,7 +27,6 @@
 #include "authsvc/http/listen.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/login/login.h"
-#include "authsvc/login/logout.h"
 #include "authsvc/ops/ops.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
@@ -42,7 +41,6 @@ static void register_modules(as_router_t *router, as_oauth_ctx_t *oauth, as_ops_
 {
     as_oauth_register(router, oauth);
     as_login_register(router, oauth);
-    as_logout_register(router, oauth);
     as_ops_register(router, ops);
 }
 

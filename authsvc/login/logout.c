@@ -1,6 +1,6 @@
 /*
  * login/logout — OpenID Connect RP-Initiated Logout 1.0 at GET and POST
- * /oauth2/logout (interface in logout.h): ends the browser's SSO session.
+ * /oauth2/logout (the routes are in login.h): ends the browser's SSO session.
  *
  * A request carries, in the query (GET) or a form body (POST), id_token_hint,
  * post_logout_redirect_uri, state and client_id, and from our own confirmation
@@ -9,9 +9,10 @@
  *     hint (token/access: signed by one of our published keys, our issuer, typ
  *     JWT; expired is fine), the client (the hint's audience, or client_id; both
  *     must agree, and it must be registered), and post_logout_redirect_uri
- *     (registered by that client, exactly; never without a client). A request
- *     that fails gets a 400 page and ends nothing; if the browser has a session
- *     cookie, the page offers the sign-out form (no redirect after it).
+ *     (registered by that client, exactly but for a loopback URI's port, as
+ *     redirect URIs; never without a client). A request that fails gets a 400
+ *     page and ends nothing; if the browser has a session cookie, the page
+ *     offers the sign-out form (no redirect after it).
  *  2. The browser's session is found by the SHA-256 of its cookie's 32 random
  *     bytes, as login/ stores it (store/README.md).
  *  3. The session ends without a question when a valid hint names it (its sid,
@@ -37,7 +38,8 @@
 #include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
-#include "authsvc/login/logout.h"
+#include "authsvc/login/authz.h"
+#include "authsvc/login/login.h"
 #include "authsvc/login/page.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
@@ -83,29 +85,66 @@ static void on_dispose(void *p)
 /* --- HTML -------------------------------------------------------------------------- */
 
 /** A page being written, in the request's pool. */
-static void html_str(as_login__html_t *h, const char *s)
+typedef struct st_html_t {
+    h2o_mem_pool_t *pool;
+    char *buf;
+    size_t len, cap;
+} html_t;
+
+static void html_raw(html_t *h, const char *s, size_t len)
 {
-    as_login__html_esc(h, s, strlen(s));
+    if (h->len + len > h->cap) {
+        size_t cap = h->cap * 2 > h->len + len ? h->cap * 2 : h->len + len + 1024;
+        char *buf = h2o_mem_alloc_pool(h->pool, cap);
+        memcpy(buf, h->buf, h->len);
+        h->buf = buf;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, s, len);
+    h->len += len;
 }
 
-static void page_begin(logout_req_t *lr, as_login__html_t *h, const char *title)
+static void html_lit(html_t *h, const char *s)
+{
+    html_raw(h, s, strlen(s));
+}
+
+/** Text or an attribute value, escaped (page.h): nothing a request carries is ever markup. */
+static void html_text(html_t *h, const char *s, size_t len)
+{
+    h2o_iovec_t e = as_login__html_escape(h->pool, s, len);
+    html_raw(h, e.base, e.len);
+}
+
+static void html_str(html_t *h, const char *s)
+{
+    html_text(h, s, strlen(s));
+}
+
+/** The head the hosted pages share (page.c): the stylesheet, no referrer, the title, then the heading. */
+static void page_begin(logout_req_t *lr, html_t *h, const char *title)
 {
     h->pool = &lr->req->pool;
     h->cap = 4096;
     h->len = 0;
-    h->base = h2o_mem_alloc_pool(h->pool, h->cap);
-    as_login__html_lit(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    h->buf = h2o_mem_alloc_pool(h->pool, h->cap);
+    html_lit(h, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
     html_str(h, title);
-    as_login__html_lit(h, "</title>\n</head>\n<body>\n<main>\n<h1>");
+    html_lit(h, "</title>\n<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n<h1>");
     html_str(h, title);
-    as_login__html_lit(h, "</h1>\n");
+    html_lit(h, "</h1>\n");
 }
 
-static void page_send(logout_req_t *lr, as_login__html_t *h, int status)
+/**
+ * Sends the page. `form_target`: where the browser goes after its form is answered, if not here (a CSP source,
+ * as_login__form_target): browsers apply form-action to that redirect too.
+ */
+static void page_send(logout_req_t *lr, html_t *h, int status, const char *form_target)
 {
-    as_login__html_lit(h, "</main>\n</body>\n</html>\n");
-    as_http_send_html(lr->req, status, h->base, h->len);
+    html_lit(h, "</main>\n</body>\n</html>\n");
+    as_http_send_html_form(lr->req, status, h->buf, h->len, form_target);
 }
 
 /** The name the user knows the client by. */
@@ -141,86 +180,94 @@ static int csrf_matches(const logout_req_t *lr)
     return ok;
 }
 
-static void hidden(as_login__html_t *h, const char *name, const h2o_iovec_t *value)
+static void hidden(html_t *h, const char *name, const h2o_iovec_t *value)
 {
     if (value == NULL)
         return;
-    as_login__html_lit(h, "<input type=\"hidden\" name=\"");
-    as_login__html_lit(h, name);
-    as_login__html_lit(h, "\" value=\"");
-    as_login__html_esc(h, value->base, value->len);
-    as_login__html_lit(h, "\">\n");
+    html_lit(h, "<input type=\"hidden\" name=\"");
+    html_lit(h, name);
+    html_lit(h, "\" value=\"");
+    html_text(h, value->base, value->len);
+    html_lit(h, "\">\n");
 }
 
 /** The sign-out form; with `carry`, the app's request goes along (the browser is sent back after the answer). */
-static void sign_out_form(logout_req_t *lr, as_login__html_t *h, int carry)
+static void sign_out_form(logout_req_t *lr, html_t *h, int carry)
 {
     char csrf[CSRF_LEN + 1];
     csrf_token(lr, csrf);
-    as_login__html_lit(h, "<form method=\"post\" action=\"" AS_LOGOUT_PATH "\">\n<input type=\"hidden\" name=\"csrf_token\" value=\"");
-    as_login__html_lit(h, csrf);
-    as_login__html_lit(h, "\">\n");
+    html_lit(h, "<form method=\"post\" action=\"" AS_LOGOUT_PATH "\">\n<input type=\"hidden\" name=\"csrf_token\" value=\"");
+    html_lit(h, csrf);
+    html_lit(h, "\">\n");
     as_wipe(csrf, sizeof(csrf));
     if (carry) {
         hidden(h, "id_token_hint", lr->hint_text);
         hidden(h, "post_logout_redirect_uri", lr->redirect);
         hidden(h, "state", lr->state);
     }
-    as_login__html_lit(h, "<button type=\"submit\">Sign out</button>\n</form>\n");
+    html_lit(h, "<button type=\"submit\">Sign out</button>\n</form>\n");
 }
 
 /** 400: the request cannot be acted upon; nothing was ended. */
 static void error_page(logout_req_t *lr, const char *reason)
 {
-    as_login__html_t h;
+    html_t h;
     page_begin(lr, &h, "This sign-out request cannot be used");
-    as_login__html_lit(&h, "<p role=\"alert\">");
+    html_lit(&h, "<p class=\"alert\" role=\"alert\">");
     html_str(&h, reason);
-    as_login__html_lit(&h, "</p>\n");
+    html_lit(&h, "</p>\n");
     if (lr->has_cookie) {
-        as_login__html_lit(&h, "<p>You can still sign out here. You will not be sent back to the application.</p>\n");
+        html_lit(&h, "<p>You can still sign out here. You will not be sent back to the application.</p>\n");
         sign_out_form(lr, &h, 0);
     }
-    page_send(lr, &h, 400);
+    page_send(lr, &h, 400, NULL);
 }
 
 static void unavailable_page(logout_req_t *lr, int err)
 {
-    as_login__html_t h;
+    html_t h;
     as_warn("logout: %s", as_strerror(err));
     page_begin(lr, &h, "Sign-out is unavailable");
-    as_login__html_lit(&h, "<p role=\"alert\">The sign-in service cannot reach its database right now. Please try again in a moment."
-                 "</p>\n");
-    page_send(lr, &h, 503);
+    html_lit(
+        &h,
+        "<p class=\"alert\" role=\"alert\">The sign-in service cannot reach its database right now. Please try again in a moment."
+        "</p>\n");
+    page_send(lr, &h, 503, NULL);
 }
 
 static void confirm_page(logout_req_t *lr)
 {
-    as_login__html_t h;
+    html_t h;
     page_begin(lr, &h, "Sign out?");
-    as_login__html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
     if (lr->client != NULL) {
-        as_login__html_lit(&h, "<p>The request names the application <strong>");
+        html_lit(&h, "<p class=\"for\">asked by <strong>");
         html_str(&h, client_name(lr->client));
-        as_login__html_lit(&h, "</strong>.</p>\n");
+        html_lit(&h, "</strong></p>\n");
     }
+    html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
     sign_out_form(lr, &h, lr->has_hint);
-    page_send(lr, &h, 200);
+    if (lr->session != NULL) {
+        html_lit(&h, "<p class=\"who\">Signed in as ");
+        html_str(&h, lr->session->username);
+        html_lit(&h, "</p>\n");
+    }
+    /* with a valid hint the answer to the form goes back to the app */
+    page_send(lr, &h, 200, lr->has_hint && lr->redirect != NULL ? as_login__form_target(&lr->req->pool, lr->redirect->base) : NULL);
 }
 
 static void signed_out_page(logout_req_t *lr)
 {
-    as_login__html_t h;
+    html_t h;
     page_begin(lr, &h, "You are signed out");
-    as_login__html_lit(&h, "<p>You are signed out of every application that used this sign-in. You may close this window.</p>\n");
+    html_lit(&h, "<p>You are signed out of every application that used this sign-in. You may close this window.</p>\n");
     if (lr->client != NULL && lr->redirect != NULL) { /* registered, but only a hint makes it a redirect */
-        as_login__html_lit(&h, "<p><a href=\"");
-        as_login__html_esc(&h, lr->redirect->base, lr->redirect->len);
-        as_login__html_lit(&h, "\">Back to ");
+        html_lit(&h, "<p><a href=\"");
+        html_text(&h, lr->redirect->base, lr->redirect->len);
+        html_lit(&h, "\">Back to ");
         html_str(&h, client_name(lr->client));
-        as_login__html_lit(&h, "</a></p>\n");
+        html_lit(&h, "</a></p>\n");
     }
-    page_send(lr, &h, 200);
+    page_send(lr, &h, 200, NULL);
 }
 
 /* --- the request ---------------------------------------------------------------------- */
@@ -334,20 +381,17 @@ static void find_session(logout_req_t *lr)
     as_store_session_use(lr->ctx->db, &lr->req->pool, lr->cookie_hash, lr->ctx->config->session_idle_ttl, on_session, lr, &lr->job);
 }
 
-/** The client is known: the redirect URI must be one it registered, exactly. */
+/**
+ * The client is known: the redirect URI must be one it registered, matched as redirect URIs are (exactly, but a
+ * loopback URI's port may differ: a native app listens on the port it got, RFC 8252 §7.3).
+ */
 static void check_client(logout_req_t *lr)
 {
     as_http_annotate(lr->req, "client_id", lr->client->client_id);
-    if (lr->redirect != NULL) {
-        int registered = 0;
-        for (size_t i = 0; i != lr->client->post_logout_redirect_uris.len; ++i)
-            if (h2o_memis(lr->redirect->base, lr->redirect->len, lr->client->post_logout_redirect_uris.items[i],
-                          strlen(lr->client->post_logout_redirect_uris.items[i])))
-                registered = 1;
-        if (!registered) {
-            error_page(lr, "The post_logout_redirect_uri is not one the application registered.");
-            return;
-        }
+    if (lr->redirect != NULL &&
+        !as_redirect_uri_allowed(&lr->client->post_logout_redirect_uris, lr->redirect->base, lr->redirect->len)) {
+        error_page(lr, "The post_logout_redirect_uri is not one the application registered.");
+        return;
     }
     find_session(lr);
 }
@@ -460,11 +504,4 @@ AS_HANDLER(as_login_logout)
         return;
     }
     as_store_client_get(ctx->db, &req->pool, client_id, on_client, lr, &lr->job);
-}
-
-void as_logout_register(as_router_t *router, as_oauth_ctx_t *ctx)
-{
-#define ADD(method, path, fn, name) as_router_add(router, method, path, fn, ctx, name);
-    AS_LOGOUT_ROUTES(ADD)
-#undef ADD
 }

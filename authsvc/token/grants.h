@@ -62,7 +62,7 @@ void as_pkce_s256(const char *verifier, size_t len, char challenge[AS_PKCE_CHALL
 #define AS_CODE_RAW_LEN 32
 #define AS_CODE_LEN AS_B64URL_ENCLEN(AS_CODE_RAW_LEN)
 
-/** The longest redirect_uri (or post-logout redirect URI) registered or accepted, in bytes. */
+/** The longest redirect_uri accepted, in bytes; and the longest redirect URI (or post-logout one) registered. */
 #define AS_REDIRECT_URI_MAX 2048
 
 /**

@@ -134,7 +134,7 @@ class CliTests(harness.ServiceTestCase):
         for uri in ("/callback", "app.example/cb", "https://app.example/cb#top", "https://*.app.example/cb",
                     "https://app.example/*", "http://app.example/cb", "http://localhost:8080/cb",
                     "https://user@app.example/cb", "javascript:alert(1)", "myapp:/cb", "https://app.example/a b",
-                    "https://app.example/" + "a" * 2048):
+                    "https://app.example/" + "a" * 2100):
             for option in ("--redirect-uri", "--post-logout-redirect-uri"):
                 with self.subTest(uri=uri[:60], option=option):
                     args = ["client", "add", "bad-uri", "--public", "--grant", "authorization_code"]

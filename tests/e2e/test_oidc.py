@@ -7,9 +7,9 @@
 - GET and POST /oauth2/logout (RP-Initiated Logout 1.0): id_token_hint, post_logout_redirect_uri, state,
   client_id; the confirmation page and its CSRF token; the SSO session and its refresh families really end.
 
-Temporary, until the login module (the authorization endpoint and the hosted login page) is on main: an SSO
-session is a row inserted here as login/ will store it (the SHA-256 of the cookie's random bytes), and an id_token hint
-is signed here with the server's own key, with the claims the token endpoint puts in an id_token (token/jwt.h).
+Sessions come from the real sign-in (the authorization endpoint, the hosted page, the code exchange), and the
+id_token hints from the exchange; hints that a server would never issue (expired, forged, another issuer) are
+signed here.
 """
 
 import hashlib
@@ -18,9 +18,9 @@ import os
 import secrets
 import time
 import urllib.parse
-import uuid
 
 import jwt
+import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import harness
@@ -32,6 +32,9 @@ os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
 from authlib.oidc.discovery import OpenIDProviderMetadata  # noqa: E402 (after the environment is set)
 
 SESSION_COOKIE = "authsvc-session"  # the cookie's name when the issuer is http (app/app.c)
+AUTHORIZE_PATH = "/oauth2/authorize"
+WEB_CB = "https://app.example/cb"
+KEEPER_CB = "https://keeper.example/cb"
 WEB_BYE = "https://app.example/bye"
 WEB_BYE_QUERY = "https://app.example/bye?from=authsvc"
 OTHER_BYE = "https://other.example/bye"
@@ -69,10 +72,11 @@ class OidcTests(harness.ServiceTestCase):
     clients = [
         Client("web", grants=["authorization_code", "password", "refresh_token"], audiences=[API],
                scope="openid profile read",
-               options=["--redirect-uri", "https://app.example/cb", "--post-logout-redirect-uri", WEB_BYE,
+               options=["--redirect-uri", WEB_CB, "--post-logout-redirect-uri", WEB_BYE,
                         "--post-logout-redirect-uri", WEB_BYE_QUERY, "--name", "Web <App> & \"co\""]),
-        Client("keeper", grants=["authorization_code", "refresh_token"], public=True, scope="openid",
-               options=["--redirect-uri", "https://keeper.example/cb", "--keep-refresh-on-logout"]),
+        Client("keeper", grants=["authorization_code", "refresh_token"], public=True, scope="openid profile",
+               options=["--redirect-uri", KEEPER_CB, "--keep-refresh-on-logout", "--post-logout-redirect-uri",
+                        "http://127.0.0.1/bye"]),
         Client("other", grants=["authorization_code"], public=True, scope="openid",
                options=["--redirect-uri", "https://other.example/cb", "--post-logout-redirect-uri", OTHER_BYE]),
         Client("reader", grants=["password"], audiences=[API], scope="read"),
@@ -92,34 +96,58 @@ class OidcTests(harness.ServiceTestCase):
             return self.http.post_form(USERINFO_PATH, fields or {}, headers=headers)
         return self.http.request(method, USERINFO_PATH, headers=headers)
 
+    def sign_in(self, username="alice", *, browser=None, client="web", redirect_uri=WEB_CB):
+        """A browser signs `username` in at `client` (authorize, the hosted page, the password; SSO when `browser`
+        already holds a session), and the client exchanges the code. Returns (browser, the token response)."""
+        browser = browser or requests.Session()
+        self.addCleanup(browser.close)
+        verifier = harness.b64url_encode(secrets.token_bytes(32))
+        params = {"client_id": client, "redirect_uri": redirect_uri, "response_type": "code", "scope": "openid profile",
+                  "state": "st", "code_challenge": harness.b64url_encode(hashlib.sha256(verifier.encode()).digest()),
+                  "code_challenge_method": "S256"}
+        response = browser.get(self.server.url(AUTHORIZE_PATH), params=params, allow_redirects=False,
+                               timeout=harness.REQUEST_TIMEOUT)
+        if response.status_code == 200:  # the sign-in page
+            page = FormParser()
+            page.feed(response.text)
+            method, action, fields = page.forms[0]
+            fields.update(username=username, password=self.users[username])
+            response = browser.post(self.server.url(action), data=fields, allow_redirects=False,
+                                    timeout=harness.REQUEST_TIMEOUT)
+        self.assertIn(response.status_code, (302, 303), response.text)
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(response.headers["location"]).query)["code"][0]
+        fields, basic = harness.client_auth(self.client[client], {"grant_type": "authorization_code", "code": code,
+                                                                  "redirect_uri": redirect_uri,
+                                                                  "code_verifier": verifier})
+        tokens = self.assertTokenSuccess(self.http.token(fields, basic=basic))
+        self.assertIn("id_token", tokens)
+        return browser, tokens
+
     def new_session(self, username="alice"):
-        """An SSO session of `username` as login/ stores it (the cookie: 32 random bytes in base64url; the row: their
-        SHA-256); returns (cookie value, session id). Temporary: the real sign-in replaces it once login/ is on main."""
-        raw = secrets.token_bytes(32)
-        cookie, digest = harness.b64url_encode(raw), hashlib.sha256(raw).hexdigest()
-        sid = self.db.query(
-            "INSERT INTO sessions (hash, user_id, token_version, idle_expires_at, expires_at)"
-            f" SELECT decode('{digest}', 'hex'), id, token_version, now() + interval '30 minutes',"
-            f" now() + interval '10 hours' FROM users WHERE username = '{username}' RETURNING id")
-        self.assertTrue(uuid.UUID(sid))
-        return cookie, sid
+        """A signed-in browser's session: (its cookie, the session id, the id_token the app got)."""
+        browser, tokens = self.sign_in(username)
+        sid = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
+        return browser.cookies.get(SESSION_COOKIE), sid, tokens["id_token"]
 
     def session_state(self, sid):
         """'live', or the reason it ended."""
         return self.db.query(f"SELECT coalesce(ended_reason, 'live') FROM sessions WHERE id = '{sid}'")
 
-    def family_in_session(self, sid, client_id, username="alice"):
-        return self.db.query(
-            "INSERT INTO refresh_families (user_id, client_id, token_version, scope, expires_at, session_id)"
-            f" SELECT id, '{client_id}', token_version, 'openid', now() + interval '1 day', '{sid}'"
-            f" FROM users WHERE username = '{username}' RETURNING id")
-
-    def family_revoked(self, family):
-        return self.db.query(f"SELECT revoked_at IS NOT NULL FROM refresh_families WHERE id = '{family}'") == "t"
+    def signs_in_without_a_form(self, cookie):
+        """Whether a new authorization request with this cookie gets a code at once (the session is live)."""
+        browser = requests.Session()
+        self.addCleanup(browser.close)
+        browser.cookies.set(SESSION_COOKIE, cookie)
+        params = {"client_id": "web", "redirect_uri": WEB_CB, "response_type": "code", "scope": "openid",
+                  "code_challenge": harness.b64url_encode(secrets.token_bytes(32)), "code_challenge_method": "S256"}
+        response = browser.get(self.server.url(AUTHORIZE_PATH), params=params, allow_redirects=False,
+                               timeout=harness.REQUEST_TIMEOUT)
+        self.assertIn(response.status_code, (200, 302), response.text)
+        return response.status_code == 302
 
     def id_token(self, *, sub=None, aud="web", sid=None, iss=ISSUER, age=0, key=None, typ="JWT", extra=None):
-        """An id_token hint as the token endpoint signs it, with the server's key (harness.KeyDir.id_token), or
-        with `key` = (algorithm, private key, kid). Temporary: the code flow's real id_token replaces it."""
+        """An id_token hint the server would not issue as such (expired, another issuer or audience, ...), signed
+        here with the server's key (harness.KeyDir.id_token), or with `key` = (algorithm, private key, kid)."""
         sub = sub or self.user_id("alice")
         if key is None:
             return self.key_directory.id_token(sub=sub, aud=aud, sid=sid, iss=iss, age=age, typ=typ, extra=extra)
@@ -309,17 +337,22 @@ class OidcTests(harness.ServiceTestCase):
     # -- logout: the question ----------------------------------------------------------------------------
 
     def test_logout_without_a_hint_asks_first(self):
-        cookie, sid = self.new_session()
-        fields = self.assertConfirmation(self.logout(cookie=cookie))
+        cookie, sid, _ = self.new_session()
+        response = self.logout(cookie=cookie)
+        fields = self.assertConfirmation(response)
         self.assertEqual(set(fields), {"csrf_token"})
+        self.assertIn(b"Signed in as alice", response.body, response)
         self.assertEqual(self.session_state(sid), "live", "a GET without a hint must not sign out")
+        self.assertTrue(self.signs_in_without_a_form(cookie))
         response = self.logout(fields, cookie=cookie, method="POST")
         self.assertSignedOut(response)
         self.assertEqual(self.session_state(sid), "logout")
+        # the session is over: a new sign-in asks for the password again
+        self.assertFalse(self.signs_in_without_a_form(cookie))
 
     def test_confirmation_needs_this_sessions_csrf_token(self):
-        cookie, sid = self.new_session()
-        other_cookie, other_sid = self.new_session("bob")
+        cookie, sid, _ = self.new_session()
+        other_cookie, other_sid, _ = self.new_session("bob")
         other_token = self.assertConfirmation(self.logout(cookie=other_cookie))["csrf_token"]
         token = self.assertConfirmation(self.logout(cookie=cookie))["csrf_token"]
         self.assertNotEqual(token, other_token)
@@ -337,11 +370,12 @@ class OidcTests(harness.ServiceTestCase):
     def test_logout_without_a_session(self):
         self.assertSignedOut(self.logout())
         self.assertSignedOut(self.logout(cookie="no-such-session"))
+        self.assertSignedOut(self.logout(cookie=harness.b64url_encode(secrets.token_bytes(32))))
         self.assertSignedOut(self.logout(method="POST"))
 
     def test_head_changes_nothing(self):
-        cookie, sid = self.new_session()
-        response = self.logout({"id_token_hint": self.id_token(sid=sid)}, cookie=cookie, method="HEAD")
+        cookie, sid, id_token = self.new_session()
+        response = self.logout({"id_token_hint": id_token}, cookie=cookie, method="HEAD")
         self.assertStatus(response, 200)
         self.assertEqual(self.session_state(sid), "live")
 
@@ -351,21 +385,22 @@ class OidcTests(harness.ServiceTestCase):
         state = "st <&> ü/=?"
         for method, status, uri in (("GET", 302, WEB_BYE), ("POST", 303, WEB_BYE_QUERY)):
             with self.subTest(method=method):
-                cookie, sid = self.new_session()
-                response = self.logout({"id_token_hint": self.id_token(sid=sid), "post_logout_redirect_uri": uri,
-                                        "state": state}, cookie=cookie, method=method)
+                cookie, sid, id_token = self.new_session()
+                response = self.logout({"id_token_hint": id_token, "post_logout_redirect_uri": uri, "state": state},
+                                       cookie=cookie, method=method)
                 separator = "&" if "?" in uri else "?"
                 self.assertRedirect(response, status, uri + separator + "state=" + urllib.parse.quote(state, safe=""))
                 location = urllib.parse.urlsplit(response.header("location"))
                 self.assertEqual(urllib.parse.parse_qs(location.query)["state"], [state])
                 self.assertEqual(self.session_state(sid), "logout")
+                self.assertFalse(self.signs_in_without_a_form(cookie))
 
     def test_hint_without_redirect_or_state(self):
-        cookie, sid = self.new_session()
-        self.assertSignedOut(self.logout({"id_token_hint": self.id_token(sid=sid)}, cookie=cookie))
+        cookie, sid, id_token = self.new_session()
+        self.assertSignedOut(self.logout({"id_token_hint": id_token}, cookie=cookie))
         self.assertEqual(self.session_state(sid), "logout")
         # a hint without sid names the session through its user
-        cookie, sid = self.new_session()
+        cookie, sid, _ = self.new_session()
         response = self.logout({"id_token_hint": self.id_token(), "post_logout_redirect_uri": WEB_BYE},
                                cookie=cookie)
         self.assertRedirect(response, 302, WEB_BYE)
@@ -373,14 +408,29 @@ class OidcTests(harness.ServiceTestCase):
 
     def test_hint_without_the_cookie_ends_its_session(self):
         """A cross-site POST from the app does not carry the SameSite=Lax cookie: the hint's sid is enough."""
-        _, sid = self.new_session()
-        response = self.logout({"id_token_hint": self.id_token(sid=sid), "post_logout_redirect_uri": WEB_BYE,
-                                "state": "s1"}, method="POST")
+        cookie, sid, id_token = self.new_session()
+        response = self.logout({"id_token_hint": id_token, "post_logout_redirect_uri": WEB_BYE, "state": "s1"},
+                               method="POST")
         self.assertRedirect(response, 303, WEB_BYE + "?state=s1")
         self.assertEqual(self.session_state(sid), "logout")
+        self.assertFalse(self.signs_in_without_a_form(cookie))
+
+    def test_loopback_post_logout_redirect_uri_may_change_port(self):
+        """A native app listens on whatever port it got (RFC 8252 §7.3): as for redirect URIs, only the port may
+        differ from the registered loopback URI."""
+        browser, tokens = self.sign_in(client="keeper", redirect_uri=KEEPER_CB)
+        cookie = browser.cookies.get(SESSION_COOKIE)
+        for uri in ("http://127.0.0.1:9/bye/", "http://127.0.0.2:9/bye", "http://localhost:9/bye"):
+            with self.subTest(uri=uri):
+                response = self.logout({"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": uri},
+                                       cookie=cookie)
+                self.assertPage(response, 400)
+        response = self.logout({"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:49152/bye",
+                                "state": "n"}, cookie=cookie)
+        self.assertRedirect(response, 302, "http://127.0.0.1:49152/bye?state=n")
 
     def test_expired_hint_is_accepted(self):
-        cookie, sid = self.new_session()
+        cookie, sid, _ = self.new_session()
         hint = self.id_token(sid=sid, age=6 * 3600)  # expired five hours and more ago
         self.assertLess(jwt.decode(hint, options={"verify_signature": False})["exp"], time.time())
         response = self.logout({"id_token_hint": hint, "post_logout_redirect_uri": WEB_BYE}, cookie=cookie)
@@ -388,12 +438,15 @@ class OidcTests(harness.ServiceTestCase):
         self.assertEqual(self.session_state(sid), "logout")
 
     def test_hint_for_another_session_asks_first(self):
-        cookie, sid = self.new_session("bob")
-        _, alice_sid = self.new_session("alice")
-        for hint in (self.id_token(sid=alice_sid), self.id_token()):  # alice's session, or alice without sid
+        cookie, sid, _ = self.new_session("bob")
+        _, alice_sid, alice_token = self.new_session("alice")
+        for hint in (alice_token, self.id_token()):  # alice's session, or alice without sid
             with self.subTest(hint=hint[-8:]):
-                fields = self.assertConfirmation(self.logout({"id_token_hint": hint, "post_logout_redirect_uri": WEB_BYE,
-                                                              "state": "s2"}, cookie=cookie))
+                response = self.logout({"id_token_hint": hint, "post_logout_redirect_uri": WEB_BYE, "state": "s2"},
+                                       cookie=cookie)
+                fields = self.assertConfirmation(response)
+                # the answer to the form goes back to the app: form-action must allow its origin
+                self.assertIn("form-action 'self' https://app.example;", response.header("content-security-policy"))
                 self.assertEqual(self.session_state(sid), "live")
                 self.assertEqual(self.session_state(alice_sid), "live")
         # confirmed: bob's session ends (the one in this browser), and the app gets the browser back
@@ -403,24 +456,24 @@ class OidcTests(harness.ServiceTestCase):
         self.assertEqual(self.session_state(alice_sid), "live")
 
     def test_client_id_must_match_the_hint(self):
-        cookie, sid = self.new_session()
-        hint = self.id_token(sid=sid)
-        response = self.logout({"id_token_hint": hint, "client_id": "web", "post_logout_redirect_uri": WEB_BYE},
+        cookie, sid, id_token = self.new_session()
+        response = self.logout({"id_token_hint": id_token, "client_id": "web", "post_logout_redirect_uri": WEB_BYE},
                                cookie=cookie)
         self.assertRedirect(response, 302, WEB_BYE)
-        cookie, sid = self.new_session()
-        response = self.logout({"id_token_hint": self.id_token(sid=sid), "client_id": "other",
-                                "post_logout_redirect_uri": OTHER_BYE}, cookie=cookie)
+        cookie, sid, id_token = self.new_session()
+        response = self.logout({"id_token_hint": id_token, "client_id": "other", "post_logout_redirect_uri": OTHER_BYE},
+                               cookie=cookie)
         self.assertPage(response, 400)
         self.assertEqual(self.session_state(sid), "live")
 
     def test_client_id_without_a_hint_asks_and_never_redirects(self):
-        cookie, sid = self.new_session()
+        cookie, sid, _ = self.new_session()
         response = self.logout({"client_id": "web", "post_logout_redirect_uri": WEB_BYE, "state": "s3"},
                                cookie=cookie)
         fields = self.assertConfirmation(response)
         # the display name, escaped
         self.assertIn(b"Web &lt;App&gt; &amp; &#34;co&#34;", response.body, response)
+        self.assertNotIn("app.example", response.header("content-security-policy"), "no redirect after this form")
         response = self.logout(fields, cookie=cookie, method="POST")
         page = self.assertSignedOut(response)
         self.assertEqual(self.session_state(sid), "logout")
@@ -429,8 +482,7 @@ class OidcTests(harness.ServiceTestCase):
         self.assertPage(self.logout({"client_id": "nobody"}, cookie=cookie), 400)
 
     def test_bad_post_logout_redirect_uri(self):
-        cookie, sid = self.new_session()
-        hint = self.id_token(sid=sid)
+        cookie, sid, hint = self.new_session()
         for uri in (WEB_BYE + "/", WEB_BYE + "?x=1", "https://app.example/by", OTHER_BYE, "https://evil.example/",
                     WEB_BYE + "#frag", "HTTPS://app.example/bye", "javascript:alert(1)", "x" * 2100):
             with self.subTest(uri=uri[:40]):
@@ -445,9 +497,10 @@ class OidcTests(harness.ServiceTestCase):
         response = self.logout({"post_logout_redirect_uri": WEB_BYE}, cookie=cookie)
         self.assertPage(response, 400)
         self.assertEqual(self.session_state(sid), "live")
+        self.assertTrue(self.signs_in_without_a_form(cookie))
 
     def test_invalid_hints_are_refused(self):
-        cookie, sid = self.new_session()
+        cookie, sid, _ = self.new_session()
         other_key = ("ES256", ec.generate_private_key(ec.SECP256R1()), self.key_directory.kids()[0])
         access_token = self.access_token(scope="openid")
         cases = {
@@ -467,7 +520,7 @@ class OidcTests(harness.ServiceTestCase):
                 self.assertEqual(self.session_state(sid), "live")
 
     def test_malformed_requests(self):
-        cookie, sid = self.new_session()
+        cookie, sid, _ = self.new_session()
         for label, query in (("repeated parameter", "state=a&state=b"), ("bad encoding", "state=%zz"),
                              ("control character", "state=a%0Ab"), ("long state", "state=" + "s" * 3000)):
             with self.subTest(label):
@@ -479,10 +532,10 @@ class OidcTests(harness.ServiceTestCase):
         self.assertEqual(self.session_state(sid), "live")
 
     def test_pages_escape_what_the_request_carries(self):
-        cookie, sid = self.new_session("bob")
-        hint = self.id_token(sid=self.new_session()[1])  # alice's: bob is asked
+        cookie, sid, _ = self.new_session("bob")
+        _, _, alice_token = self.new_session()  # alice's: bob is asked
         state = '"><script>alert(1)</script>'
-        response = self.logout({"id_token_hint": hint, "post_logout_redirect_uri": WEB_BYE, "state": state},
+        response = self.logout({"id_token_hint": alice_token, "post_logout_redirect_uri": WEB_BYE, "state": state},
                                cookie=cookie)
         fields = self.assertConfirmation(response)
         self.assertNotIn(b"<script", response.body)
@@ -492,24 +545,25 @@ class OidcTests(harness.ServiceTestCase):
 
     # -- logout ends more than the row ------------------------------------------------------------------
 
-    def test_logout_revokes_the_sessions_refresh_families_per_client(self):
-        cookie, sid = self.new_session()
-        ends = self.family_in_session(sid, "web")
-        keeps = self.family_in_session(sid, "keeper")  # --keep-refresh-on-logout
-        _, other_sid = self.new_session()
-        elsewhere = self.family_in_session(other_sid, "web")
-        self.assertRedirect(self.logout({"id_token_hint": self.id_token(sid=sid),
-                                         "post_logout_redirect_uri": WEB_BYE}, cookie=cookie), 302, WEB_BYE)
-        self.assertTrue(self.family_revoked(ends))
-        self.assertFalse(self.family_revoked(keeps))
-        self.assertFalse(self.family_revoked(elsewhere))
-        self.assertEqual(self.session_state(other_sid), "live")
+    def test_logout_revokes_the_sessions_refresh_tokens_per_client(self):
+        browser, web_tokens = self.sign_in("alice")
+        _, keeper_tokens = self.sign_in("alice", browser=browser, client="keeper", redirect_uri=KEEPER_CB)  # SSO
+        _, elsewhere_tokens = self.sign_in("alice")  # another browser, another session
+        sid = jwt.decode(web_tokens["id_token"], options={"verify_signature": False})["sid"]
+        self.assertEqual(jwt.decode(keeper_tokens["id_token"], options={"verify_signature": False})["sid"], sid)
+        response = self.logout({"id_token_hint": web_tokens["id_token"], "post_logout_redirect_uri": WEB_BYE},
+                               cookie=browser.cookies.get(SESSION_COOKIE))
+        self.assertRedirect(response, 302, WEB_BYE)
+        # web's refresh token ended with the session; keeper registered --keep-refresh-on-logout
+        self.assertInvalidGrant(self.refresh("web", web_tokens["refresh_token"]))
+        self.assertTokenSuccess(self.refresh("keeper", keeper_tokens["refresh_token"]), refresh=True)
+        self.assertTokenSuccess(self.refresh("web", elsewhere_tokens["refresh_token"]), refresh=True)
         audit = self.db.query(f"SELECT count(*) FROM audit_events WHERE kind = 'logout' AND detail->>'session' = '{sid}'")
         self.assertEqual(audit, "1")
 
     def test_an_ended_session_stays_ended(self):
-        cookie, sid = self.new_session()
-        self.assertSignedOut(self.logout({"id_token_hint": self.id_token(sid=sid)}, cookie=cookie))
+        cookie, sid, id_token = self.new_session()
+        self.assertSignedOut(self.logout({"id_token_hint": id_token}, cookie=cookie))
         # the same cookie again: nothing live any more, so no question and nothing to end
         self.assertSignedOut(self.logout(cookie=cookie))
         self.assertEqual(self.db.query(f"SELECT count(*) FROM sessions WHERE id = '{sid}' AND ended_at IS NULL"), "0")
