@@ -193,6 +193,16 @@ void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *des
     as_http_send_json(req, table[error].status, body, flags | AS_RESP_NO_STORE);
 }
 
+void as_http_oauth_throttled(h2o_req_t *req, int retry_after, const char *description)
+{
+    char *v = h2o_mem_alloc_pool(&req->pool, 16);
+    int n = snprintf(v, 16, "%d", retry_after > 0 ? retry_after : 1);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)n);
+    as_http_annotate(req, "error", "slow_down");
+    as_http_send_json(req, 429, json_pack("{s:s, s:s}", "error", "slow_down", "error_description", description),
+                      AS_RESP_NO_STORE);
+}
+
 void as_http_oauth_failure(h2o_req_t *req, int err)
 {
     switch (err) {

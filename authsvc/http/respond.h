@@ -91,6 +91,13 @@ typedef enum en_as_oauth_error_t {
 void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *description, int flags);
 
 /**
+ * 429 with `Retry-After: retry_after` and an RFC 6749-shaped body whose error
+ * is "slow_down" (the code RFC 8628 registers at the token endpoint for "come
+ * back later, more slowly"), no-store: a throttled password login.
+ */
+void as_http_oauth_throttled(h2o_req_t *req, int retry_after, const char *description);
+
+/**
  * The answer to a failed call below http/ (an as_err_t): 503
  * temporarily_unavailable when the database is unreachable or slow or a queue
  * is full, else 500 server_error (logged by whoever failed).

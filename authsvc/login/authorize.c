@@ -341,7 +341,14 @@ static void on_password(as_password_check_t *check, const as_password_outcome_t 
         as_info("sign-in failed for client %s", ar->client->client_id);
         show_signin(ar, 400, "The username or password is incorrect.", username);
         return;
-    case AS_PASSWORD_THROTTLED:
+    case AS_PASSWORD_THROTTLED: {
+        char retry[16];
+        snprintf(retry, sizeof(retry), "%d", outcome->retry_after);
+        h2o_add_header(&ar->req->pool, &ar->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                       h2o_strdup(&ar->req->pool, retry, SIZE_MAX).base, strlen(retry));
+        show_signin(ar, 429, "Too many failed sign-ins. Please wait a little before you try again.", username);
+        return;
+    }
     case AS_PASSWORD_BUSY:
         show_signin(ar, 503, "Too many sign-ins are in progress. Please try again in a moment.", username);
         return;
@@ -369,7 +376,7 @@ static void submit_login(authz_req_t *ar)
         return;
     }
     as_http_client_address(ar->req, address);
-    as_password_check(&ar->pw, ar->ctx, &ar->req->pool, username->base, username->len, password->base, password->len,
+    as_password_check(&ar->pw, ar->ctx, &ar->req->pool, ar->client->client_id, username->base, username->len, password->base, password->len,
                       h2o_strdup(&ar->req->pool, address, SIZE_MAX).base, on_password);
 }
 

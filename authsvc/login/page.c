@@ -51,18 +51,13 @@ AS_HANDLER(as_login_css)
 
 /* --- building HTML ----------------------------------------------------------------------- */
 
-typedef struct st_html_t {
-    h2o_mem_pool_t *pool;
-    char *base;
-    size_t len, cap;
-} html_t;
-
-static void put(html_t *h, const char *s, size_t len)
+void as_login__html_put(as_login__html_t *h, const char *s, size_t len)
 {
     if (h->len + len + 1 > h->cap) {
         size_t cap = h->cap * 2 > h->len + len + 1 ? h->cap * 2 : h->len + len + 1;
         char *grown = h2o_mem_alloc_pool(h->pool, cap);
-        memcpy(grown, h->base, h->len);
+        if (h->len != 0)
+            memcpy(grown, h->base, h->len);
         h->base = grown;
         h->cap = cap;
     }
@@ -71,16 +66,15 @@ static void put(html_t *h, const char *s, size_t len)
     h->base[h->len] = '\0';
 }
 
-static void text(html_t *h, const char *s)
+void as_login__html_lit(as_login__html_t *h, const char *s)
 {
-    put(h, s, strlen(s));
+    as_login__html_put(h, s, strlen(s));
 }
 
-/** Appends `s` escaped. */
-static void esc(html_t *h, const char *s)
+void as_login__html_esc(as_login__html_t *h, const char *s, size_t len)
 {
-    h2o_iovec_t e = as_login__html_escape(h->pool, s, strlen(s));
-    put(h, e.base, e.len);
+    h2o_iovec_t e = as_login__html_escape(h->pool, s, len);
+    as_login__html_put(h, e.base, e.len);
 }
 
 h2o_iovec_t as_login__html_escape(h2o_mem_pool_t *pool, const char *s, size_t len)
@@ -115,55 +109,55 @@ h2o_iovec_t as_login__html_escape(h2o_mem_pool_t *pool, const char *s, size_t le
     return h2o_iovec_init(out, n);
 }
 
-static void begin(html_t *h, h2o_mem_pool_t *pool, const char *title)
+static void begin(as_login__html_t *h, h2o_mem_pool_t *pool, const char *title)
 {
-    *h = (html_t){.pool = pool, .cap = 4096};
+    *h = (as_login__html_t){.pool = pool, .cap = 4096};
     h->base = h2o_mem_alloc_pool(pool, h->cap);
-    text(h, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    as_login__html_lit(h, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
-    esc(h, title);
-    text(h, "</title>\n<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n");
+    as_login__html_esc(h, title, strlen(title));
+    as_login__html_lit(h, "</title>\n<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n");
 }
 
-static h2o_iovec_t end(html_t *h)
+static h2o_iovec_t end(as_login__html_t *h)
 {
-    text(h, "</main>\n</body>\n</html>\n");
+    as_login__html_lit(h, "</main>\n</body>\n</html>\n");
     return h2o_iovec_init(h->base, h->len);
 }
 
 /** The heading and "to continue to CLIENT". */
-static void heading(html_t *h, const char *title, const char *client_name)
+static void heading(as_login__html_t *h, const char *title, const char *client_name)
 {
-    text(h, "<h1>");
-    esc(h, title);
-    text(h, "</h1>\n<p class=\"for\">to continue to <strong>");
-    esc(h, client_name);
-    text(h, "</strong></p>\n");
+    as_login__html_lit(h, "<h1>");
+    as_login__html_esc(h, title, strlen(title));
+    as_login__html_lit(h, "</h1>\n<p class=\"for\">to continue to <strong>");
+    as_login__html_esc(h, client_name, strlen(client_name));
+    as_login__html_lit(h, "</strong></p>\n");
 }
 
 /** The alert element (always there, so that assistive technology announces what appears in it). */
-static void alert(html_t *h, const char *error)
+static void alert(as_login__html_t *h, const char *error)
 {
-    text(h, "<p class=\"alert\" role=\"alert\" id=\"form-error\">");
+    as_login__html_lit(h, "<p class=\"alert\" role=\"alert\" id=\"form-error\">");
     if (error != NULL)
-        esc(h, error);
-    text(h, "</p>\n");
+        as_login__html_esc(h, error, strlen(error));
+    as_login__html_lit(h, "</p>\n");
 }
 
-static void hidden(html_t *h, const char *name, const char *value)
+static void hidden(as_login__html_t *h, const char *name, const char *value)
 {
-    text(h, "<input type=\"hidden\" name=\"");
-    esc(h, name);
-    text(h, "\" value=\"");
-    esc(h, value);
-    text(h, "\">\n");
+    as_login__html_lit(h, "<input type=\"hidden\" name=\"");
+    as_login__html_esc(h, name, strlen(name));
+    as_login__html_lit(h, "\" value=\"");
+    as_login__html_esc(h, value, strlen(value));
+    as_login__html_lit(h, "\">\n");
 }
 
 /** The form's opening, the authorization request in hidden fields, the step and the token. */
-static void form_begin(html_t *h, const as_login_page_t *page, const char *step)
+static void form_begin(as_login__html_t *h, const as_login_page_t *page, const char *step)
 {
-    text(h, "<form method=\"post\" action=\"" AS_LOGIN_FORM_ACTION "\">\n");
+    as_login__html_lit(h, "<form method=\"post\" action=\"" AS_LOGIN_FORM_ACTION "\">\n");
     for (size_t i = 0; i != as_login__num_authz_params; ++i) {
         const h2o_iovec_t *v = as_form_get(page->request, as_login__authz_params[i]);
         if (v != NULL)
@@ -175,31 +169,31 @@ static void form_begin(html_t *h, const as_login_page_t *page, const char *step)
 
 h2o_iovec_t as_login__page_signin(h2o_mem_pool_t *pool, const as_login_page_t *page)
 {
-    html_t h;
+    as_login__html_t h;
     begin(&h, pool, "Sign in");
     heading(&h, "Sign in", page->client_name);
     alert(&h, page->error);
     form_begin(&h, page, "login");
-    text(&h, "<label for=\"username\">Username</label>\n"
+    as_login__html_lit(&h, "<label for=\"username\">Username</label>\n"
              "<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" "
              "spellcheck=\"false\" maxlength=\"255\" required");
     if (page->error != NULL)
-        text(&h, " aria-invalid=\"true\" aria-describedby=\"form-error\"");
+        as_login__html_lit(&h, " aria-invalid=\"true\" aria-describedby=\"form-error\"");
     if (page->username != NULL) {
-        text(&h, " value=\"");
-        esc(&h, page->username);
-        text(&h, "\"");
+        as_login__html_lit(&h, " value=\"");
+        as_login__html_esc(&h, page->username, strlen(page->username));
+        as_login__html_lit(&h, "\"");
     } else {
-        text(&h, " autofocus");
+        as_login__html_lit(&h, " autofocus");
     }
-    text(&h, ">\n<label for=\"password\">Password</label>\n"
+    as_login__html_lit(&h, ">\n<label for=\"password\">Password</label>\n"
              "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" maxlength=\"1024\" "
              "required");
     if (page->error != NULL)
-        text(&h, " aria-invalid=\"true\" aria-describedby=\"form-error\"");
+        as_login__html_lit(&h, " aria-invalid=\"true\" aria-describedby=\"form-error\"");
     if (page->username != NULL)
-        text(&h, " autofocus");
-    text(&h, ">\n<button type=\"submit\">Sign in</button>\n</form>\n");
+        as_login__html_lit(&h, " autofocus");
+    as_login__html_lit(&h, ">\n<button type=\"submit\">Sign in</button>\n</form>\n");
     return end(&h);
 }
 
@@ -219,59 +213,59 @@ static const char *scope_words(const char *scope)
 
 h2o_iovec_t as_login__page_consent(h2o_mem_pool_t *pool, const as_login_page_t *page)
 {
-    html_t h;
+    as_login__html_t h;
     const char *p = page->scope != NULL ? page->scope : "";
 
     begin(&h, pool, "Allow access?");
     heading(&h, "Allow access?", page->client_name);
     alert(&h, page->error);
-    text(&h, "<p><strong>");
-    esc(&h, page->client_name);
-    text(&h, "</strong> asks to:</p>\n<ul class=\"scopes\">\n");
+    as_login__html_lit(&h, "<p><strong>");
+    as_login__html_esc(&h, page->client_name, strlen(page->client_name));
+    as_login__html_lit(&h, "</strong> asks to:</p>\n<ul class=\"scopes\">\n");
     if (*p == '\0')
-        text(&h, "<li>Sign you in (no other access)</li>\n");
+        as_login__html_lit(&h, "<li>Sign you in (no other access)</li>\n");
     while (*p != '\0') {
         const char *sp = strchr(p, ' ');
         size_t n = sp != NULL ? (size_t)(sp - p) : strlen(p);
         const char *name = h2o_strdup(pool, p, n).base, *words = scope_words(name);
-        text(&h, "<li>");
+        as_login__html_lit(&h, "<li>");
         if (words != NULL) {
-            esc(&h, words);
-            text(&h, " (<code>");
-            esc(&h, name);
-            text(&h, "</code>)");
+            as_login__html_esc(&h, words, strlen(words));
+            as_login__html_lit(&h, " (<code>");
+            as_login__html_esc(&h, name, strlen(name));
+            as_login__html_lit(&h, "</code>)");
         } else {
-            text(&h, "<code>");
-            esc(&h, name);
-            text(&h, "</code>");
+            as_login__html_lit(&h, "<code>");
+            as_login__html_esc(&h, name, strlen(name));
+            as_login__html_lit(&h, "</code>");
         }
-        text(&h, "</li>\n");
+        as_login__html_lit(&h, "</li>\n");
         p += n;
         while (*p == ' ')
             ++p;
     }
-    text(&h, "</ul>\n");
+    as_login__html_lit(&h, "</ul>\n");
     form_begin(&h, page, "consent");
-    text(&h, "<div class=\"actions\">\n"
+    as_login__html_lit(&h, "<div class=\"actions\">\n"
              "<button type=\"submit\" name=\"decision\" value=\"approve\" autofocus>Allow</button>\n"
              "<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\n"
              "</div>\n</form>\n");
     if (page->username != NULL) {
-        text(&h, "<p class=\"who\">Signed in as ");
-        esc(&h, page->username);
-        text(&h, "</p>\n");
+        as_login__html_lit(&h, "<p class=\"who\">Signed in as ");
+        as_login__html_esc(&h, page->username, strlen(page->username));
+        as_login__html_lit(&h, "</p>\n");
     }
     return end(&h);
 }
 
 h2o_iovec_t as_login__page_error(h2o_mem_pool_t *pool, const char *title, const char *message)
 {
-    html_t h;
+    as_login__html_t h;
     begin(&h, pool, title);
-    text(&h, "<h1>");
-    esc(&h, title);
-    text(&h, "</h1>\n<p class=\"alert\" role=\"alert\">");
-    esc(&h, message);
-    text(&h, "</p>\n<p>Go back to the application you came from and try again.</p>\n");
+    as_login__html_lit(&h, "<h1>");
+    as_login__html_esc(&h, title, strlen(title));
+    as_login__html_lit(&h, "</h1>\n<p class=\"alert\" role=\"alert\">");
+    as_login__html_esc(&h, message, strlen(message));
+    as_login__html_lit(&h, "</p>\n<p>Go back to the application you came from and try again.</p>\n");
     return end(&h);
 }

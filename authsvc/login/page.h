@@ -23,6 +23,20 @@ extern const size_t as_login__css_len;
 /** `s` with & < > " ' replaced by character references, in `pool` (NUL-terminated). */
 h2o_iovec_t as_login__html_escape(h2o_mem_pool_t *pool, const char *s, size_t len);
 
+/** An HTML document being written into pool memory (NUL-terminated as it grows); start it zeroed with a pool. */
+typedef struct st_as_login__html_t {
+    h2o_mem_pool_t *pool;
+    char *base;
+    size_t len, cap;
+} as_login__html_t;
+
+/** Appends `len` bytes of markup as they are. */
+void as_login__html_put(as_login__html_t *h, const char *s, size_t len);
+/** Appends a literal piece of markup. */
+void as_login__html_lit(as_login__html_t *h, const char *s);
+/** Appends text or an attribute value, escaped: nothing a request carries is ever markup. */
+void as_login__html_esc(as_login__html_t *h, const char *s, size_t len);
+
 /** What a sign-in or consent page shows. */
 typedef struct st_as_login_page_t {
     const char *client_name;  /* the client's display name, or its id */

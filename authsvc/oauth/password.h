@@ -50,7 +50,8 @@ struct st_as_password_check_t {
     as_pool_job_t *job;
     as_pwcheck_job_t *pwjob;
     const as_user_t *user;
-    const char *username, *address;
+    const char *client_id, *username, *address;
+    int retry_after, had_failures; /* the throttle, as the lookup found it */
     const char *password;
     size_t password_len;
     as_password_cb cb;
@@ -63,8 +64,9 @@ struct st_as_password_check_t {
  * refusing at once). `username` must be NUL-terminated; the strings must live
  * until the callback (the request's pool). Results are allocated in `mem`.
  */
-void as_password_check(as_password_check_t *check, as_oauth_ctx_t *ctx, h2o_mem_pool_t *mem, const char *username,
-                       size_t username_len, const char *password, size_t password_len, const char *address, as_password_cb cb);
+void as_password_check(as_password_check_t *check, as_oauth_ctx_t *ctx, h2o_mem_pool_t *mem, const char *client_id,
+                       const char *username, size_t username_len, const char *password, size_t password_len, const char *address,
+                       as_password_cb cb);
 
 /** Cancels a check in progress: its callback will not run (idempotent; a zeroed check is fine). */
 void as_password_check_cancel(as_password_check_t *check);

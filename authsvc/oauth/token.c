@@ -169,6 +169,8 @@ static void on_password_checked(as_password_check_t *check, const as_password_ou
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "invalid username or password");
         return;
     case AS_PASSWORD_THROTTLED:
+        as_http_oauth_throttled(tr->req, outcome->retry_after, "too many failed logins: retry after the time given");
+        return;
     case AS_PASSWORD_BUSY:
         reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
         return;
@@ -197,7 +199,7 @@ static void grant_password(token_req_t *tr)
         reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing username or password");
         return;
     }
-    as_password_check(&tr->pw, tr->ctx, &tr->req->pool, tr->username->base, tr->username->len, tr->password->base,
+    as_password_check(&tr->pw, tr->ctx, &tr->req->pool, tr->client->client_id, tr->username->base, tr->username->len, tr->password->base,
                       tr->password->len, tr->address, on_password_checked);
 }
 

@@ -36,6 +36,9 @@ enum {
     STMT_CONSENT_GET,
     STMT_CONSENT_PUT,
     STMT_FORM_TOKEN_USE,
+    STMT_LOGIN_LOOKUP,
+    STMT_LOGIN_FAILED,
+    STMT_LOGIN_SUCCEEDED,
     STMT__COUNT
 };
 
@@ -269,6 +272,37 @@ const as_stmt_t as_store_statements[] = {
                          " FROM r)"
                          " SELECT CASE WHEN used_at IS NOT NULL THEN 'replay' ELSE 'invalid' END FROM a",
                          2},
+    /* A password login's user and its throttle, in the one statement the login needs anyway: $1 username, $2 the
+     * key of (username, address), $3 the key of the address. Always one row: the user's columns are NULL for an
+     * unknown user, who is throttled all the same (a 429 must not tell which names exist). */
+    [STMT_LOGIN_LOOKUP] = {"login_lookup",
+                           "SELECT u.id, u.password_hash, u.token_version, u.disabled, u.username,"
+                           " coalesce(greatest(0, ceil(extract(epoch FROM greatest(fu.blocked_until, fa.blocked_until) - now()))),"
+                           " 0)::integer, fu.key IS NOT NULL"
+                           " FROM (SELECT 1) one LEFT JOIN users u ON u.username = $1"
+                           " LEFT JOIN login_failures fu ON fu.key = $2 LEFT JOIN login_failures fa ON fa.key = $3",
+                           3},
+    /* A failed password check: both keys count one more failure (a count quiet for an hour starts again) and are
+     * blocked for 2^(n - free - 1) seconds once past their free failures (3 per username and address, 20 per
+     * address), at most 15 minutes; with an audit event. $1 (username, address) key, $2 address key, $3 username,
+     * $4 client id, $5 address. */
+    [STMT_LOGIN_FAILED] = {"login_failed",
+                           "WITH up AS (INSERT INTO login_failures AS l (key, failures, last_at, blocked_until)"
+                           " SELECT k, 1, now(), now() FROM unnest(ARRAY[$1::text, $2::text]) AS k"
+                           " ON CONFLICT (key) DO UPDATE SET"
+                           " failures = CASE WHEN l.last_at < now() - interval '1 hour' THEN 1 ELSE l.failures + 1 END,"
+                           " last_at = now(),"
+                           " blocked_until = now() + least(900, CASE WHEN l.last_at >= now() - interval '1 hour'"
+                           " AND l.failures + 1 > CASE WHEN left(l.key, 2) = 'u:' THEN 3 ELSE 20 END"
+                           " THEN power(2, least(20, l.failures - CASE WHEN left(l.key, 2) = 'u:' THEN 3 ELSE 20 END))"
+                           " ELSE 0 END) * interval '1 second'"
+                           " RETURNING 1),"
+                           " a AS (INSERT INTO audit_events (kind, client_id, detail) VALUES ('login_failure', $4,"
+                           " jsonb_build_object('username', $3::text, 'address', $5::text)))"
+                           " SELECT count(*) FROM up",
+                           5},
+    /* A good password from an address that had failed for the username: its count starts again. */
+    [STMT_LOGIN_SUCCEEDED] = {"login_succeeded", "DELETE FROM login_failures WHERE key = $1", 1},
     [STMT_CONSENT_GET] = {"consent_get", "SELECT scope FROM consents WHERE user_id = $1::uuid AND client_id = $2", 2},
     [STMT_CONSENT_PUT] = {"consent_put",
                           "INSERT INTO consents (user_id, client_id, scope) VALUES ($1::uuid, $2, $3)"
@@ -1180,4 +1214,82 @@ void as_store_form_token_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t
     const int formats[] = {1, 0};
     as_pool_query(pool, STMT_FORM_TOKEN_USE, 2, values, lengths, formats, on_form_token, call_new(mem, (void (*)(void))cb, ctx),
                   handle);
+}
+
+/* --- brute-force throttling ------------------------------------------------------------------ */
+
+/** The throttle's keys: "u:" username "|" address, and "a:" address (pool memory). */
+static void throttle_keys(h2o_mem_pool_t *mem, const char *username, const char *address, const char **user_key,
+                          const char **addr_key)
+{
+    size_t ul = strlen(username), al = strlen(address);
+    char *u = h2o_mem_alloc_pool(mem, ul + al + 4), *a = h2o_mem_alloc_pool(mem, al + 3);
+    sprintf(u, "u:%s|%s", username, address);
+    sprintf(a, "a:%s", address);
+    *user_key = u;
+    *addr_key = a;
+}
+
+static void on_login_lookup(void *ctx, int err, const PGresult *res)
+{
+    call_t *c = ctx;
+    as_store_login_cb cb = (as_store_login_cb)c->cb;
+    as_login_lookup_t *l;
+    if ((err = one_row(err, res, "login lookup", AS_ERR_INTERNAL)) != 0) {
+        cb(c->ctx, err, NULL);
+        return;
+    }
+    l = h2o_mem_alloc_pool(c->mem, sizeof(*l));
+    memset(l, 0, sizeof(*l));
+    if (!PQgetisnull(res, 0, 0)) {
+        as_user_t *user = h2o_mem_alloc_pool(c->mem, sizeof(*user));
+        user->id = dup_value(c->mem, res, 0, 0);
+        user->password_hash = dup_value(c->mem, res, 0, 1);
+        user->token_version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        user->disabled = PQgetvalue(res, 0, 3)[0] == 't';
+        user->username = dup_value(c->mem, res, 0, 4);
+        l->user = user;
+    }
+    l->retry_after = atoi(PQgetvalue(res, 0, 5));
+    l->had_failures = PQgetvalue(res, 0, 6)[0] == 't';
+    cb(c->ctx, 0, l);
+}
+
+void as_store_login_lookup(as_pool_t *pool, h2o_mem_pool_t *mem, const char *username, const char *address, as_store_login_cb cb,
+                           void *ctx, as_pool_job_t **handle)
+{
+    const char *values[3];
+    values[0] = username;
+    throttle_keys(mem, username, address, &values[1], &values[2]);
+    as_pool_query(pool, STMT_LOGIN_LOOKUP, 3, values, NULL, NULL, on_login_lookup, call_new(mem, (void (*)(void))cb, ctx), handle);
+}
+
+/* What is recorded after a login is answered needs no answer: its job outlives the request, so it points at this. */
+static void on_recorded(void *ctx, int err, const PGresult *res)
+{
+    (void)ctx;
+    result_err(err, res, "recording a login outcome");
+}
+
+void as_store_login_failed(as_pool_t *pool, const char *username, const char *address, const char *client_id)
+{
+    h2o_mem_pool_t mem;
+    const char *values[5];
+    h2o_mem_init_pool(&mem);
+    throttle_keys(&mem, username, address, &values[0], &values[1]);
+    values[2] = username;
+    values[3] = client_id;
+    values[4] = address;
+    as_pool_query(pool, STMT_LOGIN_FAILED, 5, values, NULL, NULL, on_recorded, NULL, NULL); /* values are copied */
+    h2o_mem_clear_pool(&mem);
+}
+
+void as_store_login_succeeded(as_pool_t *pool, const char *username, const char *address)
+{
+    h2o_mem_pool_t mem;
+    const char *values[2];
+    h2o_mem_init_pool(&mem);
+    throttle_keys(&mem, username, address, &values[0], &values[1]);
+    as_pool_query(pool, STMT_LOGIN_SUCCEEDED, 1, values, NULL, NULL, on_recorded, NULL, NULL);
+    h2o_mem_clear_pool(&mem);
 }

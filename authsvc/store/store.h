@@ -309,4 +309,31 @@ void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user
 void as_store_form_token_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int64_t expires_at,
                              as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
 
+/* --- brute-force throttling of password logins --------------------------------------------- */
+
+/** A password login's user and its throttle. */
+typedef struct st_as_login_lookup_t {
+    const as_user_t *user; /* NULL: no such user */
+    int retry_after;       /* seconds the (username, address) or the address must still wait; 0: go on */
+    int had_failures;      /* the (username, address) has failed before: a success clears it */
+} as_login_lookup_t;
+typedef void (*as_store_login_cb)(void *ctx, int err, const as_login_lookup_t *lookup);
+
+/**
+ * Looks the user up together with the throttle of (username, address) and of
+ * the address, in one statement (so a login pays no extra round trip).
+ */
+void as_store_login_lookup(as_pool_t *pool, h2o_mem_pool_t *mem, const char *username, const char *address, as_store_login_cb cb,
+                           void *ctx, as_pool_job_t **handle);
+
+/**
+ * Records a failed password check of `username` from `address` (both
+ * throttle counts, exponential back-off, an audit event). Fire and forget:
+ * the statement runs whether or not the request is still there.
+ */
+void as_store_login_failed(as_pool_t *pool, const char *username, const char *address, const char *client_id);
+
+/** Clears the (username, address) failures after a good password (call only if the lookup saw some). */
+void as_store_login_succeeded(as_pool_t *pool, const char *username, const char *address);
+
 #endif

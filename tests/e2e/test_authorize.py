@@ -42,26 +42,14 @@ CB_THIRD = "https://third.example/cb"
 CB_SERVICE = "https://service.test/cb"
 TIMEOUT = harness.REQUEST_TIMEOUT
 
-# Browser clients. The CLI cannot register redirect URIs yet (`client add --redirect-uri` is being added in
-# parallel): until it can, the classes below create these clients with the CLI and then give them the
-# authorization_code grant, redirect URIs, a display name and the consent flag with SQL (browser_clients()).
-# Replace that with the CLI's options once they land.
-BROWSER_CLIENTS = {
-    # client_id: (grant_types, redirect_uris, display_name, consent)
-    "spa": ("{authorization_code,refresh_token}", [CB], "Single <Page> & App", False),
-    "portal": ("{authorization_code,refresh_token}", [CB_PORTAL], "Portal", False),
-    "third": ("{authorization_code}", [CB_THIRD], None, True),
-    "service": ("{client_credentials}", [CB_SERVICE], None, False),  # redirect URI, but not the grant
-}
+# Where each client's codes go (registered with `client add --redirect-uri`).
+REDIRECT_URIS = {"spa": CB, "portal": CB_PORTAL, "third": CB_THIRD, "service": CB_SERVICE}
 
 
-def browser_clients(db, ids):
-    for client_id in ids:
-        grants, uris, name, consent = BROWSER_CLIENTS[client_id]
-        uri_list = "{" + ",".join('"' + u + '"' for u in uris) + "}"
-        display = "NULL" if name is None else "'" + name.replace("'", "''") + "'"
-        db.query(f"UPDATE clients SET grant_types = '{grants}', redirect_uris = '{uri_list}', display_name = {display},"
-                 f" consent = {'true' if consent else 'false'} WHERE client_id = '{client_id}'")
+def spa(scope="openid profile read"):
+    """The first-party single-page app: public, may refresh, a display name that needs escaping."""
+    return Client("spa", grants=["authorization_code", "refresh_token"], audiences=[API], scope=scope, public=True,
+                  options=["--redirect-uri", CB, "--name", "Single <Page> & App"])
 
 
 def pkce():
@@ -187,14 +175,8 @@ class Browser:
 class AuthorizeCase(harness.ServiceTestCase):
     """Shared helpers: requests, pages, redirects, exchanges, and the assertions on them."""
 
-    browser_client_ids = ()
     session_cookie = "authsvc-session"
     issuer = ISSUER
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        browser_clients(cls.db, cls.browser_client_ids)
 
     def browser(self):
         browser = Browser(self.server)
@@ -204,7 +186,7 @@ class AuthorizeCase(harness.ServiceTestCase):
     def params(self, client_id="spa", redirect_uri=None, **extra):
         """A fresh authorization request: (params, code_verifier). extra: overrides; None removes one."""
         verifier, challenge = pkce()
-        params = {"client_id": client_id, "redirect_uri": redirect_uri or BROWSER_CLIENTS[client_id][1][0],
+        params = {"client_id": client_id, "redirect_uri": redirect_uri or REDIRECT_URIS[client_id],
                   "response_type": "code", "scope": "openid profile", "state": secrets.token_urlsafe(12),
                   "nonce": secrets.token_urlsafe(12), "code_challenge": challenge, "code_challenge_method": "S256"}
         for name, value in extra.items():
@@ -408,14 +390,21 @@ def describe(response):
 class AuthorizeTests(AuthorizeCase):
     users = {"alice": "alice-password-1", "bob": "bob-password-22", "dave": "dave-password-4",
              "erin": "erin-password-55", "frank": "frank-password-6", "gina": "gina-password-77"}
-    # created with the grants the CLI takes today; browser_clients() gives them the rest
     clients = [
-        Client("spa", grants=["refresh_token"], audiences=[API], scope="openid profile read", public=True),
-        Client("portal", grants=["refresh_token"], audiences=[API], scope="openid profile"),
-        Client("third", grants=["refresh_token"], audiences=[API], scope="openid read", public=True),
+        spa(),
+        Client("portal", grants=["authorization_code", "refresh_token"], audiences=[API], scope="openid profile",
+               options=["--redirect-uri", CB_PORTAL, "--name", "Portal"]),
+        Client("third", grants=["authorization_code"], audiences=[API], scope="openid read", public=True,
+               options=["--redirect-uri", CB_THIRD, "--consent"]),
         Client("service", grants=["client_credentials"], audiences=[API], scope="read"),
     ]
-    browser_client_ids = ("spa", "portal", "third", "service")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # A registered redirect URI without the authorization_code grant: a state the CLI refuses to create (the
+        # grant taken away later, by hand), which the authorization endpoint must still answer unauthorized_client.
+        cls.db.query(f"UPDATE clients SET redirect_uris = '{{{CB_SERVICE}}}' WHERE client_id = 'service'")
 
     # -- the whole flow -------------------------------------------------------------------------------------
 
@@ -936,8 +925,7 @@ class SecureCookieTests(AuthorizeCase):
     serve_args = ("--issuer", issuer)
     session_cookie = "__Host-authsvc-session"
     users = {"alice": "alice-password-1"}
-    clients = [Client("spa", grants=["refresh_token"], audiences=[API], scope="openid", public=True)]
-    browser_client_ids = ("spa",)
+    clients = [spa("openid")]
 
     def test_secure_host_cookies(self):
         params, _ = self.params(scope="openid")
@@ -970,8 +958,7 @@ class StoreTimeoutTests(AuthorizeCase):
 
     serve_args = ("--db-timeout", "1000")
     users = {"alice": "alice-password-1"}
-    clients = [Client("spa", grants=["refresh_token"], audiences=[API], scope="openid", public=True)]
-    browser_client_ids = ("spa",)
+    clients = [spa("openid")]
 
     def test_temporarily_unavailable(self):
         browser = self.browser()
@@ -1006,8 +993,7 @@ class LogSecrecyTests(AuthorizeCase):
     and nonce); nor in the server's own log."""
 
     users = {"alice": "alice-password-1"}
-    clients = [Client("spa", grants=["refresh_token"], audiences=[API], scope="openid", public=True)]
-    browser_client_ids = ("spa",)
+    clients = [spa("openid")]
 
     @classmethod
     def _start_server(cls):

@@ -419,6 +419,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (TOKEN_PATH, "POST", 400, "invalid_scope"): "token_invalid_scope",
         (TOKEN_PATH, "POST", 401, "invalid_client"): "token_invalid_client",
         (TOKEN_PATH, "POST", 413, "invalid_request"): "token_too_large",
+        (TOKEN_PATH, "POST", 429, "slow_down"): "token_throttled",
         (TOKEN_PATH, "POST", 503, "temporarily_unavailable"): "token_unavailable",
         (REVOKE_PATH, "POST", 200, None): "revoke_ok",
         (REVOKE_PATH, "POST", 400, "invalid_request"): "revoke_invalid_request",
@@ -537,6 +538,12 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
     def token_unauthorized_client(self):
         return self.token({"grant_type": "password", "username": "alice", "password": self.passwords["alice"]},
                           self.client["backend"])[0]
+
+    def token_throttled(self):
+        # a user nobody else here logs in as, blocked as many failures would have it
+        self.db.query("INSERT INTO login_failures (key, failures, blocked_until)"
+                      " VALUES ('u:throttled|127.0.0.1', 9, now() + interval '1 hour') ON CONFLICT DO NOTHING")
+        return self.token({"grant_type": "password", "username": "throttled", "password": "any"}, self.client["mobile"])[0]
 
     def token_unsupported_grant_type(self):
         return self.token({"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "x"},
