@@ -32,6 +32,11 @@ typedef struct st_as_app_config_t {
     size_t max_connections_per_address; /* 0: no cap */
     int idle_timeout;         /* seconds: see as_http_server_config_t */
     const char *access_log;   /* a file for one JSON line per request, "-" for standard output, NULL: none */
+    const char *admin_listen; /* HOST:PORT of the management listener (/metrics, /livez, /readyz); NULL: none */
+    const char *const *trusted_proxies; /* CIDRs whose X-Forwarded-For is believed for the client address */
+    size_t num_trusted_proxies;
+    size_t h2_reset_budget;   /* HTTP/2 streams a connection may reset beyond one per two it opened */
+    size_t h2_frame_budget;   /* HTTP/2 frames that produce no response, beyond two per request */
     as_oauth_config_t oauth;
 } as_app_config_t;
 

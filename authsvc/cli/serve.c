@@ -12,6 +12,7 @@
 #include "authsvc/policy/policy.h"
 
 #define DEFAULT_KEYS_DIR "keys"
+#define AS_CLI_MAX_TRUSTED_PROXIES 32
 
 static const char usage_serve[] =
     "usage: authsvc serve [OPTIONS]\n"
@@ -48,6 +49,14 @@ static const char usage_serve[] =
     "                              are refused whatever their length)\n"
     "  --access-log FILE           one JSON line per request (time, request id, method, path without its query,\n"
     "                              status, latency, client_id, grant, error, address); - for standard output\n"
+    "  --admin-listen HOST:PORT    management listener for /metrics, /livez and /readyz (default: none; keep it on\n"
+    "                              a loopback or private address)\n"
+    "  --trusted-proxy CIDR        believe X-Forwarded-For from these addresses for the client address (repeat it;\n"
+    "                              default: nobody's)\n"
+    "  --h2-reset-budget N         HTTP/2 stream resets a connection may send beyond one per two streams it opened\n"
+    "                              before it gets GOAWAY (default 100)\n"
+    "  --h2-frame-budget N         HTTP/2 frames that produce no response (PING, SETTINGS, empty DATA...) beyond two\n"
+    "                              per request before GOAWAY (default 200)\n"
     "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
     "  --verbose                   log debug messages\n";
 
@@ -63,7 +72,9 @@ int as_cli_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"drain-delay", required_argument, NULL, 'D' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
         {"max-connections", required_argument, NULL, 'M' + 256}, {"max-connections-per-address", required_argument, NULL, 'P' + 256},
         {"idle-timeout", required_argument, NULL, 'I' + 256}, {"password-min-length", required_argument, NULL, 'p' + 256},  {"db", required_argument, NULL, 'd'},
-        {"access-log", required_argument, NULL, 'A' + 256},
+        {"access-log", required_argument, NULL, 'A' + 256}, {"admin-listen", required_argument, NULL, 'a' + 256},
+        {"trusted-proxy", required_argument, NULL, 'x' + 256}, {"h2-reset-budget", required_argument, NULL, 'r' + 256},
+        {"h2-frame-budget", required_argument, NULL, 'f' + 256},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -77,9 +88,12 @@ int as_cli_serve(int argc, char **argv)
         .max_body = 16384,
         .max_connections_per_address = 256,
         .idle_timeout = 10,
+        .h2_reset_budget = 100,
+        .h2_frame_budget = 200,
         .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 60,
                   .session_idle_ttl = 1800, .session_max_ttl = 36000, .code_ttl = 60},
     };
+    static const char *proxies[AS_CLI_MAX_TRUSTED_PROXIES];
     char issuer[512], blocklist[4096];
     long min_length = AS_POLICY_MIN_LENGTH_DEFAULT;
     as_policy_t *policy = NULL;
@@ -133,6 +147,21 @@ int as_cli_serve(int argc, char **argv)
             break;
         case 'A' + 256:
             cfg.access_log = optarg;
+            break;
+        case 'a' + 256:
+            cfg.admin_listen = optarg;
+            break;
+        case 'x' + 256:
+            if (cfg.num_trusted_proxies == AS_CLI_MAX_TRUSTED_PROXIES)
+                return as_cli_usage(usage_serve, "at most %d --trusted-proxy", AS_CLI_MAX_TRUSTED_PROXIES);
+            proxies[cfg.num_trusted_proxies++] = optarg;
+            cfg.trusted_proxies = proxies;
+            break;
+        case 'r' + 256:
+        case 'f' + 256:
+            if (as_cli_parse_int(optarg, 1, 1000000, &v) != 0)
+                return as_cli_usage(usage_serve, "invalid --h2-%s-budget (1 to 1000000): %s", c == 'r' + 256 ? "reset" : "frame", optarg);
+            *(c == 'r' + 256 ? &cfg.h2_reset_budget : &cfg.h2_frame_budget) = (size_t)v;
             break;
         case 'I' + 256:
             if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
