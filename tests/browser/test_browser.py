@@ -8,6 +8,7 @@ loopback HTTP listener, are exchanged with oauth4webapi and their id_tokens veri
 
   flow.test.mjs  the whole flow, SSO across two clients, prompt=none, logout, a password change ending the
                  sessions, a wrong password, CSRF tokens missing and replayed, consent
+  demo.test.mjs  deploy/demo-web, the demo browser app of deploy/run, started here against this server
 
 Screenshots of the pages are kept in AUTHSVC_ARTIFACT_DIR (ctest sets BUILD/browser-artifacts).
 
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -32,6 +34,7 @@ from harness import API, Client  # noqa: E402
 NODE_TIMEOUT = 300  # seconds for one node suite (about 15 s in the normal build)
 LOOPBACK_CB = "http://127.0.0.1/cb"  # loopback: any port at sign-in (RFC 8252 §7.3)
 LOOPBACK_SIGNED_OUT = "http://127.0.0.1/signed-out"
+DEMO_CB = "http://127.0.0.1/demo/callback"  # as deploy/run registers demo-web
 
 
 def free_port():
@@ -53,6 +56,9 @@ class BrowserTests(harness.ServiceTestCase):
                options=["--redirect-uri", "http://127.0.0.1/portal/cb", "--name", "Portal"]),
         Client("third", grants=["authorization_code"], audiences=[API], scope="openid read", public=True,
                options=["--redirect-uri", LOOPBACK_CB, "--consent", "--name", "Third Party"]),
+        Client("demo-web", grants=["authorization_code", "refresh_token"], audiences=["demo-api"],
+               scope="openid profile read", public=True,
+               options=["--redirect-uri", DEMO_CB, "--post-logout-redirect-uri", DEMO_CB, "--name", "authsvc demo"]),
     ]
 
     @classmethod
@@ -111,6 +117,35 @@ class BrowserTests(harness.ServiceTestCase):
 
     def test_flows(self):
         self.run_node("flow.test.mjs", self.config())
+
+    def test_demo_app(self):
+        """deploy/demo-web against this server, signed in through it as a newcomer would."""
+        demo = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "deploy", "demo-web"),
+                                 "--authsvc", f"http://127.0.0.1:{self.server.port}", "--listen", "127.0.0.1:0"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stderr = []
+        drain = threading.Thread(target=lambda: stderr.extend(demo.stderr), daemon=True)
+        drain.start()
+
+        def stop():
+            if demo.poll() is None:
+                demo.terminate()
+                demo.wait(10)
+            drain.join(5)
+            demo.stdout.close()
+            demo.stderr.close()
+        self.addCleanup(stop)
+        url = demo.stdout.readline().strip()  # its first line is its address
+        self.assertTrue(url.startswith("http://127.0.0.1:"), f"demo-web printed {url!r}; stderr: {''.join(stderr)}")
+        self.run_node("demo.test.mjs", self.config(demo=url))
+        self.assertIsNone(demo.poll(), "demo-web died:\n" + "".join(stderr))
+        demo.terminate()
+        demo.wait(10)
+        drain.join(5)
+        log = "".join(stderr)
+        self.assertIn("GET /demo/callback", log, "demo-web logs its requests")
+        for secret in ("code=", "access_token", "eyJ"):
+            self.assertNotIn(secret, log, "demo-web must not log codes or tokens")
 
 
 if __name__ == "__main__":
