@@ -49,6 +49,9 @@ test('the whole flow: authorize, the sign-in page, the code at the app, the exch
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 360), 'no sideways scrolling on a phone');
   await screenshot(page, 'login-page-mobile');
   await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await screenshot(page, 'login-page-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
 
   const before = listener.hits.length;
   await signInThroughThePage(page, 'alice', world.users.alice);
