@@ -141,11 +141,7 @@ export async function refresh(clientId, refreshToken) {
   return oauth.processRefreshTokenResponse(server, client, response);
 }
 
-/**
- * The browser goes to the authorization request and, once at authsvc's sign-in page, types the user's
- * name and password as a person would (labels, then the button). Returns the HTTP response of the form's
- * submission's first navigation.
- */
+/** At authsvc's sign-in page, the person types a name and a password (found by their labels) and presses the button. */
 export async function signInThroughThePage(page, username, password) {
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
