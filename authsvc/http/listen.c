@@ -258,7 +258,10 @@ int as_http_admin_address(const char *spec, char *out, size_t outlen)
         r = snprintf(out, outlen, "%s", spec);
     else
         return AS_ERR_BAD_INPUT;
-    if (r < 0 || (size_t)r >= outlen || atoi(strrchr(out, ':') + 1) > 65535)
+    if (r < 0 || (size_t)r >= outlen)
+        return AS_ERR_BAD_INPUT;
+    const char *p = strrchr(out, ':') + 1;
+    if (strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) || atoi(p) > 65535)
         return AS_ERR_BAD_INPUT;
     return 0;
 }

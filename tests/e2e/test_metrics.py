@@ -286,6 +286,15 @@ class WithoutManagementListenerTests(harness.ServiceTestCase):
         self.assertIsNone(admin_port_of(self.server))
         self.assertStatus(self.http.get(METRICS_PATH), 404)
 
+    def test_a_bad_management_address_is_refused_at_start(self):
+        for bad in ("nonsense", "70000", "127.0.0.1:", "[::1]"):
+            with self.subTest(address=bad):
+                result = subprocess.run([*self.server.args, "--admin-listen", bad], stdin=subprocess.DEVNULL,
+                                        capture_output=True, text=True, timeout=harness.STARTUP_TIMEOUT)
+                self.assertNotEqual(result.returncode, 0, result.stdout)
+                self.assertIn("--admin-listen", result.stderr)
+                self.assertNotIn("listening on", result.stdout)
+
 
 if __name__ == "__main__":
     harness.main()
