@@ -24,10 +24,10 @@
 #define ADMIN_MAX_CONNECTIONS 64 /* probes and scrapers per process; they do not count against --max-connections */
 #define ADMIN_MAX_ENTITY 65536
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/** Both listeners' requests: the guard, the header limit, then the router of the listener's routes. */
+static int handle(h2o_req_t *req, int admin)
 {
     as_http_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_http_thread_t, ctx, req->conn->ctx);
-    (void)self;
     if (as_http__guard_request(req))
         return 0;
     /* HTTP/1.1 stops at H2O_MAX_HEADERS header fields (picohttpparser); HPACK has no such limit: the same here */
@@ -35,22 +35,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         as_http_header_fields_too_large(req);
         return 0;
     }
-    as_router_dispatch(&thr->router, req);
+    as_router_dispatch(admin ? &thr->admin_router : &thr->router, req);
     return 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    return handle(req, 0);
 }
 
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    as_http_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_http_thread_t, ctx, req->conn->ctx);
     (void)self;
-    if (as_http__guard_request(req))
-        return 0;
-    if (req->headers.size > H2O_MAX_HEADERS) {
-        as_http_header_fields_too_large(req);
-        return 0;
-    }
-    as_router_dispatch(&thr->admin_router, req);
-    return 0;
+    return handle(req, 1);
 }
 
 static void init_admin(as_http_server_t *server, const as_http_server_config_t *config)

@@ -16,8 +16,9 @@ const uint64_t as_metrics_bounds_us[AS_METRICS_NUM_BOUNDS] = {
 
 #define AS_METRICS__NAME(sym, name) name,
 const char *const as_metrics_error_names[AS_ME_NUM] = {AS_METRICS_ERRORS(AS_METRICS__NAME)};
-const char *const as_metrics_refresh_names[AS_MR_NUM] = {AS_METRICS_REFRESH(AS_METRICS__NAME)};
 #undef AS_METRICS__NAME
+const char *const as_metrics_refresh_names[AS_MR_NUM] = {"rotated", "grace", "reuse_detected", "invalid", "scope_refused",
+                                                         "unavailable"};
 const char *const as_metrics_grant_names[AS_MG_NUM] = {"client_credentials", "password", "refresh_token", "authorization_code",
                                                        "other"};
 const char *const as_metrics_grant_outcome_names[AS_MGO_NUM] = {"issued", "refused", "failed"};

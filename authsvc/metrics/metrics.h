@@ -76,17 +76,13 @@ extern const char *const as_metrics_grant_names[AS_MG_NUM];
 enum { AS_MGO_ISSUED, AS_MGO_REFUSED, AS_MGO_FAILED, AS_MGO_NUM };
 extern const char *const as_metrics_grant_outcome_names[AS_MGO_NUM];
 
-/** Refresh-token rotations by what the store decided. */
-#define AS_METRICS_REFRESH(X)                                                                                                      \
-    X(ROTATED, "rotated")               /* consumed, successor issued */                                                           \
-    X(GRACE, "grace")                   /* a retry inside the grace window: the same successor again */                            \
-    X(REUSE_DETECTED, "reuse_detected") /* a consumed token presented again: the family is revoked */                              \
-    X(INVALID, "invalid")               /* unknown, expired, revoked, stale token_version, disabled user */                        \
-    X(SCOPE, "scope_refused")           /* the requested scope exceeds the family's */                                             \
-    X(UNAVAILABLE, "unavailable")       /* the database did not answer */
-#define AS_METRICS__ENUM(sym, name) AS_MR_##sym,
-enum { AS_METRICS_REFRESH(AS_METRICS__ENUM) AS_MR_NUM };
-#undef AS_METRICS__ENUM
+/**
+ * Refresh-token rotations by what the store decided: rotated (consumed, successor issued), grace (a retry inside
+ * the grace window: the same successor again), reuse_detected (a consumed token presented again: the family is
+ * revoked), invalid (unknown, expired, revoked, stale token_version, disabled user), scope_refused (beyond the
+ * family's scope), unavailable (the database did not answer).
+ */
+enum { AS_MR_ROTATED, AS_MR_GRACE, AS_MR_REUSE_DETECTED, AS_MR_INVALID, AS_MR_SCOPE, AS_MR_UNAVAILABLE, AS_MR_NUM };
 extern const char *const as_metrics_refresh_names[AS_MR_NUM];
 
 /** Password checks (the password grant and the sign-in form) by outcome; the order of as_password_result_t. */
