@@ -1,7 +1,9 @@
 /*
- * http/access — request ids, annotations and the JSON access log (interface
- * in access.h). Annotations live in h2o's per-request environment vector
- * (name, value pairs in the request's pool), which h2o carries to the logger.
+ * http/access — request ids, annotations, the JSON access log and the request
+ * metrics (interface in access.h). Annotations live in h2o's per-request
+ * environment vector (name, value pairs in the request's pool), which h2o
+ * carries to the logger; the logger is always registered, for the metrics, and
+ * writes a line only with --access-log.
  */
 #include <stdio.h>
 #include <string.h>
