@@ -26,7 +26,7 @@ import tempfile
 
 RANKS = {
     "base": 0,
-    "crypto": 1,
+    "crypto": 1, "metrics": 1,
     "http": 2, "token": 2, "store": 2, "keys": 2, "work": 2, "policy": 2,
     "oauth": 3, "login": 3, "admin": 3, "ops": 3, "verify": 3,
     "app": 4,

@@ -27,6 +27,7 @@
 #include "authsvc/http/listen.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/login/login.h"
+#include "authsvc/metrics/metrics.h"
 #include "authsvc/ops/ops.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
@@ -60,7 +61,7 @@ typedef struct st_app_thread_t {
     as_http_thread_t http; /* its h2o context brings every request back to this thread's router */
     struct st_app_t *app;
     pthread_t tid;
-    int fd, tls_fd;
+    int fd, tls_fd, admin_fd;
     h2o_multithread_receiver_t pwcheck_receiver;
     h2o_multithread_receiver_t keys_receiver;
     h2o_multithread_receiver_t stop_receiver;
@@ -79,6 +80,8 @@ typedef struct st_app_thread_t {
 
 typedef struct st_app_t {
     as_app_config_t *config;
+    char admin_listen[300]; /* HOST:PORT of the management listener; "" without one */
+    double start_time;
     as_http_server_t http;
     as_pwcheck_t *pwcheck;
     as_keyset_t *keys; /* the set the threads were last given (main thread) */
@@ -145,6 +148,7 @@ static void *thread_main(void *arg)
         .max_waiting = 4096,
     };
 
+    as_metrics_thread_start(); /* before the pool, which counts into this thread's block */
     as_http_thread_init(&thr->http, &app->http, cfg->max_body);
     h2o_loop_t *loop = thr->http.ctx.loop;
     thr->db = as_pool_create(loop, &pool_config, as_store_statements, as_store_num_statements);
@@ -165,9 +169,13 @@ static void *thread_main(void *arg)
         .pwcheck_receiver = &thr->pwcheck_receiver,
         .keys = &thr->keys,
     };
-    thr->ops = (as_ops_ctx_t){.db = thr->db, .keys = &thr->keys};
+    thr->ops = (as_ops_ctx_t){.db = thr->db, .keys = &thr->keys, .pwcheck = app->pwcheck, .start_time = app->start_time};
     register_modules(&thr->http.router, &thr->oauth, &thr->ops);
     as_http_thread_listen(&thr->http, &app->http, thr->fd, thr->tls_fd);
+    if (thr->admin_fd >= 0) {
+        as_ops_register_admin(&thr->http.admin_router, &thr->ops);
+        as_http_thread_listen_admin(&thr->http, &app->http, thr->admin_fd);
+    }
 
     if (thr == app->threads) {
         /* housekeeping on one thread per instance; several instances doing it too is harmless (bounded deletes) */
@@ -270,7 +278,7 @@ static size_t default_max_connections(const as_app_config_t *cfg, size_t num_thr
 }
 
 /** Opens every thread's listening sockets (SO_REUSEPORT: the first picks the port, the others follow). */
-static int open_listeners(app_t *app, int *port, int *tls_port)
+static int open_listeners(app_t *app, int *port, int *tls_port, int *admin_port)
 {
     as_app_config_t *cfg = app->config;
     for (size_t i = 0; i != app->num_threads; ++i) {
@@ -280,13 +288,23 @@ static int open_listeners(app_t *app, int *port, int *tls_port)
         if (cfg->tls_listen != NULL &&
             (thr->tls_fd = as_http_listen_open(cfg->tls_listen, i == 0 ? -1 : *tls_port, i == 0 ? tls_port : NULL)) < 0)
             return thr->tls_fd;
+        if (app->admin_listen[0] != '\0' &&
+            (thr->admin_fd = as_http_listen_open(app->admin_listen, i == 0 ? -1 : *admin_port, i == 0 ? admin_port : NULL)) < 0)
+            return thr->admin_fd;
     }
     return 0;
 }
 
-static void announce(const as_app_config_t *cfg, size_t num_threads, int port, int tls_port)
+static void announce(const app_t *app, size_t num_threads, int port, int tls_port, int admin_port)
 {
+    const as_app_config_t *cfg = app->config;
     char host[256], portstr[16];
+    if (app->admin_listen[0] != '\0') {
+        /* a line of its own, before the one scripts wait for: it is in the log once that one is */
+        as_http_parse_hostport(app->admin_listen, host, sizeof(host), portstr, sizeof(portstr));
+        printf("authsvc %s: management listener on http://%s%s%s:%d (/livez, /readyz, /metrics)\n", AS_VERSION,
+               strchr(host, ':') != NULL ? "[" : "", host, strchr(host, ':') != NULL ? "]" : "", admin_port);
+    }
     as_http_parse_hostport(cfg->listen, host, sizeof(host), portstr, sizeof(portstr));
     int v6 = strchr(host, ':') != NULL;
     printf("authsvc %s: listening on http://%s%s%s:%d (HTTP/1.1 and h2c)", AS_VERSION, v6 ? "[" : "", host, v6 ? "]" : "", port);
@@ -325,11 +343,16 @@ int as_app_run(as_app_config_t *cfg)
     struct ssl_ctx_st *ssl_ctx = NULL;
     as_router_t table;
     char err[512];
-    int port = 0, tls_port = 0, ret = 1;
+    int port = 0, tls_port = 0, admin_port = 0, ret = 1;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     memset(&app, 0, sizeof(app));
     app.config = cfg;
+    app.start_time = (double)time(NULL);
+    if (cfg->admin_listen != NULL && as_http_admin_address(cfg->admin_listen, app.admin_listen, sizeof(app.admin_listen)) != 0) {
+        as_error("cannot parse --admin-listen %s (expected PORT or HOST:PORT)", cfg->admin_listen);
+        return 1;
+    }
     app.num_threads = cfg->num_threads != 0 ? cfg->num_threads : (size_t)(ncpu > 0 ? ncpu : 1);
 
     if (as_keyset_load(cfg->keys_dir, (int64_t)time(NULL), &app.keys, err, sizeof(err)) != 0) {
@@ -343,6 +366,13 @@ int as_app_run(as_app_config_t *cfg)
     as_router_init(&table, 0);
     register_modules(&table, NULL, NULL);
     as_oauth_build_metadata(&cfg->oauth, &table);
+    {
+        const char *paths[AS_METRICS_MAX_ROUTES];
+        size_t n = 0;
+        for (size_t i = 0; i != table.num_routes && n != AS_METRICS_MAX_ROUTES; ++i)
+            paths[n++] = table.routes[i].path; /* literals: they outlive the table */
+        as_metrics_set_routes(paths, n);
+    }
     as_router_dispose(&table);
     cfg->oauth.cookie_secure = strncmp(cfg->oauth.issuer, "https://", 8) == 0;
     /* RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, has Path=/ and no Domain, so no sibling host can set it */
@@ -368,6 +398,7 @@ int as_app_run(as_app_config_t *cfg)
         .max_connections = cfg->max_connections != 0 ? cfg->max_connections : default_max_connections(cfg, app.num_threads),
         .max_connections_per_address = cfg->max_connections_per_address,
         .idle_timeout = (uint64_t)cfg->idle_timeout * 1000,
+        .admin = app.admin_listen[0] != '\0',
     };
     as_http_server_init(&app.http, &http_config, ssl_ctx);
     as_info("at most %zu connections, %zu per client address (0: no cap), idle timeout %d s", http_config.max_connections,
@@ -387,10 +418,10 @@ int as_app_run(as_app_config_t *cfg)
     app.threads = as_calloc(app.num_threads, sizeof(*app.threads));
     for (size_t i = 0; i != app.num_threads; ++i) {
         app.threads[i].app = &app;
-        app.threads[i].fd = app.threads[i].tls_fd = -1;
+        app.threads[i].fd = app.threads[i].tls_fd = app.threads[i].admin_fd = -1;
         as_keyview_init(&app.threads[i].keys, as_keyset_retain(app.keys));
     }
-    if (open_listeners(&app, &port, &tls_port) != 0)
+    if (open_listeners(&app, &port, &tls_port, &admin_port) != 0)
         goto Exit;
     pthread_mutex_init(&app.ready_mutex, NULL);
     pthread_cond_init(&app.ready_cond, NULL);
@@ -401,7 +432,7 @@ int as_app_run(as_app_config_t *cfg)
     while (app.num_ready != app.num_threads)
         pthread_cond_wait(&app.ready_cond, &app.ready_mutex);
     pthread_mutex_unlock(&app.ready_mutex);
-    announce(cfg, app.num_threads, port, tls_port);
+    announce(&app, app.num_threads, port, tls_port, admin_port);
 
     wait_for_stop(&app, &sigs);
     as_ops_drain(&sigs, (uint64_t)cfg->drain_delay * 1000);
@@ -422,12 +453,15 @@ Exit:
                 close(app.threads[i].fd);
             if (app.threads[i].tls_fd >= 0)
                 close(app.threads[i].tls_fd);
+            if (app.threads[i].admin_fd >= 0)
+                close(app.threads[i].admin_fd);
         }
     }
     as_keyset_release(app.keys);
     as_http_server_dispose(&app.http);
     as_tls_ctx_free(ssl_ctx);
     free(app.threads);
+    as_metrics_dispose_all(); /* every thread that counted or scraped has been joined */
     free(cfg->oauth.dummy_hash);
     free(cfg->oauth.metadata);
     return ret;

@@ -1,7 +1,9 @@
 /*
- * http/access — request ids, annotations and the JSON access log (interface
- * in access.h). Annotations live in h2o's per-request environment vector
- * (name, value pairs in the request's pool), which h2o carries to the logger.
+ * http/access — request ids, annotations, the JSON access log and the request
+ * metrics (interface in access.h). Annotations live in h2o's per-request
+ * environment vector (name, value pairs in the request's pool), which h2o
+ * carries to the logger; the logger is always registered, for the metrics, and
+ * writes a line only with --access-log.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
+#include "authsvc/metrics/metrics.h"
 
 void as_http_annotate(h2o_req_t *req, const char *name, const char *value)
 {
@@ -67,6 +70,39 @@ static int64_t usec_between(const struct timeval *a, const struct timeval *b)
     return ((int64_t)b->tv_sec - a->tv_sec) * 1000000 + (b->tv_usec - a->tv_usec);
 }
 
+static size_t method_slot(h2o_iovec_t m)
+{
+    if (h2o_memis(m.base, m.len, H2O_STRLIT("GET")))
+        return AS_M_GET;
+    if (h2o_memis(m.base, m.len, H2O_STRLIT("POST")))
+        return AS_M_POST;
+    if (h2o_memis(m.base, m.len, H2O_STRLIT("HEAD")))
+        return AS_M_HEAD;
+    return AS_M_OTHER_METHOD;
+}
+
+/**
+ * The request's counters in the thread's metrics block (metrics/): by route, method, status class and OAuth
+ * error code, its latency, and for the token endpoint the grant's outcome. Plain single-writer increments.
+ */
+static void count_request(h2o_req_t *req, const struct timeval *now)
+{
+    as_metrics_t *m = as_metrics_self;
+    if (m == NULL)
+        return;
+    int status = req->res.status;
+    size_t cls = status >= 100 && status < 600 ? (size_t)(status / 100 - 1) : 4;
+    size_t route = as_metrics_route_of(req->path_normalized.base, req->path_normalized.len); /* as the router matches */
+    size_t error = as_metrics_error_of(as_http_annotation(req, "error"));
+    int64_t usec = usec_between(&req->timestamps.request_begin_at, now);
+    as_metrics_add(&m->requests[route][method_slot(req->method)][cls][error], 1);
+    as_histogram_observe(&m->latency[route], usec > 0 ? (uint64_t)usec : 0);
+    const char *grant = as_http_annotation(req, "grant");
+    if (grant != NULL)
+        as_metrics_add(&m->grants[as_metrics_grant_of(grant)][cls == 1 ? AS_MGO_ISSUED : cls == 4 ? AS_MGO_FAILED : AS_MGO_REFUSED],
+                       1);
+}
+
 static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     access_logger_t *logger = (access_logger_t *)self;
@@ -76,6 +112,9 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     as_jsonw_t w;
 
     gettimeofday(&now, NULL);
+    count_request(req, &now);
+    if (logger->fd < 0)
+        return;
     gmtime_r(&now.tv_sec, &tm);
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%03ldZ", (long)now.tv_usec / 1000);

@@ -28,8 +28,9 @@ void as_http_annotate(h2o_req_t *req, const char *name, const char *value);
 const char *as_http_annotation(h2o_req_t *req, const char *name);
 
 /**
- * Registers the access logger on `pathconf`: one JSON line per request, to
- * `fd` (the server keeps it open), written whole with one write(2).
+ * Registers the access logger on `pathconf`: the request's counters in the
+ * thread's metrics block, and one JSON line per request to `fd` (the server
+ * keeps it open; -1: no log), written whole with one write(2).
  */
 void as_http_access_log_register(h2o_pathconf_t *pathconf, int fd);
 

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,11 +21,13 @@
 #include "authsvc/http/respond.h"
 
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: rest the listeners this long, then try again */
+#define ADMIN_MAX_CONNECTIONS 64 /* probes and scrapers per process; they do not count against --max-connections */
+#define ADMIN_MAX_ENTITY 65536
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/** Both listeners' requests: the guard, the header limit, then the router of the listener's routes. */
+static int handle(h2o_req_t *req, int admin)
 {
     as_http_thread_t *thr = H2O_STRUCT_FROM_MEMBER(as_http_thread_t, ctx, req->conn->ctx);
-    (void)self;
     if (as_http__guard_request(req))
         return 0;
     /* HTTP/1.1 stops at H2O_MAX_HEADERS header fields (picohttpparser); HPACK has no such limit: the same here */
@@ -32,8 +35,37 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         as_http_header_fields_too_large(req);
         return 0;
     }
-    as_router_dispatch(&thr->router, req);
+    as_router_dispatch(admin ? &thr->admin_router : &thr->router, req);
     return 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    return handle(req, 0);
+}
+
+static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    return handle(req, 1);
+}
+
+static void init_admin(as_http_server_t *server, const as_http_server_config_t *config)
+{
+    h2o_globalconf_t *gc = &server->admin_globalconf;
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("authsvc"));
+    gc->max_request_entity_size = ADMIN_MAX_ENTITY;
+    gc->handshake_timeout = config->idle_timeout;
+    gc->http1.req_timeout = config->idle_timeout;
+    gc->http2.idle_timeout = config->idle_timeout;
+    gc->http1.upgrade_to_http2 = 0; /* as on the main listener: http/guard upgrades */
+    h2o_hostconf_t *hostconf = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_admin_req;
+    server->admin_limits = as_http__limits_new(ADMIN_MAX_CONNECTIONS, 0);
 }
 
 void as_http_server_init(as_http_server_t *server, const as_http_server_config_t *config, struct ssl_ctx_st *ssl_ctx)
@@ -52,10 +84,11 @@ void as_http_server_init(as_http_server_t *server, const as_http_server_config_t
     h2o_pathconf_t *pathconf = h2o_config_register_path(server->hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
-    if (config->access_log_fd >= 0)
-        as_http_access_log_register(pathconf, config->access_log_fd);
+    as_http_access_log_register(pathconf, config->access_log_fd); /* the request metrics, and the log if asked */
     if ((server->ssl_ctx = ssl_ctx) != NULL)
         h2o_ssl_register_alpn_protocols(ssl_ctx, h2o_http2_alpn_protocols);
+    if (config->admin)
+        init_admin(server, config);
 }
 
 void as_http_server_dispose(as_http_server_t *server)
@@ -63,6 +96,9 @@ void as_http_server_dispose(as_http_server_t *server)
     /* h2o 2.2.5's configuration lives until the process exits */
     as_http__limits_free(server->limits);
     server->limits = NULL;
+    if (server->admin_limits != NULL)
+        as_http__limits_free(server->admin_limits);
+    server->admin_limits = NULL;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err);
@@ -74,12 +110,15 @@ static void on_accept_resume(h2o_timeout_entry_t *entry)
         h2o_socket_read_start(thr->listener, on_accept);
     if (thr->tls_listener != NULL)
         h2o_socket_read_start(thr->tls_listener, on_accept);
+    if (thr->admin_listener != NULL)
+        h2o_socket_read_start(thr->admin_listener, on_accept);
 }
 
 void as_http_thread_init(as_http_thread_t *thr, as_http_server_t *server, size_t max_body)
 {
     h2o_context_init(&thr->ctx, h2o_evloop_create(), &server->globalconf);
     as_router_init(&thr->router, max_body);
+    as_router_init(&thr->admin_router, 0); /* GET only: no body */
     thr->limits = server->limits;
     h2o_timeout_init(thr->ctx.loop, &thr->accept_pause, ACCEPT_PAUSE_MS);
     thr->accept_resume.cb = on_accept_resume;
@@ -105,6 +144,8 @@ static void pause_accepting(as_http_thread_t *thr, int err)
         h2o_socket_read_stop(thr->listener);
     if (thr->tls_listener != NULL)
         h2o_socket_read_stop(thr->tls_listener);
+    if (thr->admin_listener != NULL)
+        h2o_socket_read_stop(thr->admin_listener);
     h2o_timeout_link(thr->ctx.loop, &thr->accept_pause, &thr->accept_resume);
 }
 
@@ -116,7 +157,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (err != NULL)
         return;
     if ((sock = h2o_evloop_socket_accept(listener)) != NULL) {
-        as_http__guard_accept(accept_ctx, thr->limits, sock);
+        as_http__guard_accept(accept_ctx, accept_ctx == &thr->admin_accept_ctx ? thr->admin_limits : thr->limits, sock);
         return;
     }
     switch (errno) {
@@ -149,6 +190,13 @@ void as_http_thread_listen(as_http_thread_t *thr, as_http_server_t *server, int 
     }
 }
 
+void as_http_thread_listen_admin(as_http_thread_t *thr, as_http_server_t *server, int fd)
+{
+    thr->admin_limits = server->admin_limits;
+    thr->admin_accept_ctx = (h2o_accept_ctx_t){.ctx = &thr->ctx, .hosts = server->admin_globalconf.hosts};
+    thr->admin_listener = start_listener(thr->ctx.loop, fd, &thr->admin_accept_ctx);
+}
+
 static void stop_listener(h2o_socket_t **sock)
 {
     if (*sock == NULL)
@@ -164,6 +212,7 @@ void as_http_thread_drain(as_http_thread_t *thr, uint64_t max_ms)
         h2o_timeout_unlink(&thr->accept_resume);
     stop_listener(&thr->listener);
     stop_listener(&thr->tls_listener);
+    stop_listener(&thr->admin_listener);
     h2o_context_request_shutdown(&thr->ctx);
     for (uint64_t deadline = h2o_now(thr->ctx.loop) + max_ms;
          (!h2o_linklist_is_empty(&thr->ctx.http1._conns) || !h2o_linklist_is_empty(&thr->ctx.http2._conns)) &&
@@ -174,6 +223,7 @@ void as_http_thread_drain(as_http_thread_t *thr, uint64_t max_ms)
 void as_http_thread_dispose(as_http_thread_t *thr)
 {
     as_router_dispose(&thr->router);
+    as_router_dispose(&thr->admin_router);
 }
 
 int as_http_parse_hostport(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
@@ -192,6 +242,25 @@ int as_http_parse_hostport(const char *spec, char *host, size_t hostlen, char *p
     memcpy(host, h, hend - h);
     host[hend - h] = '\0';
     strcpy(port, colon + 1);
+    return 0;
+}
+
+int as_http_admin_address(const char *spec, char *out, size_t outlen)
+{
+    char host[256], port[16];
+    size_t n = strlen(spec);
+    int r;
+    if (n != 0 && n <= 5 && strspn(spec, "0123456789") == n) /* a bare port */
+        r = snprintf(out, outlen, "127.0.0.1:%s", spec);
+    else if (as_http_parse_hostport(spec, host, sizeof(host), port, sizeof(port)) == 0)
+        r = snprintf(out, outlen, "%s", spec);
+    else
+        return AS_ERR_BAD_INPUT;
+    if (r < 0 || (size_t)r >= outlen)
+        return AS_ERR_BAD_INPUT;
+    const char *p = strrchr(out, ':') + 1;
+    if (strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) || atoi(p) > 65535)
+        return AS_ERR_BAD_INPUT;
     return 0;
 }
 

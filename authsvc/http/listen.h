@@ -4,6 +4,14 @@
  * event thread whose requests go to that thread's router, and the graceful
  * drain at shutdown. One cleartext port serves HTTP/1.1, h2c with prior
  * knowledge and h2c Upgrade; the TLS port negotiates h2 or HTTP/1.1 by ALPN.
+ *
+ * The management listener (--admin-listen) is a second cleartext port on
+ * every event thread with its own h2o host configuration and its own router
+ * (only what ops/ registers there: /livez, /readyz, /metrics), its own small
+ * connection cap (clients filling the public cap cannot starve the probes),
+ * and no access log or request metrics (a scrape every few seconds is not
+ * traffic). Each thread listens on it (SO_REUSEPORT) so that a probe answered
+ * proves some event loop turns, and a scrape never waits behind one busy loop.
  */
 #ifndef AS_HTTP_LISTEN_H
 #define AS_HTTP_LISTEN_H
@@ -22,6 +30,7 @@ typedef struct st_as_http_server_config_t {
     int access_log_fd;                  /* one JSON line per request goes there; -1: no access log */
     uint64_t idle_timeout;              /* milliseconds: TLS handshake, an HTTP/1.1 request, an HTTP/2 connection without a
                                          * new request (PINGs and other frames do not count) */
+    int admin;                          /* 1: also set up the management listener's configuration */
 } as_http_server_config_t;
 
 /** Process-wide: created before the event threads, read-only while they run (the connection counts aside). */
@@ -30,6 +39,8 @@ typedef struct st_as_http_server_t {
     h2o_hostconf_t *hostconf;
     struct ssl_ctx_st *ssl_ctx; /* NULL: no TLS listener */
     struct st_as_http_limits_t *limits;
+    h2o_globalconf_t admin_globalconf; /* the management listener's (when config->admin) */
+    struct st_as_http_limits_t *admin_limits; /* NULL: no management listener */
 } as_http_server_t;
 
 /**
@@ -43,9 +54,10 @@ void as_http_server_dispose(as_http_server_t *server);
 typedef struct st_as_http_thread_t {
     h2o_context_t ctx; /* h2o hands it back with every request: how dispatch finds the router */
     as_router_t router;
-    h2o_socket_t *listener, *tls_listener;
-    h2o_accept_ctx_t accept_ctx, tls_accept_ctx;
-    struct st_as_http_limits_t *limits;
+    as_router_t admin_router; /* the management listener's routes (empty without one) */
+    h2o_socket_t *listener, *tls_listener, *admin_listener;
+    h2o_accept_ctx_t accept_ctx, tls_accept_ctx, admin_accept_ctx;
+    struct st_as_http_limits_t *limits, *admin_limits;
     h2o_timeout_t accept_pause;        /* out of descriptors: how long the listeners rest */
     h2o_timeout_entry_t accept_resume; /* linked while they rest */
 } as_http_thread_t;
@@ -59,6 +71,9 @@ void as_http_thread_init(as_http_thread_t *thr, as_http_server_t *server, size_t
 
 /** Starts accepting on `fd` (cleartext) and `tls_fd` (-1: none); the sockets are the thread's from now on. */
 void as_http_thread_listen(as_http_thread_t *thr, as_http_server_t *server, int fd, int tls_fd);
+
+/** Starts accepting management connections on `fd` (the server must have been set up with config->admin). */
+void as_http_thread_listen_admin(as_http_thread_t *thr, as_http_server_t *server, int fd);
 
 /**
  * Stops accepting, sends HTTP/2 GOAWAY and runs the loop until the open
@@ -74,6 +89,13 @@ void as_http_thread_dispose(as_http_thread_t *thr);
  * Returns 0 or AS_ERR_BAD_INPUT.
  */
 int as_http_parse_hostport(const char *spec, char *host, size_t hostlen, char *port, size_t portlen);
+
+/**
+ * The management listener's address from --admin-listen: "HOST:PORT" as
+ * given, or a bare "PORT" as 127.0.0.1:PORT (loopback unless asked). Writes
+ * the HOST:PORT form into `out`; returns 0 or AS_ERR_BAD_INPUT.
+ */
+int as_http_admin_address(const char *spec, char *out, size_t outlen);
 
 /**
  * Opens a listening socket on `spec` with SO_REUSEPORT, on `port_override`

@@ -14,11 +14,13 @@
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/metrics/metrics.h"
 #include "authsvc/oauth/password.h"
 
 static void report(as_password_check_t *check, as_password_result_t result, int err)
 {
     as_password_outcome_t outcome = {.result = result, .err = err};
+    AS_METRICS_INC(logins[result]); /* metrics.h's AS_ML_* follow as_password_result_t */
     if (result == AS_PASSWORD_OK)
         outcome.user = check->user;
     if (result == AS_PASSWORD_BUSY)

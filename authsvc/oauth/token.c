@@ -18,6 +18,7 @@
 #include "authsvc/http/request.h"
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
+#include "authsvc/metrics/metrics.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/issue.h"
 #include "authsvc/oauth/oauth.h"
@@ -82,6 +83,7 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
     token_req_t *tr = ctx;
     tr->cr.job = NULL;
     tr->rotation = NULL;
+    AS_METRICS_INC(refresh[as_metrics_refresh_of(err, err == 0 && r->outcome == AS_REFRESH_GRACE)]);
     switch (err) {
     case 0:
         break;

@@ -15,6 +15,13 @@ void as_ops_register(as_router_t *router, as_ops_ctx_t *ctx)
 #undef ADD
 }
 
+void as_ops_register_admin(as_router_t *router, as_ops_ctx_t *ctx)
+{
+#define ADD(method, path, fn, name) as_router_add(router, method, path, fn, ctx, name);
+    AS_OPS_ADMIN_ROUTES(ADD)
+#undef ADD
+}
+
 typedef struct st_health_req_t {
     h2o_req_t *req;
     as_pool_job_t *job;

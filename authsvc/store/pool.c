@@ -6,6 +6,9 @@
  *  - a connection is a FIFO of in-flight jobs in pipeline mode, one sync each;
  *  - whoever breaks a connection first detaches its FIFO, then runs callbacks,
  *    so that callbacks may submit new jobs freely.
+ * It counts into the metrics block of the thread that created it (metrics/):
+ * its gauges as pairs of counters (up, down), its query latency from
+ * submission to result.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/metrics/metrics.h"
 #include "authsvc/store/pool.h"
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_PREPARING, CONN_READY };
@@ -23,6 +27,7 @@ typedef struct st_as_pool_conn_t {
     h2o_socket_t *sock;
     int pgfd; /* PQsocket() value the socket wraps */
     enum conn_state state;
+    int was_ready; /* ready at least once: the next ready is a reconnection */
     uint64_t generation; /* bumped on every teardown, to notice it from inside callbacks */
     int want_write;
     h2o_linklist_t inflight; /* as_pool_job_t, oldest first */
@@ -45,6 +50,7 @@ struct st_as_pool_job_t {
     void *ctx;
     as_pool_job_t **handle; /* the caller's reference, cleared when the callback is taken */
     PGresult *res;
+    uint64_t submitted_us; /* as_metrics_now_us() when submitted; 0: not measured */
 };
 
 struct st_as_pool_t {
@@ -57,11 +63,18 @@ struct st_as_pool_t {
     size_t num_waiting;
     h2o_timeout_t query_timeout;
     h2o_timeout_t retry_timeout;
+    as_metrics_t *metrics; /* the creating thread's, or NULL: nothing counted */
     int disposing;
     int outage_logged; /* a failed connection attempt was logged since the last success */
 };
 
 #define PREPARE_JOB SIZE_MAX
+
+#define COUNT(pool, member, n)                                                                                                     \
+    do {                                                                                                                           \
+        if ((pool)->metrics != NULL)                                                                                               \
+            as_metrics_add(&(pool)->metrics->member, (n));                                                                         \
+    } while (0)
 
 static void conn_start(as_pool_conn_t *conn);
 static void conn_fail(as_pool_conn_t *conn, const char *why);
@@ -141,6 +154,8 @@ static void job_complete(as_pool_job_t *job, int err)
         if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
             err = AS_ERR_DB_QUERY;
     }
+    if (job->submitted_us != 0 && job->pool->metrics != NULL)
+        as_histogram_observe(&job->pool->metrics->db_query, as_metrics_now_us() - job->submitted_us);
     if (cb != NULL)
         cb(job->ctx, err, err == 0 || err == AS_ERR_DB_QUERY ? job->res : NULL);
     job_free(job);
@@ -152,6 +167,7 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     if (job->conn == NULL) {
         h2o_linklist_unlink(&job->link);
         --job->pool->num_waiting;
+        COUNT(job->pool, db_waiting_out, 1);
         job_complete(job, AS_ERR_DB_TIMEOUT);
         return;
     }
@@ -213,6 +229,7 @@ static void fail_waiting(as_pool_t *pool, int err)
     h2o_linklist_t list;
     h2o_linklist_init_anchor(&list);
     h2o_linklist_insert_list(&list, &pool->waiting);
+    COUNT(pool, db_waiting_out, pool->num_waiting);
     pool->num_waiting = 0;
     while (!h2o_linklist_is_empty(&list)) {
         as_pool_job_t *job = H2O_STRUCT_FROM_MEMBER(as_pool_job_t, link, list.next);
@@ -235,6 +252,12 @@ static void conn_fail(as_pool_conn_t *conn, const char *why)
         as_warn("cannot connect to the database (%s): %s", why, conn->pg != NULL ? PQerrorMessage(conn->pg) : "");
         pool->outage_logged = 1;
     }
+    if (!pool->disposing)
+        COUNT(pool, db_connect_failures, 1);
+    if (conn->state == CONN_READY)
+        COUNT(pool, db_conns_down, 1);
+    if (conn->num_inflight != 0)
+        COUNT(pool, db_busy_down, 1);
     h2o_linklist_init_anchor(&inflight);
     h2o_linklist_insert_list(&inflight, &conn->inflight);
     conn->num_inflight = 0;
@@ -304,7 +327,8 @@ static int conn_send(as_pool_conn_t *conn, as_pool_job_t *job)
     ok = ok && PQpipelineSync(conn->pg);
     job->conn = conn;
     h2o_linklist_insert(&conn->inflight, &job->link);
-    ++conn->num_inflight;
+    if (++conn->num_inflight == 1)
+        COUNT(pool, db_busy_up, 1);
     if (!ok) {
         conn_fail(conn, "send failed");
         return -1;
@@ -324,6 +348,10 @@ static void on_prepared(void *ctx, int err, const PGresult *res)
         return;
     }
     conn->state = CONN_READY;
+    COUNT(conn->pool, db_conns_up, 1);
+    if (conn->was_ready)
+        COUNT(conn->pool, db_reconnects, 1);
+    conn->was_ready = 1;
     if (conn->pool->outage_logged) {
         as_info("database connection re-established");
         conn->pool->outage_logged = 0;
@@ -432,7 +460,8 @@ static void on_readable(h2o_socket_t *sock, const char *err)
         case PGRES_PIPELINE_SYNC:
             PQclear(res);
             h2o_linklist_unlink(&job->link);
-            --conn->num_inflight;
+            if (--conn->num_inflight == 0)
+                COUNT(conn->pool, db_busy_down, 1);
             job->conn = NULL;
             job_complete(job, 0);
             break;
@@ -481,6 +510,7 @@ static void dispatch(as_pool_t *pool)
         as_pool_job_t *job = H2O_STRUCT_FROM_MEMBER(as_pool_job_t, link, pool->waiting.next);
         h2o_linklist_unlink(&job->link);
         --pool->num_waiting;
+        COUNT(pool, db_waiting_out, 1);
         conn_send(conn, job);
     }
 }
@@ -498,6 +528,7 @@ as_pool_t *as_pool_create(h2o_loop_t *loop, const as_pool_config_t *config, cons
         pool->config.max_inflight = 1;
     pool->stmts = stmts;
     pool->num_stmts = num_stmts;
+    pool->metrics = as_metrics_self;
     h2o_linklist_init_anchor(&pool->waiting);
     h2o_timeout_init(loop, &pool->query_timeout, config->query_timeout);
     h2o_timeout_init(loop, &pool->retry_timeout, config->retry_interval);
@@ -541,7 +572,10 @@ void as_pool_query(as_pool_t *pool, size_t stmt, int nparams, const char *const 
         *handle = job;
         job->handle = handle;
     }
+    if (pool->metrics != NULL)
+        job->submitted_us = as_metrics_now_us();
     if (!pool_has_hope(pool) || pool->num_waiting >= pool->config.max_waiting) {
+        COUNT(pool, db_rejected, 1);
         job_complete(job, AS_ERR_DB_UNAVAILABLE);
         return;
     }
@@ -549,6 +583,7 @@ void as_pool_query(as_pool_t *pool, size_t stmt, int nparams, const char *const 
     h2o_timeout_link(pool->loop, &pool->query_timeout, &job->deadline);
     h2o_linklist_insert(&pool->waiting, &job->link);
     ++pool->num_waiting;
+    COUNT(pool, db_waiting_in, 1);
     dispatch(pool);
 }
 
@@ -560,6 +595,7 @@ void as_pool_cancel(as_pool_job_t *job)
     if (job->conn == NULL) {
         h2o_linklist_unlink(&job->link);
         --job->pool->num_waiting;
+        COUNT(job->pool, db_waiting_out, 1);
         job_free(job);
     }
     /* else: keep it in the FIFO so that results stay aligned; it is freed when its sync arrives */

@@ -44,6 +44,9 @@ struct st_as_pwcheck_t {
     size_t max_per_source, max_per_user; /* jobs waiting in the queue */
     uint64_t max_wait; /* milliseconds a job may wait in the queue before it is answered "busy" unhashed */
     int stopping;
+    size_t queued;              /* jobs in the list */
+    uint64_t rejected;          /* answered busy without hashing */
+    as_histogram_t wait;        /* queue wait, observed by the worker that takes the job */
     pthread_t *threads;
     size_t num_threads;
 };
@@ -109,12 +112,17 @@ static void *worker_main(void *arg)
         job = pw->head;
         if ((pw->head = job->next) == NULL)
             pw->tail = &pw->head;
+        --pw->queued;
         int stopping = pw->stopping;
+        uint64_t waited = now_ms() - job->queued_at;
+        as_histogram_observe(&pw->wait, waited * 1000); /* under the mutex: workers take turns */
+        if (!atomic_load(&job->cancelled) && (stopping || waited > pw->max_wait))
+            ++pw->rejected;
         pthread_mutex_unlock(&pw->mutex);
 
         /* a job whose request is gone, that waited too long (its client has given up or will), or that is left
          * at shutdown costs nothing: hashing it would only delay the jobs behind it */
-        if (atomic_load(&job->cancelled) || stopping || now_ms() - job->queued_at > pw->max_wait)
+        if (atomic_load(&job->cancelled) || stopping || waited > pw->max_wait)
             job->err = AS_ERR_BUSY;
         else if (job->hash)
             job->err = hash_normalised(job->password, job->password_len, job->result) == 0 ? 0 : AS_ERR_INTERNAL;
@@ -256,6 +264,8 @@ static int admit(as_pwcheck_t *pw, uint64_t source, uint64_t user, as_pwcheck_jo
         }
     }
     --pw->pending;
+    --pw->queued;
+    ++pw->rejected;
     victim->err = AS_ERR_BUSY;
     *evicted = victim;
     return 1;
@@ -281,12 +291,14 @@ static as_pwcheck_job_t *submit(as_pwcheck_t *pw, h2o_multithread_receiver_t *re
 
     pthread_mutex_lock(&pw->mutex);
     if (!admit(pw, job->source, job->user, &evicted)) {
+        ++pw->rejected;
         pthread_mutex_unlock(&pw->mutex);
         job_free(job);
         cb(ctx, AS_ERR_BUSY, 0, NULL);
         return NULL;
     }
     ++pw->pending;
+    ++pw->queued;
     *pw->tail = job;
     pw->tail = &job->next;
     pthread_cond_signal(&pw->cond);
@@ -326,6 +338,14 @@ int as_pwcheck_saturated(as_pwcheck_t *pw, const char *source, const char *user)
     count_queued(pw, s, u, &from_source, &for_user);
     int refused = (s != 0 && from_source >= pw->max_per_source) || (u != 0 && for_user >= pw->max_per_user) ||
                   (pw->pending >= pw->max_pending && (heaviest_newest(pw, &heaviest) == NULL || heaviest <= from_source + 1));
+    pw->rejected += refused != 0; /* the caller answers busy without submitting */
     pthread_mutex_unlock(&pw->mutex);
     return refused;
+}
+
+void as_pwcheck_stats(as_pwcheck_t *pw, as_pwcheck_stats_t *out)
+{
+    pthread_mutex_lock(&pw->mutex);
+    *out = (as_pwcheck_stats_t){.queued = pw->queued, .pending = pw->pending, .rejected = pw->rejected, .wait = pw->wait};
+    pthread_mutex_unlock(&pw->mutex);
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <h2o.h>
+#include "authsvc/metrics/metrics.h"
 
 typedef struct st_as_pwcheck_t as_pwcheck_t;
 typedef struct st_as_pwcheck_job_t as_pwcheck_job_t;
@@ -63,5 +64,16 @@ as_pwcheck_job_t *as_pwcheck_hash(as_pwcheck_t *pw, h2o_multithread_receiver_t *
 
 /** The callback of `job` will not run (loop thread only). */
 void as_pwcheck_cancel(as_pwcheck_job_t *job);
+
+/** What GET /metrics shows of the workers; counted under the queue's mutex, which every job takes anyway. */
+typedef struct st_as_pwcheck_stats_t {
+    size_t queued;     /* jobs waiting for a worker */
+    size_t pending;    /* jobs submitted and not yet answered (queued or being hashed) */
+    uint64_t rejected; /* jobs answered "busy" unhashed: turned away, evicted, or expired in the queue */
+    as_histogram_t wait; /* time from submission until a worker took the job */
+} as_pwcheck_stats_t;
+
+/** A copy of the counters (any thread; takes the mutex briefly). */
+void as_pwcheck_stats(as_pwcheck_t *pw, as_pwcheck_stats_t *out);
 
 #endif

@@ -6,9 +6,10 @@ Containers and Kubernetes cannot run on these machines, so everything around the
   required ones; unknown fields are errors), proven on broken manifests first; then what the manifests must
   promise: probes on /livez and /readyz (routes the binary serves), a non-root read-only container with no
   capability, resources, selectors that select, the keys from a Secret at the --keys directory, every `serve`
-  option one the binary knows, a NetworkPolicy that lets in only the HTTP port and out only PostgreSQL and DNS;
+  option one the binary knows, a NetworkPolicy that lets in only the HTTP and management ports and out only
+  PostgreSQL and DNS; probes on the management port (--admin-listen) and a Prometheus scrape annotation;
 - deploy/container/Dockerfile (no hadolint in Debian): multi-stage on Debian bookworm, a non-root USER, a
-  HEALTHCHECK on /livez, no secret in any layer, no -dev package or compiler in the runtime stage; its build
+  HEALTHCHECK on the management port's /livez, no secret in any layer, no -dev package or compiler in the runtime stage; its build
   stage is replayed on a context built from .dockerignore's rules (its cmake commands, verbatim), the installed
   tree is checked (binary, migrations that `authsvc migrate` finds relative to the binary, against a real
   database), and every shared library the binary needs comes from a package the runtime stage installs;
@@ -45,6 +46,7 @@ LOCAL_CLUSTER = os.path.join(ROOT, "deploy", "local-cluster")
 OPERATIONS_GUIDE = os.path.join(ROOT, "docs", "operations.md")
 
 HTTP_PORT = 8080
+ADMIN_PORT = 8081  # --admin-listen: the probes and /metrics
 KEYS_DIR = "/etc/authsvc/keys"
 
 # kind -> (apiVersion, python3-kubernetes model) of every kind the manifests may use
@@ -231,12 +233,17 @@ class KubernetesManifestTests(unittest.TestCase):
         paths = server_paths()
         port_names = {p["name"]: p["containerPort"] for p in self.container["ports"]}
         self.assertEqual(port_names.get("http"), HTTP_PORT)
+        self.assertEqual(port_names.get("admin"), ADMIN_PORT)
+        self.assertIn(f"0.0.0.0:{ADMIN_PORT}", self.container["args"][self.container["args"].index("--admin-listen") + 1])
+        annotations = self.pod["metadata"].get("annotations", {})
+        self.assertEqual((annotations.get("prometheus.io/scrape"), annotations.get("prometheus.io/port"),
+                          annotations.get("prometheus.io/path")), ("true", str(ADMIN_PORT), "/metrics"))
         for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz"), ("startupProbe", "/livez")):
             with self.subTest(probe=probe):
                 get = self.container[probe]["httpGet"]
                 self.assertEqual(get["path"], path)
                 self.assertIn(path, paths, "the binary does not route it")
-                self.assertIn(get["port"], ("http", HTTP_PORT))
+                self.assertIn(get["port"], ("admin", ADMIN_PORT))
         # /readyz answers within 1 s: a probe timeout below that would mark a healthy pod unready
         self.assertGreaterEqual(self.container["readinessProbe"]["timeoutSeconds"], 2)
 
@@ -342,7 +349,7 @@ class KubernetesManifestTests(unittest.TestCase):
         spec = policy["spec"]
         self.assertEqual(sorted(spec["policyTypes"]), ["Egress", "Ingress"])
         ingress_ports = [(p.get("protocol", "TCP"), p["port"]) for rule in spec["ingress"] for p in rule["ports"]]
-        self.assertEqual(ingress_ports, [("TCP", HTTP_PORT)])
+        self.assertEqual(ingress_ports, [("TCP", HTTP_PORT), ("TCP", ADMIN_PORT)])
         for rule in spec["egress"]:
             self.assertTrue(rule.get("to"), "an egress rule without `to` opens its ports to the world")
             ports = {(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]}
@@ -494,9 +501,9 @@ class DockerfileTests(unittest.TestCase):
         # nothing after USER switches back
         words = [w for w, _ in final["instructions"]]
         self.assertNotIn("RUN", words[words.index("USER"):], "a RUN after USER")
-        self.assertEqual(self.dockerfile.of(final, "EXPOSE"), [str(HTTP_PORT)])
+        self.assertEqual(self.dockerfile.of(final, "EXPOSE"), [f"{HTTP_PORT} {ADMIN_PORT}"])
         (healthcheck,) = self.dockerfile.of(final, "HEALTHCHECK")
-        self.assertIn(f"http://127.0.0.1:{HTTP_PORT}/livez", healthcheck)
+        self.assertIn(f"http://127.0.0.1:{ADMIN_PORT}/livez", healthcheck)
         self.assertIn("--timeout", healthcheck)
         self.assertEqual(self.dockerfile.of(final, "ENTRYPOINT"), ['["authsvc"]'])
         (cmd,) = self.dockerfile.of(final, "CMD")
@@ -670,6 +677,8 @@ class SystemdUnitTests(unittest.TestCase):
         self.assertEqual(self.directives("User"), ["authsvc"])
         self.assertEqual(self.directives("EnvironmentFile"), ["/etc/authsvc/env"])
         self.assertIn(f"--keys {KEYS_DIR}", start)
+        self.assertIn("--admin-listen ${AUTHSVC_ADMIN_LISTEN}", start)
+        self.assertIn("Environment=AUTHSVC_ADMIN_LISTEN=127.0.0.1:", self.text, "the management port on loopback by default")
 
 
 class LocalClusterConfigTests(unittest.TestCase):
