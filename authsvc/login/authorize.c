@@ -361,7 +361,9 @@ static void on_password(as_password_check_t *check, const as_password_outcome_t 
     as_b64url_encode(raw, sizeof(raw), ar->new_cookie);
     as_sha256(raw, sizeof(raw), hash);
     as_wipe(raw, sizeof(raw));
-    as_store_session_create(ar->ctx->db, &ar->req->pool, hash, outcome->user->id, outcome->user->token_version,
+    /* the browser's previous session, if it brought one (prompt=login, max_age, another user), ends with it */
+    as_store_session_create(ar->ctx->db, &ar->req->pool, hash, ar->have_cookie ? ar->cookie_hash : NULL, outcome->user->id,
+                            outcome->user->token_version,
                             cfg->session_idle_ttl, cfg->session_max_ttl, on_session_created, ar, &ar->job);
 }
 
