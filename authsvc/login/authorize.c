@@ -80,8 +80,7 @@ static void on_dispose(void *p)
     as_keyhold_release(ar->keys);
     ar->keys = NULL;
     /* the pool is not zeroed when cleared: the form held a password */
-    for (size_t i = 0; i != ar->params.num_params; ++i)
-        as_wipe(ar->params.params[i].value.base, ar->params.params[i].value.len);
+    as_form_wipe(&ar->params);
     as_wipe(ar->csrf_key, sizeof(ar->csrf_key));
     as_wipe(ar->cookie_hash, sizeof(ar->cookie_hash));
     as_wipe(ar->new_cookie, sizeof(ar->new_cookie));

@@ -78,8 +78,7 @@ static void on_dispose(void *p)
     as_keyhold_release(lr->keys);
     as_id_hint_clear(&lr->hint);
     as_wipe(lr->cookie_hash, sizeof(lr->cookie_hash));
-    for (size_t i = 0; i != lr->params.num_params; ++i)
-        as_wipe(lr->params.params[i].value.base, lr->params.params[i].value.len);
+    as_form_wipe(&lr->params);
 }
 
 /* --- HTML -------------------------------------------------------------------------- */

@@ -201,6 +201,5 @@ void as_client_req_dispose(as_client_req_t *cr)
      * layer, which may have freed it already: HTTP/2 releases a stream's body before its pool) */
     if (cr->client_secret.base != NULL)
         as_wipe(cr->client_secret.base, cr->client_secret.len);
-    for (size_t i = 0; i != cr->form.num_params; ++i)
-        as_wipe(cr->form.params[i].value.base, cr->form.params[i].value.len);
+    as_form_wipe(&cr->form);
 }

@@ -394,7 +394,7 @@ class DocumentTests(unittest.TestCase):
 class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
     """One server with a database, and a second one (same keys and issuer) whose database is unreachable."""
 
-    users = {"alice": "alice-password", "carol": "carol-password-0"}
+    users = {"alice": "alice-password", "carol": "carol-password-0", "tess": "tess-password-0"}
     clients = [
         Client("backend", grants=["client_credentials"], audiences=[API], scope="read write"),
         Client("multi", grants=["client_credentials"], audiences=[API, API2], scope="read"),
@@ -442,6 +442,7 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (ACCOUNT_PATH, "POST", 401, "invalid_token"): "account_invalid_token",
         (ACCOUNT_PATH, "POST", 403, "insufficient_scope"): "account_client_token",
         (ACCOUNT_PATH, "POST", 413, "invalid_request"): "account_too_large",
+        (ACCOUNT_PATH, "POST", 429, "slow_down"): "account_throttled",
         (ACCOUNT_PATH, "POST", 503, "temporarily_unavailable"): "account_unavailable",
         (JWKS_PATH, "GET", 200, None): "jwks_ok",
         (JWKS_PATH, "GET", 304, None): "jwks_not_modified",
@@ -632,6 +633,13 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
     def account_invalid_grant(self):
         return self.account({"current_password": "wrong", "new_password": "new-password-1"},
                             self.login()["access_token"])
+
+    def account_throttled(self):
+        # the current password is checked as a login is: tess, from this address, blocked as many failures would have it
+        token = self.login("tess")["access_token"]
+        self.db.query("INSERT INTO login_failures (key, failures, blocked_until)"
+                      " VALUES ('u:tess|127.0.0.1', 9, now() + interval '1 hour') ON CONFLICT DO NOTHING")
+        return self.account({"current_password": self.passwords["tess"], "new_password": "new-password-1"}, token)
 
     def account_no_token(self):
         return self.account({"current_password": "x", "new_password": "new-password-1"})
