@@ -8,6 +8,7 @@
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
+#include "authsvc/http/respond.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/token/refresh.h"
@@ -151,9 +152,56 @@ static void on_client(void *ctx, int err, const as_client_t *client)
     check_client(cr, client);
 }
 
+/** The length of the origin (scheme://authority) of an http(s) `uri`, or 0 if it has none; *port_at where its port begins. */
+static size_t origin_len(const char *uri, size_t len, size_t *port_at)
+{
+    size_t n;
+    if (len > 8 && memcmp(uri, "https://", 8) == 0)
+        n = 8;
+    else if (len > 7 && memcmp(uri, "http://", 7) == 0)
+        n = 7;
+    else
+        return 0;
+    *port_at = 0;
+    for (; n != len && uri[n] != '/' && uri[n] != '?' && uri[n] != '#'; ++n)
+        if (uri[n] == ':')
+            *port_at = n; /* the last colon outside an IPv6 literal's brackets is the port's */
+        else if (uri[n] == ']')
+            *port_at = 0;
+    return n;
+}
+
+/** 1 if `origin` (an Origin header) is the origin of one of `uris`; a loopback http origin may differ in its port. */
+static int origin_registered(const as_strlist_t *uris, const char *origin, size_t len)
+{
+    size_t olen, oport, rlen, rport;
+    if ((olen = origin_len(origin, len, &oport)) != len)
+        return 0;
+    for (size_t i = 0; i != uris->len; ++i) {
+        const char *r = uris->items[i];
+        if ((rlen = origin_len(r, strlen(r), &rport)) == 0)
+            continue;
+        if (rlen == olen && h2o_memis(r, rlen, origin, olen))
+            return 1;
+        /* RFC 8252 §7.3: a registered http://127.0.0.1:PORT or http://[::1]:PORT stands for every port */
+        if (rport != 0 && oport != 0 && rport == oport && h2o_memis(r, rport, origin, oport) &&
+            (h2o_memis(r, rport, H2O_STRLIT("http://127.0.0.1")) || h2o_memis(r, rport, H2O_STRLIT("http://[::1]"))))
+            return 1;
+    }
+    return 0;
+}
+
 /** Authenticates the request's credentials against the client's record. */
 static void check_client(as_client_req_t *cr, const as_client_t *client)
 {
+    ssize_t at;
+
+    /* the client's own web origins may read the answer, whatever it is (as_client_req_allow_origins) */
+    if (cr->cors && (at = h2o_find_header_by_str(&cr->req->headers, H2O_STRLIT("origin"), -1)) != -1) {
+        h2o_iovec_t origin = cr->req->headers.entries[at].value;
+        if (origin_registered(&client->redirect_uris, origin.base, origin.len))
+            as_http_cors(cr->req, h2o_strdup(&cr->req->pool, origin.base, origin.len).base);
+    }
     if (client->is_public) {
         /* a public client has no secret: presenting one (or Basic) is a confused or hostile client */
         if (cr->client_secret.base != NULL || cr->used_basic) {

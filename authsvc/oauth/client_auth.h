@@ -31,6 +31,7 @@ struct st_as_client_req_t {
     as_pool_job_t *job;        /* whatever database job the request waits for */
     as_keyhold_t *keys;        /* the key set as the request found it, kept to the end */
     as_client_authenticated_cb on_authenticated;
+    int cors; /* set by the endpoint: the client's own web origins may read the answer (as_client_req_allow_origins) */
 };
 
 /**
@@ -41,6 +42,18 @@ struct st_as_client_req_t {
  * answering the request.
  */
 void *as_client_req_new(as_oauth_ctx_t *ctx, h2o_req_t *req, size_t size, void (*dispose)(void *));
+
+/**
+ * For an endpoint browser apps call cross-origin (token, revocation): once the
+ * request names a registered client, its answer — success or error — may be
+ * read by the request's Origin if that is the origin (scheme://host[:port]) of
+ * one of the client's registered redirect URIs (a loopback one with any port,
+ * RFC 8252 §7.3). No other origin reads it, and never with credentials.
+ */
+static inline void as_client_req_allow_origins(as_client_req_t *cr)
+{
+    cr->cors = 1;
+}
 
 /** The value of a required form parameter, or NULL after answering invalid_request ("missing NAME"). */
 const h2o_iovec_t *as_client_req_require(as_client_req_t *cr, const char *name);
