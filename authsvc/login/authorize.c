@@ -35,8 +35,8 @@
 #include "authsvc/login/csrf.h"
 #include "authsvc/login/login.h"
 #include "authsvc/login/page.h"
+#include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/password.h"
-#include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/grants.h"
 
@@ -130,6 +130,21 @@ static void store_failure(authz_req_t *ar, int err)
         redirect_error(ar, AS_AUTHZ_SERVER_ERROR, "internal error");
 }
 
+/**
+ * A database job of the request ended with `err`: the request's state, or NULL once a failure other than
+ * `expected` (0: none) has been answered. Every store callback starts here.
+ */
+static authz_req_t *job_done(void *ctx, int err, int expected)
+{
+    authz_req_t *ar = ctx;
+    ar->job = NULL;
+    if (err != 0 && err != expected) {
+        store_failure(ar, err);
+        return NULL;
+    }
+    return ar;
+}
+
 /** The attempt cookie behind the forms: the browser's own, or a new one; its lifetime renewed. */
 static void set_attempt_cookie(authz_req_t *ar)
 {
@@ -188,12 +203,9 @@ static void show_consent(authz_req_t *ar, int status, const char *error)
 
 static void on_code_created(void *ctx, int err)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0) {
-        store_failure(ar, err);
+    authz_req_t *ar = job_done(ctx, err, 0);
+    if (ar == NULL)
         return;
-    }
     as_debug("authorization code issued to client %s", ar->client->client_id);
     const char *names[] = {"code", "state", "iss"};
     const char *values[] = {ar->code, ar->a.state, ar->ctx->config->issuer};
@@ -247,12 +259,9 @@ static int scope_covered(const char *requested, const char *approved)
 
 static void on_consent(void *ctx, int err, const char *approved)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        store_failure(ar, err);
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_NOT_FOUND);
+    if (ar == NULL)
         return;
-    }
     if (err == 0 && (ar->a.prompt & AS_PROMPT_CONSENT) == 0 && scope_covered(ar->a.scope, approved)) {
         issue_code(ar);
         return;
@@ -276,13 +285,9 @@ static void after_login(authz_req_t *ar)
 
 static void on_consent_stored(void *ctx, int err)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0) {
-        store_failure(ar, err);
-        return;
-    }
-    issue_code(ar);
+    authz_req_t *ar = job_done(ctx, err, 0);
+    if (ar != NULL)
+        issue_code(ar);
 }
 
 /** The consent form's decision, its token checked and spent. */
@@ -306,15 +311,12 @@ static void submit_consent(authz_req_t *ar)
 
 static void on_session_created(void *ctx, int err, const as_session_t *session)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_CONFLICT);
+    if (ar == NULL)
+        return;
     if (err == AS_ERR_CONFLICT) {
         /* the password changed or the user was disabled while the old one was being checked */
         show_signin(ar, 400, "The username or password is incorrect.", as_form_get(&ar->params, "username")->base);
-        return;
-    }
-    if (err != 0) {
-        store_failure(ar, err);
         return;
     }
     const as_oauth_config_t *cfg = ar->ctx->config;
@@ -396,14 +398,11 @@ static void form_refused(authz_req_t *ar)
 
 static void on_token_spent(void *ctx, int err)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_CONFLICT);
+    if (ar == NULL)
+        return;
     if (err == AS_ERR_CONFLICT) {
         form_refused(ar);
-        return;
-    }
-    if (err != 0) {
-        store_failure(ar, err);
         return;
     }
     if (ar->step == STEP_LOGIN)
@@ -446,12 +445,9 @@ static int needs_password(authz_req_t *ar)
 
 static void on_session(void *ctx, int err, const as_session_t *session)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        store_failure(ar, err);
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_NOT_FOUND);
+    if (ar == NULL)
         return;
-    }
     ar->session = session;
     if (ar->step == STEP_CONSENT) {
         if (session == NULL) {
@@ -532,11 +528,6 @@ static void with_client(authz_req_t *ar, const as_client_t *client)
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err == 0)
-        as_client_cache_put(ar->ctx->clients, client, h2o_now(ar->ctx->loop));
-    else if (err == AS_ERR_NOT_FOUND)
-        as_client_cache_put_unknown(ar->ctx->clients, ar->a.client_id, h2o_now(ar->ctx->loop));
     if (err == AS_ERR_NOT_FOUND) {
         error_page(ar, 400, "Sign-in request not valid", "The application that sent you here is not known.");
         return;
@@ -592,7 +583,6 @@ AS_HANDLER(as_login_authorize)
 {
     as_oauth_ctx_t *ctx = data;
     authz_req_t *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), on_dispose);
-    const as_client_t *cached;
     const char *why;
 
     memset(ar, 0, sizeof(*ar));
@@ -606,13 +596,5 @@ AS_HANDLER(as_login_authorize)
         error_page(ar, 400, "Sign-in request not valid", why);
         return;
     }
-    if ((cached = as_client_cache_get(ctx->clients, ar->a.client_id, h2o_now(ctx->loop), &req->pool)) != NULL) {
-        with_client(ar, cached);
-        return;
-    }
-    if (as_client_cache_is_unknown(ctx->clients, ar->a.client_id, h2o_now(ctx->loop))) {
-        on_client(ar, AS_ERR_NOT_FOUND, NULL);
-        return;
-    }
-    as_store_client_get(ctx->db, &req->pool, ar->a.client_id, on_client, ar, &ar->job);
+    as_oauth_client_find(ctx, &req->pool, ar->a.client_id, on_client, ar, &ar->job);
 }

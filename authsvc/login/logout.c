@@ -41,7 +41,7 @@
 #include "authsvc/login/authz.h"
 #include "authsvc/login/login.h"
 #include "authsvc/login/page.h"
-#include "authsvc/store/client_cache.h"
+#include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/access.h"
 #include "authsvc/token/grants.h"
@@ -372,7 +372,6 @@ static void check_client(logout_req_t *lr)
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     logout_req_t *lr = ctx;
-    lr->job = NULL;
     if (err == AS_ERR_NOT_FOUND) {
         error_page(lr, lr->has_hint ? "The id_token_hint was issued to an application that is no longer registered."
                                     : "The client_id names no registered application.");
@@ -382,7 +381,6 @@ static void on_client(void *ctx, int err, const as_client_t *client)
         unavailable_page(lr, err);
         return;
     }
-    as_client_cache_put(lr->ctx->clients, client, h2o_now(lr->ctx->loop));
     lr->client = client;
     check_client(lr);
 }
@@ -472,9 +470,5 @@ AS_HANDLER(as_login_logout)
         find_session(lr);
         return;
     }
-    if ((lr->client = as_client_cache_get(ctx->clients, client_id, h2o_now(ctx->loop), &req->pool)) != NULL) {
-        check_client(lr);
-        return;
-    }
-    as_store_client_get(ctx->db, &req->pool, client_id, on_client, lr, &lr->job);
+    as_oauth_client_find(ctx, &req->pool, client_id, on_client, lr, &lr->job);
 }

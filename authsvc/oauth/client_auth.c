@@ -132,21 +132,54 @@ static void reject_unknown(as_client_req_t *cr)
     as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
 }
 
+typedef struct st_client_find_t {
+    as_oauth_ctx_t *ctx;
+    const char *client_id;
+    as_client_found_cb cb;
+    void *data;
+    as_pool_job_t **job;
+} client_find_t;
+
+static void on_found(void *p, int err, const as_client_t *client)
+{
+    client_find_t *f = p;
+    *f->job = NULL;
+    if (err == 0)
+        as_client_cache_put(f->ctx->clients, client, h2o_now(f->ctx->loop));
+    else if (err == AS_ERR_NOT_FOUND)
+        as_client_cache_put_unknown(f->ctx->clients, f->client_id, h2o_now(f->ctx->loop));
+    f->cb(f->data, err, err == 0 ? client : NULL);
+}
+
+void as_oauth_client_find(as_oauth_ctx_t *ctx, h2o_mem_pool_t *pool, const char *client_id, as_client_found_cb cb, void *data,
+                          as_pool_job_t **job)
+{
+    const as_client_t *cached;
+    uint64_t now = h2o_now(ctx->loop);
+
+    *job = NULL;
+    if ((cached = as_client_cache_get(ctx->clients, client_id, now, pool)) != NULL) {
+        cb(data, 0, cached);
+        return;
+    }
+    if (as_client_cache_is_unknown(ctx->clients, client_id, now)) {
+        cb(data, AS_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    client_find_t *f = h2o_mem_alloc_pool(pool, sizeof(*f));
+    *f = (client_find_t){.ctx = ctx, .client_id = client_id, .cb = cb, .data = data, .job = job};
+    as_store_client_get(ctx->db, pool, client_id, on_found, f, job);
+}
+
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     as_client_req_t *cr = ctx;
-    cr->job = NULL;
-    if (err == 0)
-        as_client_cache_put(cr->ctx->clients, client, h2o_now(cr->ctx->loop));
-    else if (err == AS_ERR_NOT_FOUND)
-        as_client_cache_put_unknown(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop));
-
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        as_http_oauth_failure(cr->req, err);
+    if (err == AS_ERR_NOT_FOUND) {
+        reject_unknown(cr); /* costs what a wrong secret costs: the same hash, compare, log line and answer */
         return;
     }
-    if (client == NULL) {
-        reject_unknown(cr);
+    if (err != 0) {
+        as_http_oauth_failure(cr->req, err);
         return;
     }
     check_client(cr, client);
@@ -227,17 +260,8 @@ static void check_client(as_client_req_t *cr, const as_client_t *client)
 
 void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb cb)
 {
-    const as_client_t *cached;
     cr->on_authenticated = cb;
-    if ((cached = as_client_cache_get(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop), &cr->req->pool)) != NULL) {
-        check_client(cr, cached);
-        return;
-    }
-    if (as_client_cache_is_unknown(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop))) {
-        reject_unknown(cr);
-        return;
-    }
-    as_store_client_get(cr->ctx->db, &cr->req->pool, cr->client_id.base, on_client, cr, &cr->job);
+    as_oauth_client_find(cr->ctx, &cr->req->pool, cr->client_id.base, on_client, cr, &cr->job);
 }
 
 void as_client_req_dispose(as_client_req_t *cr)
