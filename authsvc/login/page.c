@@ -122,7 +122,7 @@ h2o_iovec_t as_login__html_escape(h2o_mem_pool_t *pool, const char *s, size_t le
     return h2o_iovec_init(out, n);
 }
 
-static void begin(as_login__html_t *h, h2o_mem_pool_t *pool, const char *title)
+void as_login__html_begin(as_login__html_t *h, h2o_mem_pool_t *pool, const char *title)
 {
     *h = (as_login__html_t){.pool = pool, .cap = 4096};
     h->base = h2o_mem_alloc_pool(pool, h->cap);
@@ -132,7 +132,7 @@ static void begin(as_login__html_t *h, h2o_mem_pool_t *pool, const char *title)
             "<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n", title);
 }
 
-static h2o_iovec_t end(as_login__html_t *h)
+h2o_iovec_t as_login__html_end(as_login__html_t *h)
 {
     as_login__html_lit(h, "</main>\n</body>\n</html>\n");
     return h2o_iovec_init(h->base, h->len);
@@ -186,7 +186,7 @@ static void input_end(as_login__html_t *h, const as_login_page_t *page, const ch
 h2o_iovec_t as_login__page_signin(h2o_mem_pool_t *pool, const as_login_page_t *page)
 {
     as_login__html_t h;
-    begin(&h, pool, "Sign in");
+    as_login__html_begin(&h, pool, "Sign in");
     heading(&h, "Sign in", page->client_name);
     alert(&h, page->error);
     form_begin(&h, page, "login");
@@ -199,7 +199,7 @@ h2o_iovec_t as_login__page_signin(h2o_mem_pool_t *pool, const as_login_page_t *p
              "required");
     input_end(&h, page, NULL, page->username != NULL);
     as_login__html_lit(&h, "<button type=\"submit\">Sign in</button>\n</form>\n");
-    return end(&h);
+    return as_login__html_end(&h);
 }
 
 /** A few well-known scopes in words; others are shown by name. */
@@ -221,7 +221,7 @@ h2o_iovec_t as_login__page_consent(h2o_mem_pool_t *pool, const as_login_page_t *
     as_login__html_t h;
     const char *p = page->scope != NULL ? page->scope : "";
 
-    begin(&h, pool, "Allow access?");
+    as_login__html_begin(&h, pool, "Allow access?");
     heading(&h, "Allow access?", page->client_name);
     alert(&h, page->error);
     as_login__html_fmt(&h, "<p><strong>%s</strong> asks to:</p>\n<ul class=\"scopes\">\n", page->client_name);
@@ -247,15 +247,15 @@ h2o_iovec_t as_login__page_consent(h2o_mem_pool_t *pool, const as_login_page_t *
              "</div>\n</form>\n");
     if (page->username != NULL)
         as_login__html_fmt(&h, "<p class=\"who\">Signed in as %s</p>\n", page->username);
-    return end(&h);
+    return as_login__html_end(&h);
 }
 
 h2o_iovec_t as_login__page_error(h2o_mem_pool_t *pool, const char *title, const char *message)
 {
     as_login__html_t h;
-    begin(&h, pool, title);
+    as_login__html_begin(&h, pool, title);
     as_login__html_fmt(&h, "<h1>%s</h1>\n<p class=\"alert\" role=\"alert\">%s</p>\n"
                            "<p>Go back to the application you came from and try again.</p>\n",
                        title, message);
-    return end(&h);
+    return as_login__html_end(&h);
 }
