@@ -200,18 +200,22 @@ const as_stmt_t as_store_statements[] = {
                       1},
     [STMT_PING] = {"ping", "SELECT 1", 0},
     /* $1 cookie hash, $2 user id, $3 the token_version its password was checked against, $4 idle ttl, $5 max ttl,
-     * $6 the hash of the session cookie the browser came with, or NULL: that session ends, replaced (session fixation) */
+     * $6 the hash of the session cookie the browser came with, or NULL: that session ends, replaced (session fixation);
+     * if it was the same user's, the refresh families born in it move to the new one, so that signing out still ends them */
     [STMT_SESSION_CREATE] = {"session_create",
                              "WITH old AS (UPDATE sessions SET ended_at = now(), ended_reason = 'replaced'"
                              " WHERE hash = $6::bytea AND ended_at IS NULL RETURNING id, user_id),"
                              " a AS (INSERT INTO audit_events (kind, user_id, detail)"
-                             " SELECT 'session_replaced', old.user_id, jsonb_build_object('session', old.id) FROM old)"
-                             " INSERT INTO sessions (hash, user_id, token_version, idle_expires_at, expires_at)"
+                             " SELECT 'session_replaced', old.user_id, jsonb_build_object('session', old.id) FROM old),"
+                             " n AS (INSERT INTO sessions (hash, user_id, token_version, idle_expires_at, expires_at)"
                              " SELECT $1::bytea, u.id, u.token_version,"
                              " now() + least($4::integer, $5::integer) * interval '1 second', now() + $5::integer * interval '1 second'"
                              " FROM users u WHERE u.id = $2::uuid AND u.token_version = $3::bigint AND NOT u.disabled"
-                             " RETURNING id, user_id, (SELECT username FROM users WHERE id = $2::uuid),"
-                             " floor(extract(epoch FROM auth_time))::bigint, token_version",
+                             " RETURNING id, user_id, auth_time, token_version),"
+                             " m AS (UPDATE refresh_families f SET session_id = n.id FROM n, old"
+                             " WHERE f.session_id = old.id AND old.user_id = n.user_id AND f.revoked_at IS NULL)"
+                             " SELECT n.id, n.user_id, (SELECT username FROM users WHERE id = $2::uuid),"
+                             " floor(extract(epoch FROM n.auth_time))::bigint, n.token_version FROM n",
                              6},
     /* $1 cookie hash, $2 idle ttl: a live session, its idle expiry moved on */
     [STMT_SESSION_USE] = {"session_use",

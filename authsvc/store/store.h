@@ -221,7 +221,8 @@ typedef void (*as_store_session_cb)(void *ctx, int err, const as_session_t *sess
  * (seconds). `replaced` (NULL: none) is the SHA-256 of the session cookie the
  * browser came with: that session ends in the same statement (reason
  * "replaced", audited), so a signing-in browser never keeps a session id it
- * had before (session fixation). AS_ERR_CONFLICT if the user's token_version
+ * had before (session fixation); if it was the same user's, the refresh
+ * families born in it move to the new session (a logout still ends them). AS_ERR_CONFLICT if the user's token_version
  * moved on or the user was disabled meanwhile (no session is stored; the
  * replaced one ends all the same).
  */

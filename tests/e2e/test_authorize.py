@@ -513,9 +513,14 @@ class AuthorizeTests(AuthorizeCase):
         sid, live = row.split("|")
         return sid, live == "t"
 
+    def family_session(self, refresh_token):
+        return self.db.query(f"SELECT f.session_id FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id"
+                             f" WHERE t.hash = {harness.sql_refresh_hash(refresh_token)}")
+
     def test_prompt_login_forces_the_form(self):
         browser = self.browser()
-        _, first, verifier = self.sign_in(browser, "alice")
+        first_code, first, first_verifier = self.sign_in(browser, "alice")
+        first_refresh = self.assertTokens(self.exchange(first_code, first, first_verifier))["refresh_token"]
         old_cookie = browser.cookie(self.session_cookie)
         old_sid, live = self.cookie_session(old_cookie)
         self.assertTrue(live)
@@ -534,6 +539,8 @@ class AuthorizeTests(AuthorizeCase):
         self.assertEqual(self.db.query(f"SELECT ended_reason FROM sessions WHERE id = '{old_sid}'"), "replaced")
         self.assertEqual(self.db.query(f"SELECT count(*) FROM audit_events WHERE kind = 'session_replaced'"
                                        f" AND detail->>'session' = '{old_sid}'"), "1")
+        # the same user: what the old session issued now belongs to the new one, so that signing out ends it
+        self.assertEqual(self.family_session(first_refresh), claims["sid"])
         # the old cookie, replayed by whoever kept it, signs nobody in
         stale = self.browser()
         stale.session.cookies.set(self.session_cookie, old_cookie)
@@ -542,7 +549,8 @@ class AuthorizeTests(AuthorizeCase):
 
     def test_signing_in_as_someone_else_ends_the_first_session(self):
         browser = self.browser()
-        self.sign_in(browser, "alice")
+        code, first, verifier = self.sign_in(browser, "alice")
+        alice_refresh = self.assertTokens(self.exchange(code, first, verifier))["refresh_token"]
         old_cookie = browser.cookie(self.session_cookie)
         old_sid, _ = self.cookie_session(old_cookie)
         params, verifier = self.params(prompt="login")
@@ -552,6 +560,7 @@ class AuthorizeTests(AuthorizeCase):
                             options={"verify_signature": False})
         self.assertEqual(claims["sub"], self.user_id("bob"))
         self.assertEqual(self.cookie_session(old_cookie), (old_sid, False))
+        self.assertEqual(self.family_session(alice_refresh), old_sid, "alice's tokens never pass to bob's session")
 
     def test_max_age(self):
         browser = self.browser()
