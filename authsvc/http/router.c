@@ -62,7 +62,8 @@ static const char *allow_of(const as_router_t *router, h2o_req_t *req, const cha
         const as_route_t *r = router->routes + i;
         if (strcmp(r->path, path) != 0)
             continue;
-        cors |= r->cors;
+        if (r->cors != 0)
+            cors = 1;
         int w = snprintf(buf + n, sizeof(buf) - n, "%s%s%s", n != 0 ? ", " : "", r->method,
                          strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
         if (w < 0 || (size_t)w >= sizeof(buf) - n)
