@@ -234,3 +234,9 @@ h2o_iovec_t as_cookie_format(h2o_mem_pool_t *pool, const char *name, const char 
         n += snprintf(buf + n, cap - n, "; Max-Age=%lld", (long long)max_age);
     return h2o_iovec_init(buf, (size_t)n);
 }
+
+void as_form_wipe(as_form_t *form)
+{
+    for (size_t i = 0; i != form->num_params; ++i)
+        as_wipe(form->params[i].value.base, form->params[i].value.len);
+}

@@ -46,6 +46,9 @@ int as_form_decode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_t 
 /** The value of parameter `name`, or NULL. */
 const h2o_iovec_t *as_form_get(const as_form_t *form, const char *name);
 
+/** Zeroes every value of `form` (a pool is not zeroed when cleared, and forms carry passwords and tokens). */
+void as_form_wipe(as_form_t *form);
+
 /**
  * Parses an Authorization header value of the Basic scheme: base64 of
  * urlencoded(id) ":" urlencoded(secret). Returns 0 and the decoded parts in

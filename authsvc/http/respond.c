@@ -27,6 +27,8 @@ static const char *reason_of(int status)
         return "Unauthorized";
     case 403:
         return "Forbidden";
+    case 204:
+        return "No Content";
     case 404:
         return "Not Found";
     case 405:
@@ -112,12 +114,18 @@ void as_http_send_empty(h2o_req_t *req, int flags)
     send_body(req, 200, NULL, 0, NULL, 0, flags);
 }
 
-void as_http_send_not_modified(h2o_req_t *req)
+/** A 204 or 304: no body, and no Content-Length (RFC 9110 §8.6), which h2o leaves out, as chunks, when it is unknown. */
+static void send_no_content(h2o_req_t *req, int status)
 {
-    req->res.status = 304;
-    req->res.reason = reason_of(304);
+    req->res.status = status;
+    req->res.reason = reason_of(status);
     add_common_headers(req);
     h2o_send_inline(req, NULL, 0);
+}
+
+void as_http_send_not_modified(h2o_req_t *req)
+{
+    send_no_content(req, 304);
 }
 
 /** 1 if `s` can stand in a Content-Security-Policy source list as one expression, and ends nothing. */
@@ -257,6 +265,27 @@ void as_http_method_not_allowed(h2o_req_t *req, const char *allow)
     static const char body[] = "{\"error\":\"method_not_allowed\",\"error_description\":\"method not allowed on this endpoint\"}";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
     as_http_send_json_text(req, 405, body, sizeof(body) - 1, 0);
+}
+
+void as_http_cors(h2o_req_t *req, const char *origin)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, origin, strlen(origin));
+    if (strcmp(origin, "*") != 0)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0, NULL,
+                          H2O_STRLIT("WWW-Authenticate, Retry-After"));
+}
+
+void as_http_preflight(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"), 0, NULL, allow, strlen(allow));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"), 0, NULL,
+                          H2O_STRLIT("Authorization, Content-Type"));
+    as_http_cors(req, "*");
+    /* two hours: what Chromium caps it at (Firefox: a day) */
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0, NULL, H2O_STRLIT("7200"));
+    send_no_content(req, 204);
 }
 
 void as_http_payload_too_large(h2o_req_t *req)

@@ -127,6 +127,23 @@ void as_http_not_found(h2o_req_t *req);
 /** 405 with `Allow: <allow>` (pool memory or a literal) and a JSON body. */
 void as_http_method_not_allowed(h2o_req_t *req, const char *allow);
 
+/**
+ * CORS (Fetch standard): lets `origin` read this response — "*" (any
+ * origin), or one origin (pool memory or a literal; `Vary: Origin` is added)
+ * — and exposes the headers a browser app reads (WWW-Authenticate,
+ * Retry-After). Never Access-Control-Allow-Credentials: a browser sends no
+ * cookie with `*`, and reads no credentialed response. Call before sending.
+ */
+void as_http_cors(h2o_req_t *req, const char *origin);
+
+/**
+ * Answers a CORS preflight (OPTIONS): 204, any origin (the preflight only lets
+ * the request be sent; whether its answer may be read is that answer's
+ * as_http_cors), `Allow` and `Access-Control-Allow-Methods: <allow>` (pool
+ * memory or a literal), Allow-Headers Authorization and Content-Type, a Max-Age.
+ */
+void as_http_preflight(h2o_req_t *req, const char *allow);
+
 /** 413 with an RFC 6749 invalid_request body, no-store. */
 void as_http_payload_too_large(h2o_req_t *req);
 

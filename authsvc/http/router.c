@@ -36,7 +36,14 @@ void as_router_add(as_router_t *router, const char *method, const char *path, as
         free(router->routes);
         router->routes = grown;
     }
-    router->routes[router->num_routes++] = (as_route_t){method, path, fn, ctx, name};
+    router->routes[router->num_routes++] = (as_route_t){method, path, fn, ctx, name, 0};
+}
+
+void as_router_allow_cors(as_router_t *router, const char *path, int who)
+{
+    for (size_t i = 0; i != router->num_routes; ++i)
+        if (strcmp(router->routes[i].path, path) == 0)
+            router->routes[i].cors = who;
 }
 
 static int method_is(h2o_req_t *req, const char *method)
@@ -44,22 +51,27 @@ static int method_is(h2o_req_t *req, const char *method)
     return h2o_memis(req->method.base, req->method.len, method, strlen(method));
 }
 
-/** "GET, HEAD, POST": the methods of every route of `path`, in pool memory. */
+/** "GET, HEAD, POST": the methods of every route of `path` (and OPTIONS, the preflight, on a CORS path), in pool memory. */
 static const char *allow_of(const as_router_t *router, h2o_req_t *req, const char *path)
 {
     char buf[256];
     size_t n = 0;
+    int cors = 0;
     buf[0] = '\0';
     for (size_t i = 0; i != router->num_routes; ++i) {
         const as_route_t *r = router->routes + i;
         if (strcmp(r->path, path) != 0)
             continue;
+        if (r->cors != 0)
+            cors = 1;
         int w = snprintf(buf + n, sizeof(buf) - n, "%s%s%s", n != 0 ? ", " : "", r->method,
                          strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
         if (w < 0 || (size_t)w >= sizeof(buf) - n)
             break;
         n += (size_t)w;
     }
+    if (cors && n + sizeof(", OPTIONS") <= sizeof(buf))
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ", OPTIONS");
     return h2o_strdup(&req->pool, buf, n).base;
 }
 
@@ -73,6 +85,8 @@ void as_router_dispatch(const as_router_t *router, h2o_req_t *req)
         const as_route_t *r = router->routes + i;
         if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, r->path, strlen(r->path)))
             continue;
+        if (path_match == NULL && r->cors == AS_CORS_ANY_ORIGIN && !method_is(req, "OPTIONS")) /* the preflight has its own */
+            as_http_cors(req, "*");
         path_match = r;
         /* RFC 9110 §9.1: HEAD wherever GET is served (h2o sends the headers of the GET response only) */
         if (!method_is(req, r->method) && !(strcmp(r->method, "GET") == 0 && method_is(req, "HEAD")))
@@ -82,6 +96,13 @@ void as_router_dispatch(const as_router_t *router, h2o_req_t *req)
             return;
         }
         r->fn(r->ctx, req);
+        return;
+    }
+    if (path_match != NULL && path_match->cors && method_is(req, "OPTIONS")) {
+        if (req->entity.len > router->max_body)
+            as_http_payload_too_large(req);
+        else
+            as_http_preflight(req, allow_of(router, req, path_match->path));
         return;
     }
     if (path_match != NULL) {

@@ -33,6 +33,7 @@ typedef struct st_as_route_t {
     as_handler_fn fn;
     void *ctx;
     const char *name; /* the metadata member that publishes this URL ("token_endpoint"), or NULL */
+    int cors;         /* as_router_allow_cors: AS_CORS_ANY_ORIGIN, AS_CORS_BY_ENDPOINT, or 0 */
 } as_route_t;
 
 typedef struct st_as_router_t {
@@ -49,10 +50,25 @@ void as_router_dispose(as_router_t *router);
 /** Adds a route; the strings must outlive the router (literals). Aborts on a (method, path) already taken. */
 void as_router_add(as_router_t *router, const char *method, const char *path, as_handler_fn fn, void *ctx, const char *name);
 
+/** Who may read the answers of a CORS path (as_router_allow_cors). */
+enum {
+    AS_CORS_ANY_ORIGIN = 1, /* every answer carries Access-Control-Allow-Origin: * */
+    AS_CORS_BY_ENDPOINT,    /* the handler decides, answer by answer (as_http_cors) */
+};
+
+/**
+ * Lets web origins call every route of `path` registered so far, without
+ * credentials: `who` says which origins may read the answers; OPTIONS, unless
+ * a route takes it, is the CORS preflight (as_http_preflight). Paths not
+ * named here answer OPTIONS with 405.
+ */
+void as_router_allow_cors(as_router_t *router, const char *path, int who);
+
 /**
  * Dispatches `req` (loop thread): the handler of its (method, path), HEAD to a
- * GET route; 405 with the Allow header listing every method of the path; 404
- * for an unknown path; 413 for a body over max_body.
+ * GET route; for a CORS path its headers on every answer, and the preflight
+ * for OPTIONS; 405 with the Allow header listing every method of the path;
+ * 404 for an unknown path; 413 for a body over max_body.
  */
 void as_router_dispatch(const as_router_t *router, h2o_req_t *req);
 

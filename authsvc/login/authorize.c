@@ -35,8 +35,8 @@
 #include "authsvc/login/csrf.h"
 #include "authsvc/login/login.h"
 #include "authsvc/login/page.h"
+#include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/password.h"
-#include "authsvc/store/client_cache.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/grants.h"
 
@@ -80,8 +80,7 @@ static void on_dispose(void *p)
     as_keyhold_release(ar->keys);
     ar->keys = NULL;
     /* the pool is not zeroed when cleared: the form held a password */
-    for (size_t i = 0; i != ar->params.num_params; ++i)
-        as_wipe(ar->params.params[i].value.base, ar->params.params[i].value.len);
+    as_form_wipe(&ar->params);
     as_wipe(ar->csrf_key, sizeof(ar->csrf_key));
     as_wipe(ar->cookie_hash, sizeof(ar->cookie_hash));
     as_wipe(ar->new_cookie, sizeof(ar->new_cookie));
@@ -129,6 +128,21 @@ static void store_failure(authz_req_t *ar, int err)
         redirect_error(ar, AS_AUTHZ_TEMPORARILY_UNAVAILABLE, "the service is temporarily unavailable, retry shortly");
     else
         redirect_error(ar, AS_AUTHZ_SERVER_ERROR, "internal error");
+}
+
+/**
+ * A database job of the request ended with `err`: the request's state, or NULL once a failure other than
+ * `expected` (0: none) has been answered. Every store callback starts here.
+ */
+static authz_req_t *job_done(void *ctx, int err, int expected)
+{
+    authz_req_t *ar = ctx;
+    ar->job = NULL;
+    if (err != 0 && err != expected) {
+        store_failure(ar, err);
+        return NULL;
+    }
+    return ar;
 }
 
 /** The attempt cookie behind the forms: the browser's own, or a new one; its lifetime renewed. */
@@ -189,12 +203,9 @@ static void show_consent(authz_req_t *ar, int status, const char *error)
 
 static void on_code_created(void *ctx, int err)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0) {
-        store_failure(ar, err);
+    authz_req_t *ar = job_done(ctx, err, 0);
+    if (ar == NULL)
         return;
-    }
     as_debug("authorization code issued to client %s", ar->client->client_id);
     const char *names[] = {"code", "state", "iss"};
     const char *values[] = {ar->code, ar->a.state, ar->ctx->config->issuer};
@@ -248,12 +259,9 @@ static int scope_covered(const char *requested, const char *approved)
 
 static void on_consent(void *ctx, int err, const char *approved)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        store_failure(ar, err);
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_NOT_FOUND);
+    if (ar == NULL)
         return;
-    }
     if (err == 0 && (ar->a.prompt & AS_PROMPT_CONSENT) == 0 && scope_covered(ar->a.scope, approved)) {
         issue_code(ar);
         return;
@@ -277,13 +285,9 @@ static void after_login(authz_req_t *ar)
 
 static void on_consent_stored(void *ctx, int err)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0) {
-        store_failure(ar, err);
-        return;
-    }
-    issue_code(ar);
+    authz_req_t *ar = job_done(ctx, err, 0);
+    if (ar != NULL)
+        issue_code(ar);
 }
 
 /** The consent form's decision, its token checked and spent. */
@@ -307,15 +311,12 @@ static void submit_consent(authz_req_t *ar)
 
 static void on_session_created(void *ctx, int err, const as_session_t *session)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_CONFLICT);
+    if (ar == NULL)
+        return;
     if (err == AS_ERR_CONFLICT) {
         /* the password changed or the user was disabled while the old one was being checked */
         show_signin(ar, 400, "The username or password is incorrect.", as_form_get(&ar->params, "username")->base);
-        return;
-    }
-    if (err != 0) {
-        store_failure(ar, err);
         return;
     }
     const as_oauth_config_t *cfg = ar->ctx->config;
@@ -361,7 +362,9 @@ static void on_password(as_password_check_t *check, const as_password_outcome_t 
     as_b64url_encode(raw, sizeof(raw), ar->new_cookie);
     as_sha256(raw, sizeof(raw), hash);
     as_wipe(raw, sizeof(raw));
-    as_store_session_create(ar->ctx->db, &ar->req->pool, hash, outcome->user->id, outcome->user->token_version,
+    /* the browser's previous session, if it brought one (prompt=login, max_age, another user), ends with it */
+    as_store_session_create(ar->ctx->db, &ar->req->pool, hash, ar->have_cookie ? ar->cookie_hash : NULL, outcome->user->id,
+                            outcome->user->token_version,
                             cfg->session_idle_ttl, cfg->session_max_ttl, on_session_created, ar, &ar->job);
 }
 
@@ -395,14 +398,11 @@ static void form_refused(authz_req_t *ar)
 
 static void on_token_spent(void *ctx, int err)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_CONFLICT);
+    if (ar == NULL)
+        return;
     if (err == AS_ERR_CONFLICT) {
         form_refused(ar);
-        return;
-    }
-    if (err != 0) {
-        store_failure(ar, err);
         return;
     }
     if (ar->step == STEP_LOGIN)
@@ -445,12 +445,9 @@ static int needs_password(authz_req_t *ar)
 
 static void on_session(void *ctx, int err, const as_session_t *session)
 {
-    authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        store_failure(ar, err);
+    authz_req_t *ar = job_done(ctx, err, AS_ERR_NOT_FOUND);
+    if (ar == NULL)
         return;
-    }
     ar->session = session;
     if (ar->step == STEP_CONSENT) {
         if (session == NULL) {
@@ -531,11 +528,6 @@ static void with_client(authz_req_t *ar, const as_client_t *client)
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     authz_req_t *ar = ctx;
-    ar->job = NULL;
-    if (err == 0)
-        as_client_cache_put(ar->ctx->clients, client, h2o_now(ar->ctx->loop));
-    else if (err == AS_ERR_NOT_FOUND)
-        as_client_cache_put_unknown(ar->ctx->clients, ar->a.client_id, h2o_now(ar->ctx->loop));
     if (err == AS_ERR_NOT_FOUND) {
         error_page(ar, 400, "Sign-in request not valid", "The application that sent you here is not known.");
         return;
@@ -591,7 +583,6 @@ AS_HANDLER(as_login_authorize)
 {
     as_oauth_ctx_t *ctx = data;
     authz_req_t *ar = h2o_mem_alloc_shared(&req->pool, sizeof(*ar), on_dispose);
-    const as_client_t *cached;
     const char *why;
 
     memset(ar, 0, sizeof(*ar));
@@ -605,13 +596,5 @@ AS_HANDLER(as_login_authorize)
         error_page(ar, 400, "Sign-in request not valid", why);
         return;
     }
-    if ((cached = as_client_cache_get(ctx->clients, ar->a.client_id, h2o_now(ctx->loop), &req->pool)) != NULL) {
-        with_client(ar, cached);
-        return;
-    }
-    if (as_client_cache_is_unknown(ctx->clients, ar->a.client_id, h2o_now(ctx->loop))) {
-        on_client(ar, AS_ERR_NOT_FOUND, NULL);
-        return;
-    }
-    as_store_client_get(ctx->db, &req->pool, ar->a.client_id, on_client, ar, &ar->job);
+    as_oauth_client_find(ctx, &req->pool, ar->a.client_id, on_client, ar, &ar->job);
 }

@@ -16,20 +16,9 @@ const size_t as_login__num_authz_params = sizeof(as_login__authz_params) / sizeo
 
 const char *as_login__authz_error_name(as_authz_error_t error)
 {
-    static const char *const names[] = {
-        [AS_AUTHZ_INVALID_REQUEST] = "invalid_request",
-        [AS_AUTHZ_UNAUTHORIZED_CLIENT] = "unauthorized_client",
-        [AS_AUTHZ_ACCESS_DENIED] = "access_denied",
-        [AS_AUTHZ_UNSUPPORTED_RESPONSE_TYPE] = "unsupported_response_type",
-        [AS_AUTHZ_INVALID_SCOPE] = "invalid_scope",
-        [AS_AUTHZ_SERVER_ERROR] = "server_error",
-        [AS_AUTHZ_TEMPORARILY_UNAVAILABLE] = "temporarily_unavailable",
-        [AS_AUTHZ_LOGIN_REQUIRED] = "login_required",
-        [AS_AUTHZ_CONSENT_REQUIRED] = "consent_required",
-        [AS_AUTHZ_REQUEST_NOT_SUPPORTED] = "request_not_supported",
-        [AS_AUTHZ_REQUEST_URI_NOT_SUPPORTED] = "request_uri_not_supported",
-        [AS_AUTHZ_REGISTRATION_NOT_SUPPORTED] = "registration_not_supported",
-    };
+#define CODE(name, code) [AS_AUTHZ_##name] = code,
+    static const char *const names[] = {AS_AUTHZ_ERRORS(CODE)};
+#undef CODE
     return names[error];
 }
 

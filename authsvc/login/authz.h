@@ -29,20 +29,28 @@ enum {
     AS_PROMPT_SELECT_ACCOUNT = 8, /* accepted; one browser holds one account, so nothing to select */
 };
 
-/** The errors an authorization response may carry (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6). */
+/**
+ * The errors an authorization response may carry (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6): each
+ * once, as X(NAME, "code") — the enum member AS_AUTHZ_NAME, and the code the redirect spells.
+ */
+#define AS_AUTHZ_ERRORS(X)                                                                                                         \
+    X(INVALID_REQUEST, "invalid_request")                                                                                          \
+    X(UNAUTHORIZED_CLIENT, "unauthorized_client")                                                                                  \
+    X(ACCESS_DENIED, "access_denied")                                                                                              \
+    X(UNSUPPORTED_RESPONSE_TYPE, "unsupported_response_type")                                                                      \
+    X(INVALID_SCOPE, "invalid_scope")                                                                                              \
+    X(SERVER_ERROR, "server_error")                                                                                                \
+    X(TEMPORARILY_UNAVAILABLE, "temporarily_unavailable")                                                                          \
+    X(LOGIN_REQUIRED, "login_required")                                                                                            \
+    X(CONSENT_REQUIRED, "consent_required")                                                                                        \
+    X(REQUEST_NOT_SUPPORTED, "request_not_supported")                                                                              \
+    X(REQUEST_URI_NOT_SUPPORTED, "request_uri_not_supported")                                                                      \
+    X(REGISTRATION_NOT_SUPPORTED, "registration_not_supported")
+
 typedef enum en_as_authz_error_t {
-    AS_AUTHZ_INVALID_REQUEST,
-    AS_AUTHZ_UNAUTHORIZED_CLIENT,
-    AS_AUTHZ_ACCESS_DENIED,
-    AS_AUTHZ_UNSUPPORTED_RESPONSE_TYPE,
-    AS_AUTHZ_INVALID_SCOPE,
-    AS_AUTHZ_SERVER_ERROR,
-    AS_AUTHZ_TEMPORARILY_UNAVAILABLE,
-    AS_AUTHZ_LOGIN_REQUIRED,
-    AS_AUTHZ_CONSENT_REQUIRED,
-    AS_AUTHZ_REQUEST_NOT_SUPPORTED,
-    AS_AUTHZ_REQUEST_URI_NOT_SUPPORTED,
-    AS_AUTHZ_REGISTRATION_NOT_SUPPORTED,
+#define AS_AUTHZ__MEMBER(name, code) AS_AUTHZ_##name,
+    AS_AUTHZ_ERRORS(AS_AUTHZ__MEMBER)
+#undef AS_AUTHZ__MEMBER
 } as_authz_error_t;
 
 /** The error code as the redirect spells it ("invalid_request"). */

@@ -41,7 +41,7 @@
 #include "authsvc/login/authz.h"
 #include "authsvc/login/login.h"
 #include "authsvc/login/page.h"
-#include "authsvc/store/client_cache.h"
+#include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/store.h"
 #include "authsvc/token/access.h"
 #include "authsvc/token/grants.h"
@@ -78,73 +78,26 @@ static void on_dispose(void *p)
     as_keyhold_release(lr->keys);
     as_id_hint_clear(&lr->hint);
     as_wipe(lr->cookie_hash, sizeof(lr->cookie_hash));
-    for (size_t i = 0; i != lr->params.num_params; ++i)
-        as_wipe(lr->params.params[i].value.base, lr->params.params[i].value.len);
+    as_form_wipe(&lr->params);
 }
 
-/* --- HTML -------------------------------------------------------------------------- */
+/* --- HTML (page.h's writer) ------------------------------------------------------------ */
 
-/** A page being written, in the request's pool. */
-typedef struct st_html_t {
-    h2o_mem_pool_t *pool;
-    char *buf;
-    size_t len, cap;
-} html_t;
-
-static void html_raw(html_t *h, const char *s, size_t len)
+/** A hosted page with its heading. */
+static void page_begin(logout_req_t *lr, as_login__html_t *h, const char *title)
 {
-    if (h->len + len > h->cap) {
-        size_t cap = h->cap * 2 > h->len + len ? h->cap * 2 : h->len + len + 1024;
-        char *buf = h2o_mem_alloc_pool(h->pool, cap);
-        memcpy(buf, h->buf, h->len);
-        h->buf = buf;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, s, len);
-    h->len += len;
-}
-
-static void html_lit(html_t *h, const char *s)
-{
-    html_raw(h, s, strlen(s));
-}
-
-/** Text or an attribute value, escaped (page.h): nothing a request carries is ever markup. */
-static void html_text(html_t *h, const char *s, size_t len)
-{
-    h2o_iovec_t e = as_login__html_escape(h->pool, s, len);
-    html_raw(h, e.base, e.len);
-}
-
-static void html_str(html_t *h, const char *s)
-{
-    html_text(h, s, strlen(s));
-}
-
-/** The head the hosted pages share (page.c): the stylesheet, no referrer, the title, then the heading. */
-static void page_begin(logout_req_t *lr, html_t *h, const char *title)
-{
-    h->pool = &lr->req->pool;
-    h->cap = 4096;
-    h->len = 0;
-    h->buf = h2o_mem_alloc_pool(h->pool, h->cap);
-    html_lit(h, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
-    html_str(h, title);
-    html_lit(h, "</title>\n<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n<h1>");
-    html_str(h, title);
-    html_lit(h, "</h1>\n");
+    as_login__html_begin(h, &lr->req->pool, title);
+    as_login__html_fmt(h, "<h1>%s</h1>\n", title);
 }
 
 /**
  * Sends the page. `form_target`: where the browser goes after its form is answered, if not here (a CSP source,
  * as_login__form_target): browsers apply form-action to that redirect too.
  */
-static void page_send(logout_req_t *lr, html_t *h, int status, const char *form_target)
+static void page_send(logout_req_t *lr, as_login__html_t *h, int status, const char *form_target)
 {
-    html_lit(h, "</main>\n</body>\n</html>\n");
-    as_http_send_html_form(lr->req, status, h->buf, h->len, form_target);
+    h2o_iovec_t body = as_login__html_end(h);
+    as_http_send_html_form(lr->req, status, body.base, body.len, form_target);
 }
 
 /** The name the user knows the client by. */
@@ -180,44 +133,36 @@ static int csrf_matches(const logout_req_t *lr)
     return ok;
 }
 
-static void hidden(html_t *h, const char *name, const h2o_iovec_t *value)
+static void hidden(as_login__html_t *h, const char *name, const h2o_iovec_t *value)
 {
-    if (value == NULL)
-        return;
-    html_lit(h, "<input type=\"hidden\" name=\"");
-    html_lit(h, name);
-    html_lit(h, "\" value=\"");
-    html_text(h, value->base, value->len);
-    html_lit(h, "\">\n");
+    if (value != NULL)
+        as_login__html_fmt(h, "<input type=\"hidden\" name=\"%s\" value=\"%s\">\n", name, value->base);
 }
 
 /** The sign-out form; with `carry`, the app's request goes along (the browser is sent back after the answer). */
-static void sign_out_form(logout_req_t *lr, html_t *h, int carry)
+static void sign_out_form(logout_req_t *lr, as_login__html_t *h, int carry)
 {
     char csrf[CSRF_LEN + 1];
     csrf_token(lr, csrf);
-    html_lit(h, "<form method=\"post\" action=\"" AS_LOGOUT_PATH "\">\n<input type=\"hidden\" name=\"csrf_token\" value=\"");
-    html_lit(h, csrf);
-    html_lit(h, "\">\n");
+    as_login__html_fmt(h, "<form method=\"post\" action=\"" AS_LOGOUT_PATH "\">\n<input type=\"hidden\" name=\"csrf_token\" value=\"%s\">\n",
+                       csrf);
     as_wipe(csrf, sizeof(csrf));
     if (carry) {
         hidden(h, "id_token_hint", lr->hint_text);
         hidden(h, "post_logout_redirect_uri", lr->redirect);
         hidden(h, "state", lr->state);
     }
-    html_lit(h, "<button type=\"submit\">Sign out</button>\n</form>\n");
+    as_login__html_lit(h, "<button type=\"submit\">Sign out</button>\n</form>\n");
 }
 
 /** 400: the request cannot be acted upon; nothing was ended. */
 static void error_page(logout_req_t *lr, const char *reason)
 {
-    html_t h;
+    as_login__html_t h;
     page_begin(lr, &h, "This sign-out request cannot be used");
-    html_lit(&h, "<p class=\"alert\" role=\"alert\">");
-    html_str(&h, reason);
-    html_lit(&h, "</p>\n");
+    as_login__html_fmt(&h, "<p class=\"alert\" role=\"alert\">%s</p>\n", reason);
     if (lr->has_cookie) {
-        html_lit(&h, "<p>You can still sign out here. You will not be sent back to the application.</p>\n");
+        as_login__html_lit(&h, "<p>You can still sign out here. You will not be sent back to the application.</p>\n");
         sign_out_form(lr, &h, 0);
     }
     page_send(lr, &h, 400, NULL);
@@ -225,10 +170,10 @@ static void error_page(logout_req_t *lr, const char *reason)
 
 static void unavailable_page(logout_req_t *lr, int err)
 {
-    html_t h;
+    as_login__html_t h;
     as_warn("logout: %s", as_strerror(err));
     page_begin(lr, &h, "Sign-out is unavailable");
-    html_lit(
+    as_login__html_lit(
         &h,
         "<p class=\"alert\" role=\"alert\">The sign-in service cannot reach its database right now. Please try again in a moment."
         "</p>\n");
@@ -237,36 +182,25 @@ static void unavailable_page(logout_req_t *lr, int err)
 
 static void confirm_page(logout_req_t *lr)
 {
-    html_t h;
+    as_login__html_t h;
     page_begin(lr, &h, "Sign out?");
-    if (lr->client != NULL) {
-        html_lit(&h, "<p class=\"for\">asked by <strong>");
-        html_str(&h, client_name(lr->client));
-        html_lit(&h, "</strong></p>\n");
-    }
-    html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
+    if (lr->client != NULL)
+        as_login__html_fmt(&h, "<p class=\"for\">asked by <strong>%s</strong></p>\n", client_name(lr->client));
+    as_login__html_lit(&h, "<p>Do you want to sign out? You will be signed out of every application that uses this sign-in.</p>\n");
     sign_out_form(lr, &h, lr->has_hint);
-    if (lr->session != NULL) {
-        html_lit(&h, "<p class=\"who\">Signed in as ");
-        html_str(&h, lr->session->username);
-        html_lit(&h, "</p>\n");
-    }
+    if (lr->session != NULL)
+        as_login__html_fmt(&h, "<p class=\"who\">Signed in as %s</p>\n", lr->session->username);
     /* with a valid hint the answer to the form goes back to the app */
     page_send(lr, &h, 200, lr->has_hint && lr->redirect != NULL ? as_login__form_target(&lr->req->pool, lr->redirect->base) : NULL);
 }
 
 static void signed_out_page(logout_req_t *lr)
 {
-    html_t h;
+    as_login__html_t h;
     page_begin(lr, &h, "You are signed out");
-    html_lit(&h, "<p>You are signed out of every application that used this sign-in. You may close this window.</p>\n");
-    if (lr->client != NULL && lr->redirect != NULL) { /* registered, but only a hint makes it a redirect */
-        html_lit(&h, "<p><a href=\"");
-        html_text(&h, lr->redirect->base, lr->redirect->len);
-        html_lit(&h, "\">Back to ");
-        html_str(&h, client_name(lr->client));
-        html_lit(&h, "</a></p>\n");
-    }
+    as_login__html_lit(&h, "<p>You are signed out of every application that used this sign-in. You may close this window.</p>\n");
+    if (lr->client != NULL && lr->redirect != NULL) /* registered, but only a hint makes it a redirect */
+        as_login__html_fmt(&h, "<p><a href=\"%s\">Back to %s</a></p>\n", lr->redirect->base, client_name(lr->client));
     page_send(lr, &h, 200, NULL);
 }
 
@@ -373,7 +307,6 @@ static void check_client(logout_req_t *lr)
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     logout_req_t *lr = ctx;
-    lr->job = NULL;
     if (err == AS_ERR_NOT_FOUND) {
         error_page(lr, lr->has_hint ? "The id_token_hint was issued to an application that is no longer registered."
                                     : "The client_id names no registered application.");
@@ -383,7 +316,6 @@ static void on_client(void *ctx, int err, const as_client_t *client)
         unavailable_page(lr, err);
         return;
     }
-    as_client_cache_put(lr->ctx->clients, client, h2o_now(lr->ctx->loop));
     lr->client = client;
     check_client(lr);
 }
@@ -473,9 +405,5 @@ AS_HANDLER(as_login_logout)
         find_session(lr);
         return;
     }
-    if ((lr->client = as_client_cache_get(ctx->clients, client_id, h2o_now(ctx->loop), &req->pool)) != NULL) {
-        check_client(lr);
-        return;
-    }
-    as_store_client_get(ctx->db, &req->pool, client_id, on_client, lr, &lr->job);
+    as_oauth_client_find(ctx, &req->pool, client_id, on_client, lr, &lr->job);
 }

@@ -2,6 +2,7 @@
  * login/page — the hosted pages' HTML and their stylesheet (interface in
  * page.h), and GET /login.css.
  */
+#include <stdarg.h>
 #include <string.h>
 #include "authsvc/http/respond.h"
 #include "authsvc/login/authz.h"
@@ -77,50 +78,61 @@ void as_login__html_esc(as_login__html_t *h, const char *s, size_t len)
     as_login__html_put(h, e.base, e.len);
 }
 
+void as_login__html_fmt(as_login__html_t *h, const char *tmpl, ...)
+{
+    va_list args;
+    const char *at;
+
+    va_start(args, tmpl);
+    while ((at = strstr(tmpl, "%s")) != NULL) {
+        const char *text = va_arg(args, const char *);
+        as_login__html_put(h, tmpl, (size_t)(at - tmpl));
+        as_login__html_esc(h, text, strlen(text));
+        tmpl = at + 2;
+    }
+    va_end(args);
+    as_login__html_lit(h, tmpl);
+}
+
+/** The character reference of a byte that HTML text or a quoted attribute value must not carry as itself, or NULL. */
+static const char *html_reference(char c)
+{
+    static const char specials[] = "&<>\"'";
+    static const char *const references[] = {"&amp;", "&lt;", "&gt;", "&#34;", "&#39;"};
+    const char *at = c != '\0' ? strchr(specials, c) : NULL;
+    return at != NULL ? references[at - specials] : NULL;
+}
+
 h2o_iovec_t as_login__html_escape(h2o_mem_pool_t *pool, const char *s, size_t len)
 {
+    const char *ref;
     size_t n = 0;
     for (size_t i = 0; i != len; ++i)
-        n += s[i] == '&' ? 5 : s[i] == '<' || s[i] == '>' ? 4 : s[i] == '"' || s[i] == '\'' ? 5 : 1;
+        n += (ref = html_reference(s[i])) != NULL ? strlen(ref) : 1;
     char *out = h2o_mem_alloc_pool(pool, n + 1), *p = out;
     for (size_t i = 0; i != len; ++i) {
-        switch (s[i]) {
-        case '&':
-            memcpy(p, "&amp;", 5), p += 5;
-            break;
-        case '<':
-            memcpy(p, "&lt;", 4), p += 4;
-            break;
-        case '>':
-            memcpy(p, "&gt;", 4), p += 4;
-            break;
-        case '"':
-            memcpy(p, "&#34;", 5), p += 5;
-            break;
-        case '\'':
-            memcpy(p, "&#39;", 5), p += 5;
-            break;
-        default:
+        if ((ref = html_reference(s[i])) != NULL) {
+            memcpy(p, ref, strlen(ref));
+            p += strlen(ref);
+        } else {
             *p++ = s[i];
-            break;
         }
     }
     *p = '\0';
     return h2o_iovec_init(out, n);
 }
 
-static void begin(as_login__html_t *h, h2o_mem_pool_t *pool, const char *title)
+void as_login__html_begin(as_login__html_t *h, h2o_mem_pool_t *pool, const char *title)
 {
     *h = (as_login__html_t){.pool = pool, .cap = 4096};
     h->base = h2o_mem_alloc_pool(pool, h->cap);
-    as_login__html_lit(h, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    as_login__html_fmt(h, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
-    as_login__html_esc(h, title, strlen(title));
-    as_login__html_lit(h, "</title>\n<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n");
+            "<meta name=\"referrer\" content=\"no-referrer\">\n<title>%s</title>\n"
+            "<link rel=\"stylesheet\" href=\"" AS_LOGIN_CSS_PATH "\">\n</head>\n<body>\n<main>\n", title);
 }
 
-static h2o_iovec_t end(as_login__html_t *h)
+h2o_iovec_t as_login__html_end(as_login__html_t *h)
 {
     as_login__html_lit(h, "</main>\n</body>\n</html>\n");
     return h2o_iovec_init(h->base, h->len);
@@ -129,11 +141,7 @@ static h2o_iovec_t end(as_login__html_t *h)
 /** The heading and "to continue to CLIENT". */
 static void heading(as_login__html_t *h, const char *title, const char *client_name)
 {
-    as_login__html_lit(h, "<h1>");
-    as_login__html_esc(h, title, strlen(title));
-    as_login__html_lit(h, "</h1>\n<p class=\"for\">to continue to <strong>");
-    as_login__html_esc(h, client_name, strlen(client_name));
-    as_login__html_lit(h, "</strong></p>\n");
+    as_login__html_fmt(h, "<h1>%s</h1>\n<p class=\"for\">to continue to <strong>%s</strong></p>\n", title, client_name);
 }
 
 /** The alert element (always there, so that assistive technology announces what appears in it). */
@@ -147,11 +155,7 @@ static void alert(as_login__html_t *h, const char *error)
 
 static void hidden(as_login__html_t *h, const char *name, const char *value)
 {
-    as_login__html_lit(h, "<input type=\"hidden\" name=\"");
-    as_login__html_esc(h, name, strlen(name));
-    as_login__html_lit(h, "\" value=\"");
-    as_login__html_esc(h, value, strlen(value));
-    as_login__html_lit(h, "\">\n");
+    as_login__html_fmt(h, "<input type=\"hidden\" name=\"%s\" value=\"%s\">\n", name, value);
 }
 
 /** The form's opening, the authorization request in hidden fields, the step and the token. */
@@ -167,34 +171,35 @@ static void form_begin(as_login__html_t *h, const as_login_page_t *page, const c
     hidden(h, "csrf_token", page->csrf);
 }
 
+/** The end of a field's <input>: marked invalid after a failed submission, its `value` (NULL: none), focused if `focus`. */
+static void input_end(as_login__html_t *h, const as_login_page_t *page, const char *value, int focus)
+{
+    if (page->error != NULL)
+        as_login__html_lit(h, " aria-invalid=\"true\" aria-describedby=\"form-error\"");
+    if (value != NULL)
+        as_login__html_fmt(h, " value=\"%s\"", value);
+    if (focus)
+        as_login__html_lit(h, " autofocus");
+    as_login__html_lit(h, ">\n");
+}
+
 h2o_iovec_t as_login__page_signin(h2o_mem_pool_t *pool, const as_login_page_t *page)
 {
     as_login__html_t h;
-    begin(&h, pool, "Sign in");
+    as_login__html_begin(&h, pool, "Sign in");
     heading(&h, "Sign in", page->client_name);
     alert(&h, page->error);
     form_begin(&h, page, "login");
     as_login__html_lit(&h, "<label for=\"username\">Username</label>\n"
              "<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" autocapitalize=\"none\" "
              "spellcheck=\"false\" maxlength=\"255\" required");
-    if (page->error != NULL)
-        as_login__html_lit(&h, " aria-invalid=\"true\" aria-describedby=\"form-error\"");
-    if (page->username != NULL) {
-        as_login__html_lit(&h, " value=\"");
-        as_login__html_esc(&h, page->username, strlen(page->username));
-        as_login__html_lit(&h, "\"");
-    } else {
-        as_login__html_lit(&h, " autofocus");
-    }
-    as_login__html_lit(&h, ">\n<label for=\"password\">Password</label>\n"
+    input_end(&h, page, page->username, page->username == NULL);
+    as_login__html_lit(&h, "<label for=\"password\">Password</label>\n"
              "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" maxlength=\"1024\" "
              "required");
-    if (page->error != NULL)
-        as_login__html_lit(&h, " aria-invalid=\"true\" aria-describedby=\"form-error\"");
-    if (page->username != NULL)
-        as_login__html_lit(&h, " autofocus");
-    as_login__html_lit(&h, ">\n<button type=\"submit\">Sign in</button>\n</form>\n");
-    return end(&h);
+    input_end(&h, page, NULL, page->username != NULL);
+    as_login__html_lit(&h, "<button type=\"submit\">Sign in</button>\n</form>\n");
+    return as_login__html_end(&h);
 }
 
 /** A few well-known scopes in words; others are shown by name. */
@@ -216,30 +221,20 @@ h2o_iovec_t as_login__page_consent(h2o_mem_pool_t *pool, const as_login_page_t *
     as_login__html_t h;
     const char *p = page->scope != NULL ? page->scope : "";
 
-    begin(&h, pool, "Allow access?");
+    as_login__html_begin(&h, pool, "Allow access?");
     heading(&h, "Allow access?", page->client_name);
     alert(&h, page->error);
-    as_login__html_lit(&h, "<p><strong>");
-    as_login__html_esc(&h, page->client_name, strlen(page->client_name));
-    as_login__html_lit(&h, "</strong> asks to:</p>\n<ul class=\"scopes\">\n");
+    as_login__html_fmt(&h, "<p><strong>%s</strong> asks to:</p>\n<ul class=\"scopes\">\n", page->client_name);
     if (*p == '\0')
         as_login__html_lit(&h, "<li>Sign you in (no other access)</li>\n");
     while (*p != '\0') {
         const char *sp = strchr(p, ' ');
         size_t n = sp != NULL ? (size_t)(sp - p) : strlen(p);
         const char *name = h2o_strdup(pool, p, n).base, *words = scope_words(name);
-        as_login__html_lit(&h, "<li>");
-        if (words != NULL) {
-            as_login__html_esc(&h, words, strlen(words));
-            as_login__html_lit(&h, " (<code>");
-            as_login__html_esc(&h, name, strlen(name));
-            as_login__html_lit(&h, "</code>)");
-        } else {
-            as_login__html_lit(&h, "<code>");
-            as_login__html_esc(&h, name, strlen(name));
-            as_login__html_lit(&h, "</code>");
-        }
-        as_login__html_lit(&h, "</li>\n");
+        if (words != NULL)
+            as_login__html_fmt(&h, "<li>%s (<code>%s</code>)</li>\n", words, name);
+        else
+            as_login__html_fmt(&h, "<li><code>%s</code></li>\n", name);
         p += n;
         while (*p == ' ')
             ++p;
@@ -250,22 +245,17 @@ h2o_iovec_t as_login__page_consent(h2o_mem_pool_t *pool, const as_login_page_t *
              "<button type=\"submit\" name=\"decision\" value=\"approve\" autofocus>Allow</button>\n"
              "<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\n"
              "</div>\n</form>\n");
-    if (page->username != NULL) {
-        as_login__html_lit(&h, "<p class=\"who\">Signed in as ");
-        as_login__html_esc(&h, page->username, strlen(page->username));
-        as_login__html_lit(&h, "</p>\n");
-    }
-    return end(&h);
+    if (page->username != NULL)
+        as_login__html_fmt(&h, "<p class=\"who\">Signed in as %s</p>\n", page->username);
+    return as_login__html_end(&h);
 }
 
 h2o_iovec_t as_login__page_error(h2o_mem_pool_t *pool, const char *title, const char *message)
 {
     as_login__html_t h;
-    begin(&h, pool, title);
-    as_login__html_lit(&h, "<h1>");
-    as_login__html_esc(&h, title, strlen(title));
-    as_login__html_lit(&h, "</h1>\n<p class=\"alert\" role=\"alert\">");
-    as_login__html_esc(&h, message, strlen(message));
-    as_login__html_lit(&h, "</p>\n<p>Go back to the application you came from and try again.</p>\n");
-    return end(&h);
+    as_login__html_begin(&h, pool, title);
+    as_login__html_fmt(&h, "<h1>%s</h1>\n<p class=\"alert\" role=\"alert\">%s</p>\n"
+                           "<p>Go back to the application you came from and try again.</p>\n",
+                       title, message);
+    return as_login__html_end(&h);
 }

@@ -36,6 +36,20 @@ void as_login__html_put(as_login__html_t *h, const char *s, size_t len);
 void as_login__html_lit(as_login__html_t *h, const char *s);
 /** Appends text or an attribute value, escaped: nothing a request carries is ever markup. */
 void as_login__html_esc(as_login__html_t *h, const char *s, size_t len);
+/**
+ * Starts a hosted page in `pool`: the document head every page shares (no
+ * referrer, the viewport, `title`, the stylesheet) and the opening of <main>.
+ */
+void as_login__html_begin(as_login__html_t *h, h2o_mem_pool_t *pool, const char *title);
+/** Closes the page; the whole document, in the pool. */
+h2o_iovec_t as_login__html_end(as_login__html_t *h);
+
+/**
+ * Appends the markup `tmpl` with each "%s" in it replaced by the next
+ * argument (a NUL-terminated string), escaped as as_login__html_esc does.
+ * "%s" is the only directive; nothing else in `tmpl` is special.
+ */
+void as_login__html_fmt(as_login__html_t *h, const char *tmpl, ...);
 
 /** What a sign-in or consent page shows. */
 typedef struct st_as_login_page_t {

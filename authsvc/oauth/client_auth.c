@@ -8,6 +8,7 @@
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/access.h"
 #include "authsvc/http/request.h"
+#include "authsvc/http/respond.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/store/client_cache.h"
 #include "authsvc/token/refresh.h"
@@ -131,29 +132,109 @@ static void reject_unknown(as_client_req_t *cr)
     as_client_req_error(cr, AS_OAUTH_INVALID_CLIENT, "client authentication failed");
 }
 
+typedef struct st_client_find_t {
+    as_oauth_ctx_t *ctx;
+    const char *client_id;
+    as_client_found_cb cb;
+    void *data;
+    as_pool_job_t **job;
+} client_find_t;
+
+static void on_found(void *p, int err, const as_client_t *client)
+{
+    client_find_t *f = p;
+    *f->job = NULL;
+    if (err == 0)
+        as_client_cache_put(f->ctx->clients, client, h2o_now(f->ctx->loop));
+    else if (err == AS_ERR_NOT_FOUND)
+        as_client_cache_put_unknown(f->ctx->clients, f->client_id, h2o_now(f->ctx->loop));
+    f->cb(f->data, err, err == 0 ? client : NULL);
+}
+
+void as_oauth_client_find(as_oauth_ctx_t *ctx, h2o_mem_pool_t *pool, const char *client_id, as_client_found_cb cb, void *data,
+                          as_pool_job_t **job)
+{
+    const as_client_t *cached;
+    uint64_t now = h2o_now(ctx->loop);
+
+    *job = NULL;
+    if ((cached = as_client_cache_get(ctx->clients, client_id, now, pool)) != NULL) {
+        cb(data, 0, cached);
+        return;
+    }
+    if (as_client_cache_is_unknown(ctx->clients, client_id, now)) {
+        cb(data, AS_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    client_find_t *f = h2o_mem_alloc_pool(pool, sizeof(*f));
+    *f = (client_find_t){.ctx = ctx, .client_id = client_id, .cb = cb, .data = data, .job = job};
+    as_store_client_get(ctx->db, pool, client_id, on_found, f, job);
+}
+
 static void on_client(void *ctx, int err, const as_client_t *client)
 {
     as_client_req_t *cr = ctx;
-    cr->job = NULL;
-    if (err == 0)
-        as_client_cache_put(cr->ctx->clients, client, h2o_now(cr->ctx->loop));
-    else if (err == AS_ERR_NOT_FOUND)
-        as_client_cache_put_unknown(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop));
-
-    if (err != 0 && err != AS_ERR_NOT_FOUND) {
-        as_http_oauth_failure(cr->req, err);
+    if (err == AS_ERR_NOT_FOUND) {
+        reject_unknown(cr); /* costs what a wrong secret costs: the same hash, compare, log line and answer */
         return;
     }
-    if (client == NULL) {
-        reject_unknown(cr);
+    if (err != 0) {
+        as_http_oauth_failure(cr->req, err);
         return;
     }
     check_client(cr, client);
 }
 
+/** The length of the origin (scheme://authority) of an http(s) `uri`, or 0 if it has none; *port_at where its port begins. */
+static size_t origin_len(const char *uri, size_t len, size_t *port_at)
+{
+    size_t n;
+    if (len > 8 && memcmp(uri, "https://", 8) == 0)
+        n = 8;
+    else if (len > 7 && memcmp(uri, "http://", 7) == 0)
+        n = 7;
+    else
+        return 0;
+    *port_at = 0;
+    for (; n != len && uri[n] != '/' && uri[n] != '?' && uri[n] != '#'; ++n)
+        if (uri[n] == ':')
+            *port_at = n; /* the last colon outside an IPv6 literal's brackets is the port's */
+        else if (uri[n] == ']')
+            *port_at = 0;
+    return n;
+}
+
+/** 1 if `origin` (an Origin header) is the origin of one of `uris`; a loopback http origin may differ in its port. */
+static int origin_registered(const as_strlist_t *uris, const char *origin, size_t len)
+{
+    size_t olen, oport, rlen, rport;
+    if ((olen = origin_len(origin, len, &oport)) != len)
+        return 0;
+    for (size_t i = 0; i != uris->len; ++i) {
+        const char *r = uris->items[i];
+        if ((rlen = origin_len(r, strlen(r), &rport)) == 0)
+            continue;
+        if (rlen == olen && h2o_memis(r, rlen, origin, olen))
+            return 1;
+        /* RFC 8252 §7.3: a registered http://127.0.0.1:PORT or http://[::1]:PORT stands for every port */
+        if (rport != 0 && oport != 0 && rport == oport && h2o_memis(r, rport, origin, oport) &&
+            (h2o_memis(r, rport, H2O_STRLIT("http://127.0.0.1")) || h2o_memis(r, rport, H2O_STRLIT("http://[::1]"))))
+            return 1;
+    }
+    return 0;
+}
+
 /** Authenticates the request's credentials against the client's record. */
 static void check_client(as_client_req_t *cr, const as_client_t *client)
 {
+    ssize_t at;
+
+    /* the client's own web origins may read the answer, whatever it is (as_client_req_allow_origins) */
+    if (cr->cors && (at = h2o_find_header_by_str(&cr->req->headers, H2O_STRLIT("origin"), -1)) != -1) {
+        h2o_iovec_t origin = cr->req->headers.entries[at].value;
+        if (origin_registered(&client->redirect_uris, origin.base, origin.len))
+            as_http_cors(cr->req, h2o_strdup(&cr->req->pool, origin.base, origin.len).base);
+    }
     if (client->is_public) {
         /* a public client has no secret: presenting one (or Basic) is a confused or hostile client */
         if (cr->client_secret.base != NULL || cr->used_basic) {
@@ -179,17 +260,8 @@ static void check_client(as_client_req_t *cr, const as_client_t *client)
 
 void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb cb)
 {
-    const as_client_t *cached;
     cr->on_authenticated = cb;
-    if ((cached = as_client_cache_get(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop), &cr->req->pool)) != NULL) {
-        check_client(cr, cached);
-        return;
-    }
-    if (as_client_cache_is_unknown(cr->ctx->clients, cr->client_id.base, h2o_now(cr->ctx->loop))) {
-        reject_unknown(cr);
-        return;
-    }
-    as_store_client_get(cr->ctx->db, &cr->req->pool, cr->client_id.base, on_client, cr, &cr->job);
+    as_oauth_client_find(cr->ctx, &cr->req->pool, cr->client_id.base, on_client, cr, &cr->job);
 }
 
 void as_client_req_dispose(as_client_req_t *cr)
@@ -201,6 +273,5 @@ void as_client_req_dispose(as_client_req_t *cr)
      * layer, which may have freed it already: HTTP/2 releases a stream's body before its pool) */
     if (cr->client_secret.base != NULL)
         as_wipe(cr->client_secret.base, cr->client_secret.len);
-    for (size_t i = 0; i != cr->form.num_params; ++i)
-        as_wipe(cr->form.params[i].value.base, cr->form.params[i].value.len);
+    as_form_wipe(&cr->form);
 }

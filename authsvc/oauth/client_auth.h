@@ -31,6 +31,7 @@ struct st_as_client_req_t {
     as_pool_job_t *job;        /* whatever database job the request waits for */
     as_keyhold_t *keys;        /* the key set as the request found it, kept to the end */
     as_client_authenticated_cb on_authenticated;
+    int cors; /* set by the endpoint: the client's own web origins may read the answer (as_client_req_allow_origins) */
 };
 
 /**
@@ -41,6 +42,31 @@ struct st_as_client_req_t {
  * answering the request.
  */
 void *as_client_req_new(as_oauth_ctx_t *ctx, h2o_req_t *req, size_t size, void (*dispose)(void *));
+
+/** The answer of as_oauth_client_find: 0 and the client, AS_ERR_NOT_FOUND (client NULL), or a store error. */
+typedef void (*as_client_found_cb)(void *data, int err, const as_client_t *client);
+
+/**
+ * Finds a registered client the way every endpoint does: the thread's cache
+ * (a known client, or a remembered unknown id), else one query whose answer —
+ * the client, or its absence — goes into the cache. Calls `cb` once, possibly
+ * before it returns; `*job` is the query in flight (cancel it on dispose),
+ * NULL again when `cb` runs. The client lives in `pool`. Loop thread only.
+ */
+void as_oauth_client_find(as_oauth_ctx_t *ctx, h2o_mem_pool_t *pool, const char *client_id, as_client_found_cb cb, void *data,
+                          as_pool_job_t **job);
+
+/**
+ * For an endpoint browser apps call cross-origin (token, revocation): once the
+ * request names a registered client, its answer — success or error — may be
+ * read by the request's Origin if that is the origin (scheme://host[:port]) of
+ * one of the client's registered redirect URIs (a loopback one with any port,
+ * RFC 8252 §7.3). No other origin reads it, and never with credentials.
+ */
+static inline void as_client_req_allow_origins(as_client_req_t *cr)
+{
+    cr->cors = 1;
+}
 
 /** The value of a required form parameter, or NULL after answering invalid_request ("missing NAME"). */
 const h2o_iovec_t *as_client_req_require(as_client_req_t *cr, const char *name);

@@ -65,7 +65,10 @@ AS_HANDLER(as_oauth_revoke)
 {
     as_oauth_ctx_t *ctx = data;
     revoke_req_t *rr = as_client_req_new(ctx, req, sizeof(*rr), NULL);
-    if (rr == NULL || (rr->token = as_client_req_require(&rr->cr, "token")) == NULL)
+    if (rr == NULL)
+        return;
+    as_client_req_allow_origins(&rr->cr);
+    if ((rr->token = as_client_req_require(&rr->cr, "token")) == NULL)
         return;
     /* token_type_hint is only a hint (RFC 7009 §2.1): both kinds are recognised by their form */
     as_client_req_authenticate(&rr->cr, on_authenticated);

@@ -351,6 +351,7 @@ AS_HANDLER(as_oauth_token)
 
     if (tr == NULL)
         return;
+    as_client_req_allow_origins(&tr->cr); /* browser apps: docs/cors.md */
     tr->ctx = ctx;
     tr->req = req;
     tr->scope = as_form_get(&tr->cr.form, "scope");

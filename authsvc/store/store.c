@@ -199,15 +199,24 @@ const as_stmt_t as_store_statements[] = {
                       " (SELECT count(*) FROM c), (SELECT count(*) FROM x), (SELECT count(*) FROM l), (SELECT count(*) FROM k)",
                       1},
     [STMT_PING] = {"ping", "SELECT 1", 0},
-    /* $1 cookie hash, $2 user id, $3 the token_version its password was checked against, $4 idle ttl, $5 max ttl */
+    /* $1 cookie hash, $2 user id, $3 the token_version its password was checked against, $4 idle ttl, $5 max ttl,
+     * $6 the hash of the session cookie the browser came with, or NULL: that session ends, replaced (session fixation);
+     * if it was the same user's, the refresh families born in it move to the new one, so that signing out still ends them */
     [STMT_SESSION_CREATE] = {"session_create",
-                             "INSERT INTO sessions (hash, user_id, token_version, idle_expires_at, expires_at)"
+                             "WITH old AS (UPDATE sessions SET ended_at = now(), ended_reason = 'replaced'"
+                             " WHERE hash = $6::bytea AND ended_at IS NULL RETURNING id, user_id),"
+                             " a AS (INSERT INTO audit_events (kind, user_id, detail)"
+                             " SELECT 'session_replaced', old.user_id, jsonb_build_object('session', old.id) FROM old),"
+                             " n AS (INSERT INTO sessions (hash, user_id, token_version, idle_expires_at, expires_at)"
                              " SELECT $1::bytea, u.id, u.token_version,"
                              " now() + least($4::integer, $5::integer) * interval '1 second', now() + $5::integer * interval '1 second'"
                              " FROM users u WHERE u.id = $2::uuid AND u.token_version = $3::bigint AND NOT u.disabled"
-                             " RETURNING id, user_id, (SELECT username FROM users WHERE id = $2::uuid),"
-                             " floor(extract(epoch FROM auth_time))::bigint, token_version",
-                             5},
+                             " RETURNING id, user_id, auth_time, token_version),"
+                             " m AS (UPDATE refresh_families f SET session_id = n.id FROM n, old"
+                             " WHERE f.session_id = old.id AND old.user_id = n.user_id AND f.revoked_at IS NULL)"
+                             " SELECT n.id, n.user_id, (SELECT username FROM users WHERE id = $2::uuid),"
+                             " floor(extract(epoch FROM n.auth_time))::bigint, n.token_version FROM n",
+                             6},
     /* $1 cookie hash, $2 idle ttl: a live session, its idle expiry moved on */
     [STMT_SESSION_USE] = {"session_use",
                           "UPDATE sessions s SET last_used_at = now(),"
@@ -306,7 +315,10 @@ const as_stmt_t as_store_statements[] = {
     [STMT_CONSENT_GET] = {"consent_get", "SELECT scope FROM consents WHERE user_id = $1::uuid AND client_id = $2", 2},
     [STMT_CONSENT_PUT] = {"consent_put",
                           "INSERT INTO consents (user_id, client_id, scope) VALUES ($1::uuid, $2, $3)"
-                          " ON CONFLICT (user_id, client_id) DO UPDATE SET scope = EXCLUDED.scope, granted_at = now()",
+                          /* what was approved before stays approved: the union of the scopes, each once */
+                          " ON CONFLICT (user_id, client_id) DO UPDATE SET scope = (SELECT coalesce(string_agg(t, ' ' ORDER BY t), '')"
+                          " FROM (SELECT DISTINCT t FROM unnest(string_to_array(consents.scope, ' ')"
+                          " || string_to_array(EXCLUDED.scope, ' ')) t WHERE t <> '') u), granted_at = now()",
                           3},
     /* $1 token hash, $2 its expiry (UNIX seconds): a row only the first time; of racing uses, one inserts */
     [STMT_FORM_TOKEN_USE] = {"form_token_use",
@@ -1038,20 +1050,20 @@ static void on_session(void *ctx, int err, const PGresult *res)
     cb(c->ctx, 0, s);
 }
 
-void as_store_session_create(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *user_id,
-                             int64_t token_version, int idle_ttl, int max_ttl, as_store_session_cb cb, void *ctx,
+void as_store_session_create(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const uint8_t *replaced,
+                             const char *user_id, int64_t token_version, int idle_ttl, int max_ttl, as_store_session_cb cb, void *ctx,
                              as_pool_job_t **handle)
 {
     char ver[24], idle[16], max[16];
     snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
     snprintf(idle, sizeof(idle), "%d", idle_ttl);
     snprintf(max, sizeof(max), "%d", max_ttl);
-    const char *values[] = {(const char *)hash, user_id, ver, idle, max};
-    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0};
-    const int formats[] = {1, 0, 0, 0, 0};
+    const char *values[] = {(const char *)hash, user_id, ver, idle, max, (const char *)replaced};
+    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0, replaced != NULL ? AS_SHA256_LEN : 0};
+    const int formats[] = {1, 0, 0, 0, 0, 1};
     call_t *c = call_new(mem, (void (*)(void))cb, ctx);
     c->none = AS_ERR_CONFLICT;
-    as_pool_query(pool, STMT_SESSION_CREATE, 5, values, lengths, formats, on_session, c, handle);
+    as_pool_query(pool, STMT_SESSION_CREATE, 6, values, lengths, formats, on_session, c, handle);
 }
 
 void as_store_session_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int idle_ttl,

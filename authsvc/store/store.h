@@ -218,11 +218,16 @@ typedef void (*as_store_session_cb)(void *ctx, int err, const as_session_t *sess
 /**
  * Starts a session for a user who just proved their password: stores the
  * SHA-256 of the cookie value, with an idle and an absolute lifetime
- * (seconds). AS_ERR_CONFLICT if the user's token_version moved on or the user
- * was disabled meanwhile (nothing is stored).
+ * (seconds). `replaced` (NULL: none) is the SHA-256 of the session cookie the
+ * browser came with: that session ends in the same statement (reason
+ * "replaced", audited), so a signing-in browser never keeps a session id it
+ * had before (session fixation); if it was the same user's, the refresh
+ * families born in it move to the new session (a logout still ends them). AS_ERR_CONFLICT if the user's token_version
+ * moved on or the user was disabled meanwhile (no session is stored; the
+ * replaced one ends all the same).
  */
-void as_store_session_create(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *user_id,
-                             int64_t token_version, int idle_ttl, int max_ttl, as_store_session_cb cb, void *ctx,
+void as_store_session_create(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const uint8_t *replaced,
+                             const char *user_id, int64_t token_version, int idle_ttl, int max_ttl, as_store_session_cb cb, void *ctx,
                              as_pool_job_t **handle);
 
 /**
@@ -297,7 +302,7 @@ void as_store_code_redeem(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t ha
 void as_store_consent_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
                           void (*cb)(void *ctx, int err, const char *scope), void *ctx, as_pool_job_t **handle);
 
-/** Records that a user approved `scope` for a client (replacing what they approved before). */
+/** Records that a user approved `scope` for a client, adding to what they approved before (the union, each scope once). */
 void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id, const char *scope,
                           as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
 

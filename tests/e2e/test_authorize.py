@@ -40,10 +40,11 @@ CB = "https://app.test/cb"
 CB_PORTAL = "https://portal.test/oauth/callback?tenant=1"
 CB_THIRD = "https://third.example/cb"
 CB_SERVICE = "https://service.test/cb"
+CB_WIDGET = "https://widget.example/cb"
 TIMEOUT = harness.REQUEST_TIMEOUT
 
 # Where each client's codes go (registered with `client add --redirect-uri`).
-REDIRECT_URIS = {"spa": CB, "portal": CB_PORTAL, "third": CB_THIRD, "service": CB_SERVICE}
+REDIRECT_URIS = {"spa": CB, "portal": CB_PORTAL, "third": CB_THIRD, "service": CB_SERVICE, "widget": CB_WIDGET}
 
 
 def spa(scope="openid profile read"):
@@ -397,6 +398,8 @@ class AuthorizeTests(AuthorizeCase):
         Client("third", grants=["authorization_code"], audiences=[API], scope="openid read", public=True,
                options=["--redirect-uri", CB_THIRD, "--consent"]),
         Client("service", grants=["client_credentials"], audiences=[API], scope="read"),
+        Client("widget", grants=["authorization_code"], audiences=[API], scope="openid read write", public=True,
+               options=["--redirect-uri", CB_WIDGET, "--consent"]),
     ]
 
     @classmethod
@@ -501,15 +504,63 @@ class AuthorizeTests(AuthorizeCase):
         code = self.assertCodeResponse(browser.authorize(params), params, (302,))
         self.assertTokens(self.exchange(code, params, verifier))
 
+    def cookie_session(self, cookie):
+        """(id, live) of the session row of a session cookie's value, or None."""
+        digest = hashlib.sha256(harness.b64url_decode(cookie)).hexdigest()
+        row = self.db.query(f"SELECT id, ended_at IS NULL FROM sessions WHERE hash = decode('{digest}', 'hex')")
+        if not row:
+            return None
+        sid, live = row.split("|")
+        return sid, live == "t"
+
+    def family_session(self, refresh_token):
+        return self.db.query(f"SELECT f.session_id FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id"
+                             f" WHERE t.hash = {harness.sql_refresh_hash(refresh_token)}")
+
     def test_prompt_login_forces_the_form(self):
         browser = self.browser()
-        _, first, verifier = self.sign_in(browser, "alice")
+        first_code, first, first_verifier = self.sign_in(browser, "alice")
+        first_refresh = self.assertTokens(self.exchange(first_code, first, first_verifier))["refresh_token"]
+        old_cookie = browser.cookie(self.session_cookie)
+        old_sid, live = self.cookie_session(old_cookie)
+        self.assertTrue(live)
         params, verifier = self.params(prompt="login")
         page = self.assertSigninPage(browser.authorize(params))
         response = browser.submit(page, {"username": "alice", "password": self.users["alice"]})
         code = self.assertCodeResponse(response, params, (303,))
         body = self.assertTokens(self.exchange(code, params, verifier))
-        self.verify_id_token(body["id_token"], client_id="spa", nonce=params["nonce"], access_token=body["access_token"])
+        claims = self.verify_id_token(body["id_token"], client_id="spa", nonce=params["nonce"], access_token=body["access_token"])
+        # signing in again replaces the session (as against session fixation): a new cookie value, the old row ended
+        new_cookie = browser.cookie(self.session_cookie)
+        self.assertNotEqual(new_cookie, old_cookie)
+        self.assertEqual(self.cookie_session(new_cookie), (claims["sid"], True))
+        self.assertNotEqual(claims["sid"], old_sid)
+        self.assertEqual(self.cookie_session(old_cookie), (old_sid, False), "the old session must end")
+        self.assertEqual(self.db.query(f"SELECT ended_reason FROM sessions WHERE id = '{old_sid}'"), "replaced")
+        self.assertEqual(self.db.query(f"SELECT count(*) FROM audit_events WHERE kind = 'session_replaced'"
+                                       f" AND detail->>'session' = '{old_sid}'"), "1")
+        # the same user: what the old session issued now belongs to the new one, so that signing out ends it
+        self.assertEqual(self.family_session(first_refresh), claims["sid"])
+        # the old cookie, replayed by whoever kept it, signs nobody in
+        stale = self.browser()
+        stale.session.cookies.set(self.session_cookie, old_cookie)
+        params, _ = self.params(prompt="none")
+        self.assertRedirectError(stale.authorize(params), params, "login_required", (302,))
+
+    def test_signing_in_as_someone_else_ends_the_first_session(self):
+        browser = self.browser()
+        code, first, verifier = self.sign_in(browser, "alice")
+        alice_refresh = self.assertTokens(self.exchange(code, first, verifier))["refresh_token"]
+        old_cookie = browser.cookie(self.session_cookie)
+        old_sid, _ = self.cookie_session(old_cookie)
+        params, verifier = self.params(prompt="login")
+        page = self.assertSigninPage(browser.authorize(params))
+        code = self.assertCodeResponse(browser.submit(page, {"username": "bob", "password": self.users["bob"]}), params, (303,))
+        claims = jwt.decode(self.assertTokens(self.exchange(code, params, verifier))["id_token"],
+                            options={"verify_signature": False})
+        self.assertEqual(claims["sub"], self.user_id("bob"))
+        self.assertEqual(self.cookie_session(old_cookie), (old_sid, False))
+        self.assertEqual(self.family_session(alice_refresh), old_sid, "alice's tokens never pass to bob's session")
 
     def test_max_age(self):
         browser = self.browser()
@@ -532,6 +583,8 @@ class AuthorizeTests(AuthorizeCase):
         claims = jwt.decode(self.assertTokens(self.exchange(code, params, verifier))["id_token"],
                             options={"verify_signature": False})
         self.assertLess(abs(claims["auth_time"] - time.time()), 60, "a fresh password: a fresh auth_time")
+        self.assertNotEqual(claims["sid"], sid, "a new session replaces the one too old for max_age")
+        self.assertEqual(self.session_of(sid), (self.user_id("frank"), False))
         # max_age=0: always the form (the same as prompt=login)
         self.assertSigninPage(browser.authorize(self.params(max_age="0")[0]))
 
@@ -883,6 +936,32 @@ class AuthorizeTests(AuthorizeCase):
         # a first-party client never asks
         params, _ = self.params("spa")
         self.assertCodeResponse(browser.authorize(params), params, (302,))
+
+    def test_consent_adds_to_what_was_approved(self):
+        """Approving `write` after `read` keeps both; a request within what was approved skips the page."""
+        browser = self.browser()
+        params, verifier = self.params("widget", scope="read")
+        page = self.assertSigninPage(browser.authorize(params))
+        consent = self.assertConsentPage(browser.submit(page, {"username": "gina", "password": self.users["gina"]}))
+        self.assertCodeResponse(browser.submit(consent, button="approve"), params, (303,))
+        params, verifier = self.params("widget", scope="write")
+        consent = self.assertConsentPage(browser.authorize(params))
+        code = self.assertCodeResponse(browser.submit(consent, button="approve"), params, (303,))
+        self.assertEqual(self.assertTokens(self.exchange(code, params, verifier), refresh=False)["scope"], "write")
+        stored = self.db.query(f"SELECT scope FROM consents WHERE client_id = 'widget' AND user_id = '{self.user_id('gina')}'")
+        self.assertEqual(set(stored.split(" ")), {"read", "write"})
+        for scope in ("read", "write", "read write", "write read"):
+            with self.subTest(scope=scope):
+                params, verifier = self.params("widget", scope=scope, prompt="none")
+                code = self.assertCodeResponse(browser.authorize(params), params, (302,))
+                body = self.assertTokens(self.exchange(code, params, verifier), refresh=False)
+                self.assertEqual(set(body["scope"].split()), set(scope.split()))
+        # a scope not approved yet still asks, and approving it keeps the rest
+        params, _ = self.params("widget", scope="openid read")
+        consent = self.assertConsentPage(browser.authorize(params))
+        self.assertCodeResponse(browser.submit(consent, button="approve"), params, (303,))
+        stored = self.db.query(f"SELECT scope FROM consents WHERE client_id = 'widget' AND user_id = '{self.user_id('gina')}'")
+        self.assertEqual(sorted(stored.split(" ")), ["openid", "read", "write"])
 
     def test_consent_form_checks(self):
         browser = self.browser()

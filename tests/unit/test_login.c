@@ -73,6 +73,22 @@ START_TEST(html_escape_neutralises_markup)
 }
 END_TEST
 
+START_TEST(html_fmt_escapes_each_argument_and_nothing_else)
+{
+    as_login__html_t h;
+    as_login__html_begin(&h, &pool, "<T>");
+    size_t head = h.len;
+    as_login__html_fmt(&h, "<p class=\"x\">%s and <b>%s</b></p>%", "a<b", "\"q'&");
+    as_login__html_fmt(&h, "<br>");
+    as_login__html_fmt(&h, "%s%s", "", "&");
+    ck_assert_str_eq(h.base + head, "<p class=\"x\">a&lt;b and <b>&#34;q&#39;&amp;</b></p>%<br>&amp;");
+    h2o_iovec_t page = as_login__html_end(&h);
+    ck_assert_ptr_nonnull(strstr(page.base, "<title>&lt;T&gt;</title>"));
+    ck_assert_ptr_nonnull(strstr(page.base, "</main>\n</body>\n</html>\n"));
+    ck_assert_uint_eq(page.len, strlen(page.base));
+}
+END_TEST
+
 START_TEST(pages_escape_what_they_print)
 {
     as_form_t *req = params("client_id=web&state=%22%3E%3Cscript%3E&redirect_uri=https%3A%2F%2Fa.test%2Fcb&other=%3Cb%3E");
@@ -324,6 +340,7 @@ int main(void)
     TCase *tc = tcase_create("login");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, html_escape_neutralises_markup);
+    tcase_add_test(tc, html_fmt_escapes_each_argument_and_nothing_else);
     tcase_add_test(tc, pages_escape_what_they_print);
     tcase_add_test(tc, csrf_token_binds_attempt_form_session_and_request);
     tcase_add_test(tc, target_needs_client_and_redirect_uri);
