@@ -275,10 +275,12 @@ static int open_listeners(app_t *app, int *port, int *tls_port)
     as_app_config_t *cfg = app->config;
     for (size_t i = 0; i != app->num_threads; ++i) {
         app_thread_t *thr = app->threads + i;
-        if ((thr->fd = as_http_listen_open(cfg->listen, i == 0 ? -1 : *port, i == 0 ? port : NULL)) < 0)
+        /* the first socket of a port refuses a port someone holds, unless --reuse-port (as_http_listen_open_first) */
+        if ((thr->fd = i == 0 ? as_http_listen_open_first(cfg->listen, cfg->reuse_port, port)
+                              : as_http_listen_open(cfg->listen, *port, NULL)) < 0)
             return thr->fd;
-        if (cfg->tls_listen != NULL &&
-            (thr->tls_fd = as_http_listen_open(cfg->tls_listen, i == 0 ? -1 : *tls_port, i == 0 ? tls_port : NULL)) < 0)
+        if (cfg->tls_listen != NULL && (thr->tls_fd = i == 0 ? as_http_listen_open_first(cfg->tls_listen, cfg->reuse_port, tls_port)
+                                                             : as_http_listen_open(cfg->tls_listen, *tls_port, NULL)) < 0)
             return thr->tls_fd;
     }
     return 0;
