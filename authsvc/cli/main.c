@@ -70,6 +70,28 @@ void as_cli_db_error(const as_admin_t *db)
     print_error(as_admin_error(db));
 }
 
+static void print_safe_stderr(const char *s)
+{
+    for (; *s != '\0'; ++s)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, stderr);
+}
+
+int as_cli_db_failed(const as_admin_t *db, int err, const char *noun, const char *not_found, const char *name)
+{
+    if (err == AS_ERR_CONFLICT || err == AS_ERR_NOT_FOUND) {
+        fputs("authsvc: ", stderr);
+        if (err == AS_ERR_CONFLICT)
+            fprintf(stderr, "%s ", noun);
+        else
+            fputs(not_found, stderr);
+        print_safe_stderr(name);
+        fputs(err == AS_ERR_CONFLICT ? " already exists\n" : "\n", stderr);
+    } else {
+        as_cli_db_error(db);
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {

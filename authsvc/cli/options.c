@@ -87,13 +87,26 @@ int as_opt_set(const as_opt_t *opt, void *settings, const char *value, const cha
             abort();
         (*items)[(*count)++] = value;
     } break;
-    case AS_OPT_FN: {
-        char why[512];
-        if (opt->fn(settings, value, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "%s: %s", source, why);
+    case AS_OPT_FN:
+        /* the function's message is the whole message: the commands' own wording, which names the option */
+        if (opt->fn(settings, value, err, errlen) != 0)
             return -1;
+        break;
+    case AS_OPT_CHOICE: {
+        size_t i, len = 0;
+        for (i = 0; opt->choices[i] != NULL && strcmp(opt->choices[i], value) != 0; ++i)
+            ;
+        if (opt->choices[i] != NULL) {
+            *(unsigned *)field |= 1u << i;
+            break;
         }
-    } break;
+        len = snprintf(err, errlen, "%s: expected ", source);
+        for (i = 0; opt->choices[i] != NULL && len < errlen; ++i)
+            len += snprintf(err + len, errlen - len, "%s%s", i != 0 ? " or " : "", opt->choices[i]);
+        if (len < errlen)
+            snprintf(err + len, errlen - len, ": %s", value);
+        return -1;
+    }
     }
     return 0;
 }
@@ -111,6 +124,9 @@ void as_opt_copy(const as_opt_t *opt, void *dst, const void *src)
     switch (opt->type) {
     case AS_OPT_FLAG:
         memcpy((char *)dst + opt->offset, (const char *)src + opt->offset, sizeof(int));
+        break;
+    case AS_OPT_CHOICE:
+        memcpy((char *)dst + opt->offset, (const char *)src + opt->offset, sizeof(unsigned));
         break;
     case AS_OPT_STRING:
         *(const char **)((char *)dst + opt->offset) = *(const char *const *)((const char *)src + opt->offset);

@@ -17,6 +17,7 @@ typedef enum en_as_opt_type_t {
     AS_OPT_INT,    /* a decimal integer within [min, max], into an int, long, size_t or uint64_t field (`size`) */
     AS_OPT_LIST,   /* repeatable text: a const char ** array (malloc'd) at `offset` and its size_t count at `count` */
     AS_OPT_FN,     /* `fn` checks and stores the value (an argument, or none with AS_OPT_NO_ARG) */
+    AS_OPT_CHOICE, /* repeatable; one of `choices`: sets bit i (1u << i) of an unsigned field for choices[i] */
 } as_opt_type_t;
 
 #define AS_OPT_NO_ENV 0x1  /* not read from the environment */
@@ -37,7 +38,8 @@ typedef struct st_as_opt_t {
     const char *arg;  /* the argument's name in the help: SECONDS, HOST:PORT, FILE */
     const char *help;
     unsigned flags;
-    /** AS_OPT_FN: stores `value`; 0, or -1 with the reason (without the option's name) in err. */
+    const char *const *choices; /* AS_OPT_CHOICE: the words, NULL-terminated (at most 32) */
+    /** AS_OPT_FN: stores `value`; 0, or -1 with the whole message (naming the option) in err. */
     int (*fn)(void *settings, const char *value, char *err, size_t errlen);
 } as_opt_t;
 
@@ -46,6 +48,7 @@ typedef struct st_as_opt_t {
 #define AS_OPT_AT_INT(T, f) .type = AS_OPT_INT, .offset = offsetof(T, f), .size = AS_OPT_FIELD_SIZE(T, f)
 #define AS_OPT_AT_STRING(T, f) .type = AS_OPT_STRING, .offset = offsetof(T, f)
 #define AS_OPT_AT_FLAG(T, f) .type = AS_OPT_FLAG, .offset = offsetof(T, f)
+#define AS_OPT_AT_CHOICE(T, f, ...) .type = AS_OPT_CHOICE, .offset = offsetof(T, f), .choices = (const char *const[]){__VA_ARGS__, NULL}
 #define AS_OPT_AT_LIST(T, f, n) .type = AS_OPT_LIST, .offset = offsetof(T, f), .count = offsetof(T, n)
 
 /**
