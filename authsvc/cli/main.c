@@ -2,7 +2,6 @@
  * authsvc — the one binary: the command table and dispatch, the usage, and the
  * helpers every command shares. Each command lives in its own file of cli/.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,27 +24,6 @@ static const char usage_main[] = "usage: authsvc COMMAND [OPTIONS]\n"
                                  "\n"
                                  "Every command takes --help. The database is found through libpq's environment\n"
                                  "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO.\n";
-
-int as_cli_usage(const char *usage, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "authsvc: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return 2;
-}
-
-int as_cli_parse_int(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /** "authsvc: MSG" on standard error; libpq's messages end with a newline already, ours do not. */
 static void print_error(const char *msg)

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,28 @@
 #define HELP_INDENT 30
 #define HELP_WIDTH 118
 #define MAX_FILE_SIZE (1024 * 1024)
+
+/* the two helpers every command shares (cli.h) live here, with the parser that uses them */
+int as_cli_usage(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "authsvc: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return 2;
+}
+
+int as_cli_parse_int(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
 
 static int parse_bool(const char *s, int *out)
 {

@@ -110,6 +110,8 @@ class ConfigTests(harness.ServiceTestCase):
         bad_key = self.write("bad-key.conf", "# comment\n\nlisten = 127.0.0.1:0\nno-such-setting = 1\n")
         bad_value = self.write("bad-value.conf", "threads = 2\nthreads = 3\n")
         bad_number = self.write("bad-number.conf", "db-timeout = soon\n")
+        too_many = self.write("too-many.conf", "".join(f"trusted-proxy = 10.0.{i}.0/24\n" for i in range(33)))
+        no_equals = self.write("no-equals.conf", "listen 127.0.0.1:0\n")
         cases = [
             (["--threads", "999"], clean_env(), "--threads: invalid number (0 to 256): 999"),
             ([], clean_env(AUTHSVC_THREADS="x"), "AUTHSVC_THREADS: invalid number"),
@@ -118,6 +120,10 @@ class ConfigTests(harness.ServiceTestCase):
             (["--config", bad_number], clean_env(), f"{bad_number}:1: db-timeout: invalid number"),
             (["--config", os.path.join(self.workdir, "missing.conf")], clean_env(), "missing.conf: No such file"),
             ([], clean_env(AUTHSVC_VERBOSE="maybe"), "AUTHSVC_VERBOSE: expected true or false"),
+            ([], clean_env(AUTHSVC_TRUSTED_PROXY=",".join(f"10.0.{i}.0/24" for i in range(33))),
+             "AUTHSVC_TRUSTED_PROXY: at most 32 values"),
+            (["--config", too_many], clean_env(), f"{too_many}:33: trusted-proxy: at most 32 values"),
+            (["--config", no_equals], clean_env(), f"{no_equals}:1: expected name = value"),
         ]
         for args, env, message in cases:
             with self.subTest(message=message):
