@@ -231,11 +231,20 @@ void as_opt_env_name(const as_opt_t *opt, char *out, size_t outlen)
         out[i] = out[i] == '-' ? '_' : (char)toupper((unsigned char)out[i]);
 }
 
-int as_opt_apply_env(const as_opt_t *opts, size_t num, void *settings, char *err, size_t errlen)
+int as_opt_apply_env(const as_opt_t *opts, size_t num, void *settings, char **text, char *err, size_t errlen)
 {
+    size_t size = 1, used = 0;
+    char name[80];
+    const char *value;
+
+    /* the lists' items are cut out of copies of their variables, all in one buffer: *text */
     for (size_t i = 0; i != num; ++i) {
-        char name[80];
-        const char *value;
+        as_opt_env_name(opts + i, name, sizeof(name));
+        if (opts[i].type == AS_OPT_LIST && !(opts[i].flags & AS_OPT_NO_ENV) && (value = getenv(name)) != NULL)
+            size += strlen(value) + 1;
+    }
+    *text = as_malloc(size);
+    for (size_t i = 0; i != num; ++i) {
         if (opts[i].flags & AS_OPT_NO_ENV)
             continue;
         as_opt_env_name(opts + i, name, sizeof(name));
@@ -246,9 +255,10 @@ int as_opt_apply_env(const as_opt_t *opts, size_t num, void *settings, char *err
                 return -1;
             continue;
         }
-        /* a list: its items separated by commas or white space; the copy lives as long as the process */
-        char *copy = as_strdup(value), *save = NULL;
+        /* a list: its items separated by commas or white space */
+        char *copy = strcpy(*text + used, value), *save = NULL;
         int reset = 1;
+        used += strlen(value) + 1;
         for (char *item = strtok_r(copy, ", \t\n", &save); item != NULL; item = strtok_r(NULL, ", \t\n", &save), reset = 0)
             if (as_opt_set(opts + i, settings, item, name, reset, err, errlen) != 0)
                 return -1;

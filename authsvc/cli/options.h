@@ -84,9 +84,11 @@ void as_opt_env_name(const as_opt_t *opt, char *out, size_t outlen);
 
 /**
  * Applies the environment (AUTHSVC_NAME of every option without AS_OPT_NO_ENV;
- * a list separated by commas or white space); 0 or -1 with the message in err.
+ * a list separated by commas or white space; an empty variable counts as unset).
+ * The lists' items live in *text (the caller frees it, always, after the settings
+ * are no longer used). 0 or -1 with the message in err.
  */
-int as_opt_apply_env(const as_opt_t *opts, size_t num, void *settings, char *err, size_t errlen);
+int as_opt_apply_env(const as_opt_t *opts, size_t num, void *settings, char **text, char *err, size_t errlen);
 
 /**
  * Applies the configuration file `path`: `name = value` lines, `#` comments and

@@ -192,7 +192,7 @@ static int load_db_password(const char *path)
  * Reads the settings into `s`: defaults, then the file, the environment and the
  * command line, each over the one before. Returns -1 to go on, or the exit status.
  */
-static int read_settings(int argc, char **argv, const char *usage, serve_t *s, char **file_text)
+static int read_settings(int argc, char **argv, const char *usage, serve_t *s, char **file_text, char **env_text)
 {
     serve_t flags;
     unsigned char given[NUM_OPTS] = {0};
@@ -229,7 +229,7 @@ static int read_settings(int argc, char **argv, const char *usage, serve_t *s, c
         fprintf(stderr, "authsvc: %s\n", err);
         goto Exit;
     }
-    if (as_opt_apply_env(serve_opts, NUM_OPTS, s, err, sizeof(err)) != 0) {
+    if (as_opt_apply_env(serve_opts, NUM_OPTS, s, env_text, err, sizeof(err)) != 0) {
         fprintf(stderr, "authsvc: %s\n", err);
         goto Exit;
     }
@@ -350,12 +350,12 @@ static int run_check(const serve_t *s)
 int as_cli_serve(int argc, char **argv)
 {
     serve_t s;
-    char *usage = make_usage(), *file_text = NULL, issuer[512], blocklist[4096];
+    char *usage = make_usage(), *file_text = NULL, *env_text = NULL, issuer[512], blocklist[4096];
     as_policy_t *policy = NULL;
     int ret;
 
     memset(&s, 0, sizeof(s));
-    if ((ret = read_settings(argc, argv, usage, &s, &file_text)) != -1)
+    if ((ret = read_settings(argc, argv, usage, &s, &file_text, &env_text)) != -1)
         goto Exit;
     if (s.verbose)
         as_log_level = AS_LOG_DEBUG;
@@ -376,6 +376,7 @@ Exit:
     as_policy_dispose(policy);
     as_opt_dispose(serve_opts, NUM_OPTS, &s);
     free(file_text);
+    free(env_text);
     free(usage);
     return ret;
 }

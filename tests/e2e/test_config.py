@@ -39,9 +39,10 @@ class ConfigTests(harness.ServiceTestCase):
         log_dir = tempfile.mkdtemp(prefix=f"serve-{name}-", dir=self.workdir)
         server = harness.Server(self.db, self.keys_dir, log_dir)
         server.args = [harness.authsvc_bin(), "serve", "--keys", self.keys_dir, *args]
+        env = env or clean_env()  # before the environment is cleared below
         saved = os.environ.copy()
         os.environ.clear()
-        os.environ.update(env or clean_env())
+        os.environ.update(env)
         try:
             server.start()
         finally:

@@ -120,13 +120,15 @@ START_TEST(env_and_file)
     setenv("AUTHSVC_ITEM", "x, y", 1);
     setenv("AUTHSVC_SMALL_NUMBER", "-2", 1);
     setenv("AUTHSVC_CLI_ONLY", "garbage", 1); /* not read: command line only */
-    ck_assert_int_eq(as_opt_apply_env(opts, NUM, &s, err, sizeof(err)), 0);
+    ck_assert_int_eq(as_opt_apply_env(opts, NUM, &s, &text, err, sizeof(err)), 0);
     ck_assert_int_eq(s.small, -2);
     ck_assert_uint_eq(s.num_items, 2);
     ck_assert_str_eq(s.items[0], "x");
     ck_assert_str_eq(s.items[1], "y");
+    free(text);
     setenv("AUTHSVC_BIG", "-1", 1);
-    ck_assert_int_eq(as_opt_apply_env(opts, NUM, &s, err, sizeof(err)), -1);
+    ck_assert_int_eq(as_opt_apply_env(opts, NUM, &s, &text, err, sizeof(err)), -1);
+    free(text);
     ck_assert_str_eq(err, "AUTHSVC_BIG: invalid number (0 to 10000000): -1");
     unsetenv("AUTHSVC_BIG");
     unsetenv("AUTHSVC_ITEM");
