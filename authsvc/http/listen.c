@@ -198,7 +198,10 @@ int as_http_parse_hostport(const char *spec, char *host, size_t hostlen, char *p
 /**
  * Opens a listening socket. `mode` 0: with SO_REUSEPORT (joining the port's other sockets); 1 (exclusive): the bind
  * without it, so that it fails if anyone holds the port, and SO_REUSEPORT set once the port is ours, so that the
- * other threads' sockets join it; 2 (share): with SO_REUSEPORT, the held port shared.
+ * other threads' sockets join it; 2 (share): with SO_REUSEPORT, the held port shared. Mode 1 is race-free: two servers
+ * starting together cannot both win the bind, and Linux's bind-conflict check reads SO_REUSEPORT of the sockets already
+ * bound at the time of the new bind, so the flag set after ours lets our own threads' sockets join (and a --reuse-port
+ * server, on purpose). tests/e2e/test_config.py holds both halves.
  */
 static int listen_open(const char *spec, int port_override, int *port_out, int mode)
 {
