@@ -277,19 +277,26 @@ static size_t default_max_connections(const as_app_config_t *cfg, size_t num_thr
     return rl.rlim_cur > reserve + 16 ? (size_t)rl.rlim_cur - reserve : 16;
 }
 
-/** Opens every thread's listening sockets (SO_REUSEPORT: the first picks the port, the others follow). */
+/**
+ * One thread's socket for `spec`: the first thread's picks the port and refuses a port someone holds, unless
+ * --reuse-port (as_http_listen_open_first); the others join it with SO_REUSEPORT.
+ */
+static int open_listener(const char *spec, int share, size_t thread_index, int *port)
+{
+    return thread_index == 0 ? as_http_listen_open_first(spec, share, port) : as_http_listen_open(spec, *port, NULL);
+}
+
+/** Opens every thread's listening sockets: the public one, the TLS one, the management one. */
 static int open_listeners(app_t *app, int *port, int *tls_port, int *admin_port)
 {
     as_app_config_t *cfg = app->config;
     for (size_t i = 0; i != app->num_threads; ++i) {
         app_thread_t *thr = app->threads + i;
-        if ((thr->fd = as_http_listen_open(cfg->listen, i == 0 ? -1 : *port, i == 0 ? port : NULL)) < 0)
+        if ((thr->fd = open_listener(cfg->listen, cfg->reuse_port, i, port)) < 0)
             return thr->fd;
-        if (cfg->tls_listen != NULL &&
-            (thr->tls_fd = as_http_listen_open(cfg->tls_listen, i == 0 ? -1 : *tls_port, i == 0 ? tls_port : NULL)) < 0)
+        if (cfg->tls_listen != NULL && (thr->tls_fd = open_listener(cfg->tls_listen, cfg->reuse_port, i, tls_port)) < 0)
             return thr->tls_fd;
-        if (app->admin_listen[0] != '\0' &&
-            (thr->admin_fd = as_http_listen_open(app->admin_listen, i == 0 ? -1 : *admin_port, i == 0 ? admin_port : NULL)) < 0)
+        if (app->admin_listen[0] != '\0' && (thr->admin_fd = open_listener(app->admin_listen, cfg->reuse_port, i, admin_port)) < 0)
             return thr->admin_fd;
     }
     return 0;

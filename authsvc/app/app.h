@@ -37,6 +37,7 @@ typedef struct st_as_app_config_t {
     size_t num_trusted_proxies;
     size_t h2_reset_budget;   /* HTTP/2 streams a connection may reset beyond one per two it opened */
     size_t h2_frame_budget;   /* HTTP/2 frames that produce no response, beyond two per request */
+    int reuse_port;           /* share a listen port another authsvc holds (SO_REUSEPORT); 0: refuse to start */
     as_oauth_config_t oauth;
 } as_app_config_t;
 

@@ -23,6 +23,14 @@ as_admin_t *as_cli_db_open(const char *conninfo);
 /** Prints "authsvc: " and as_admin_error(db) to standard error, ending the line if the message does not. */
 void as_cli_db_error(const as_admin_t *db);
 
+/**
+ * Says on standard error why a store/admin call on `name` failed:
+ * "authsvc: NOUN NAME already exists" (AS_ERR_CONFLICT), "authsvc: NOT_FOUND NAME"
+ * (AS_ERR_NOT_FOUND; e.g. "no user named "), else the database's message; a
+ * control character of NAME is shown as '?'. Returns 1, the exit status.
+ */
+int as_cli_db_failed(const as_admin_t *db, int err, const char *noun, const char *not_found, const char *name);
+
 /** `authsvc serve …`: runs the token service until SIGTERM or SIGINT; returns the exit status. */
 int as_cli_serve(int argc, char **argv);
 

@@ -4,12 +4,12 @@
  * SHA-256 is stored, by store/admin) and prints it once; lists the clients and
  * shows what one has registered, never its secret.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/options.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/token/grants.h"
 
@@ -79,8 +79,8 @@ typedef struct st_request_t {
     as_admin_client_t client;
     list_t grants, auds, scopes;
     as_strlist_t redirects, logouts; /* the arrays malloc'd, the strings argv's */
+    unsigned grant_bits; /* AS_GRANT_* of --grant */
     int is_public;
-    int add_options; /* an option only `add` takes was given */
 } request_t;
 
 /** Appends `uri` (argv's) to `list` if it may be registered; -1 with the reason in *why if not. */
@@ -150,132 +150,134 @@ static int display_name_valid(const char *name)
     return visible && chars <= NAME_MAX_CHARS;
 }
 
+/* --- the options: each one line of client_opts below, its checks in a function when a bound is not enough ----- */
+
+static int opt_grant(void *settings, const char *value, char *err, size_t errlen)
+{
+    request_t *r = settings;
+    unsigned bit = as_grant_parse(value, strlen(value));
+    if (bit == 0)
+        return snprintf(err, errlen, "unknown grant type: %s", value), -1;
+    if ((r->grant_bits & bit) == 0 && list_add(&r->grants, 256, value) != 0)
+        return snprintf(err, errlen, "invalid grant: %s", value), -1;
+    r->grant_bits |= bit;
+    return 0;
+}
+
+static int opt_audience(void *settings, const char *value, char *err, size_t errlen)
+{
+    request_t *r = settings;
+    if (list_add(&r->auds, sizeof(r->auds.shown), value) != 0)
+        return snprintf(err, errlen, "invalid audience (no spaces, quotes, braces or commas): %s", value), -1;
+    return 0;
+}
+
+static int opt_scope(void *settings, const char *value, char *err, size_t errlen)
+{
+    request_t *r = settings;
+    char *copy = as_strdup(value), *save = NULL;
+    int ret = 0;
+    for (char *tok = strtok_r(copy, " ", &save); tok != NULL && ret == 0; tok = strtok_r(NULL, " ", &save)) {
+        for (const char *p = tok; *p && ret == 0; ++p)
+            if ((unsigned char)*p < 0x21 || *p == '"' || *p == '\\' || (unsigned char)*p > 0x7e)
+                ret = -1;
+        if (ret != 0 || list_add(&r->scopes, sizeof(r->scopes.shown), tok) != 0) {
+            snprintf(err, errlen, "invalid scope token: %s", tok);
+            ret = -1;
+        }
+    }
+    free(copy);
+    return ret;
+}
+
+static int add_uri(as_strlist_t *list, const char *prefix, const char *value, char *err, size_t errlen)
+{
+    const char *why;
+    if (uri_add(list, value, &why) != 0)
+        return snprintf(err, errlen, "invalid --%sredirect-uri %s: %s", prefix, value, why), -1;
+    return 0;
+}
+
+static int opt_redirect_uri(void *settings, const char *value, char *err, size_t errlen)
+{
+    return add_uri(&((request_t *)settings)->redirects, "", value, err, errlen);
+}
+
+static int opt_logout_uri(void *settings, const char *value, char *err, size_t errlen)
+{
+    return add_uri(&((request_t *)settings)->logouts, "post-logout-", value, err, errlen);
+}
+
+static int opt_name(void *settings, const char *value, char *err, size_t errlen)
+{
+    request_t *r = settings;
+    if (r->client.display_name != NULL)
+        return snprintf(err, errlen, "--name given twice"), -1;
+    if (!display_name_valid(value))
+        return snprintf(err, errlen, "invalid --name (UTF-8, 1 to %d characters, no control characters)", NAME_MAX_CHARS), -1;
+    r->client.display_name = value;
+    return 0;
+}
+
+#define T request_t
+/* every option but --db is one only `add` takes (client list and show refuse them) */
+static const as_opt_t client_opts[] = {
+    {.name = "db", AS_OPT_AT_STRING(T, conninfo)},
+    {.name = "grant", .type = AS_OPT_FN, .fn = opt_grant},
+    {.name = "audience", .type = AS_OPT_FN, .fn = opt_audience},
+    {.name = "scope", .type = AS_OPT_FN, .fn = opt_scope},
+    {.name = "public", AS_OPT_AT_FLAG(T, is_public)},
+    {.name = "access-ttl", AS_OPT_AT_INT(T, client.access_ttl), .min = 1, .max = 86400},
+    {.name = "refresh-idle-ttl", AS_OPT_AT_INT(T, client.refresh_idle_ttl), .min = 1, .max = 10 * 365 * 86400},
+    {.name = "refresh-max-ttl", AS_OPT_AT_INT(T, client.refresh_max_ttl), .min = 1, .max = 10 * 365 * 86400},
+    {.name = "redirect-uri", .type = AS_OPT_FN, .fn = opt_redirect_uri},
+    {.name = "post-logout-redirect-uri", .type = AS_OPT_FN, .fn = opt_logout_uri},
+    {.name = "name", .type = AS_OPT_FN, .fn = opt_name},
+    {.name = "consent", AS_OPT_AT_FLAG(T, client.consent)},
+    {.name = "keep-refresh-on-logout", AS_OPT_AT_FLAG(T, client.keep_refresh_on_logout)},
+};
+#undef T
+#define NUM_CLIENT_OPTS (sizeof(client_opts) / sizeof(client_opts[0]))
+
 /** Reads and checks the command line into `r`; -1 to go on, or the exit status to end with (the usage printed). */
 static int parse_request(int argc, char **argv, request_t *r)
 {
-    static const struct option opts[] = {{"grant", required_argument, NULL, 'g'},
-                                         {"audience", required_argument, NULL, 'a'},
-                                         {"scope", required_argument, NULL, 's'},
-                                         {"public", no_argument, NULL, 'p'},
-                                         {"access-ttl", required_argument, NULL, 't'},
-                                         {"db", required_argument, NULL, 'd'},
-                                         {"refresh-idle-ttl", required_argument, NULL, 'i'},
-                                         {"refresh-max-ttl", required_argument, NULL, 'm'},
-                                         {"redirect-uri", required_argument, NULL, 'r'},
-                                         {"post-logout-redirect-uri", required_argument, NULL, 'l'},
-                                         {"name", required_argument, NULL, 'n'},
-                                         {"consent", no_argument, NULL, 'c'},
-                                         {"keep-refresh-on-logout", no_argument, NULL, 'k'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
-    unsigned grant_bits = 0;
-    long v;
-    const char *why;
+    unsigned char given[NUM_CLIENT_OPTS] = {0};
+    int first, ret, add_options = 0;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'd' && c != 'h')
-            r->add_options = 1;
-        switch (c) {
-        case 'g': {
-            unsigned bit = as_grant_parse(optarg, strlen(optarg));
-            if (bit == 0)
-                return as_cli_usage(usage_client, "unknown grant type: %s", optarg);
-            if ((grant_bits & bit) == 0 && list_add(&r->grants, 256, optarg) != 0)
-                return as_cli_usage(usage_client, "invalid grant: %s", optarg);
-            grant_bits |= bit;
-        } break;
-        case 'a':
-            if (list_add(&r->auds, sizeof(r->auds.shown), optarg) != 0)
-                return as_cli_usage(usage_client, "invalid audience (no spaces, quotes, braces or commas): %s", optarg);
-            break;
-        case 's': {
-            char *copy = as_strdup(optarg), *save = NULL;
-            for (char *tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-                int ok = 1;
-                for (const char *p = tok; *p; ++p)
-                    if ((unsigned char)*p < 0x21 || *p == '"' || *p == '\\' || (unsigned char)*p > 0x7e)
-                        ok = 0;
-                if (!ok || list_add(&r->scopes, sizeof(r->scopes.shown), tok) != 0) {
-                    int status = as_cli_usage(usage_client, "invalid scope token: %s", tok);
-                    free(copy);
-                    return status;
-                }
-            }
-            free(copy);
-        } break;
-        case 'p':
-            r->is_public = 1;
-            break;
-        case 't':
-            if (as_cli_parse_int(optarg, 1, 86400, &v) != 0)
-                return as_cli_usage(usage_client, "invalid --access-ttl: %s", optarg);
-            r->client.access_ttl = (int)v;
-            break;
-        case 'i':
-        case 'm':
-            if (as_cli_parse_int(optarg, 1, 10 * 365 * 86400, &v) != 0)
-                return as_cli_usage(usage_client, "invalid --refresh-%s-ttl: %s", c == 'i' ? "idle" : "max", optarg);
-            *(c == 'i' ? &r->client.refresh_idle_ttl : &r->client.refresh_max_ttl) = (int)v;
-            break;
-        case 'r':
-        case 'l':
-            if (uri_add(c == 'r' ? &r->redirects : &r->logouts, optarg, &why) != 0)
-                return as_cli_usage(usage_client, "invalid --%sredirect-uri %s: %s", c == 'r' ? "" : "post-logout-", optarg, why);
-            break;
-        case 'n':
-            if (r->client.display_name != NULL)
-                return as_cli_usage(usage_client, "%s", "--name given twice");
-            if (!display_name_valid(optarg))
-                return as_cli_usage(usage_client, "invalid --name (UTF-8, 1 to %d characters, no control characters)",
-                                    NAME_MAX_CHARS);
-            r->client.display_name = optarg;
-            break;
-        case 'c':
-            r->client.consent = 1;
-            break;
-        case 'k':
-            r->client.keep_refresh_on_logout = 1;
-            break;
-        case 'd':
-            r->conninfo = optarg;
-            break;
-        case 'h':
-            fputs(usage_client, stdout);
-            return 0;
-        default:
-            return as_cli_usage(usage_client, "%s", "invalid option");
-        }
-    }
-    if (argc - optind < 1)
+    if ((ret = as_opt_parse_argv(client_opts, NUM_CLIENT_OPTS, usage_client, argc, argv, r, given, &first)) != -1)
+        return ret;
+    for (size_t i = 1; i != NUM_CLIENT_OPTS; ++i) /* client_opts[0] is --db */
+        add_options |= given[i];
+    if (argc - first < 1)
         return as_cli_usage(usage_client, "%s", "expected: client add|list|show");
-    r->action = argv[optind];
+    r->action = argv[first];
     if (strcmp(r->action, "list") == 0 || strcmp(r->action, "show") == 0) {
-        if (argc - optind != (strcmp(r->action, "list") == 0 ? 1 : 2))
+        if (argc - first != (strcmp(r->action, "list") == 0 ? 1 : 2))
             return as_cli_usage(usage_client, "expected: client %s", strcmp(r->action, "list") == 0 ? "list" : "show CLIENT_ID");
-        if (r->add_options)
+        if (add_options)
             return as_cli_usage(usage_client, "client %s takes no option but --db", r->action);
-        r->client.client_id = argv[optind + 1]; /* list: argv's NULL */
+        r->client.client_id = argv[first + 1]; /* list: argv's NULL */
         return -1;
     }
-    if (argc - optind != 2 || strcmp(r->action, "add") != 0)
+    if (argc - first != 2 || strcmp(r->action, "add") != 0)
         return as_cli_usage(usage_client, "%s", "expected: client add CLIENT_ID, client list or client show CLIENT_ID");
-    r->client.client_id = argv[optind + 1];
+    r->client.client_id = argv[first + 1];
     if (r->client.client_id[0] == '\0' || strlen(r->client.client_id) > 255 || strpbrk(r->client.client_id, ":") != NULL)
         return as_cli_usage(usage_client, "invalid client id (1 to 255 characters, no colon): %s", r->client.client_id);
     for (const char *p = r->client.client_id; *p; ++p)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return as_cli_usage(usage_client, "%s", "invalid client id: control character");
-    if (grant_bits == 0) {
+    if (r->grant_bits == 0) {
         if (r->is_public)
             return as_cli_usage(usage_client, "%s",
                                 "a public client needs --grant (authorization_code, password and/or refresh_token)");
         list_add(&r->grants, 256, "client_credentials");
-        grant_bits = AS_GRANT_CLIENT_CREDENTIALS;
+        r->grant_bits = AS_GRANT_CLIENT_CREDENTIALS;
     }
-    if (r->is_public && (grant_bits & AS_GRANT_CLIENT_CREDENTIALS))
+    if (r->is_public && (r->grant_bits & AS_GRANT_CLIENT_CREDENTIALS))
         return as_cli_usage(usage_client, "%s", "a public client cannot use client_credentials");
-    if (grant_bits & AS_GRANT_AUTHORIZATION_CODE) {
+    if (r->grant_bits & AS_GRANT_AUTHORIZATION_CODE) {
         if (r->redirects.len == 0)
             return as_cli_usage(usage_client, "%s", "a client with --grant authorization_code needs at least one --redirect-uri");
     } else {
@@ -397,13 +399,8 @@ static int client_read(const request_t *r)
             print_list_lines(infos, num);
         else
             print_show(infos);
-    } else if (err == AS_ERR_NOT_FOUND) {
-        fprintf(stderr, "authsvc: no client ");
-        for (const char *p = r->client.client_id; *p != '\0'; ++p)
-            fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
-        fputc('\n', stderr);
     } else {
-        as_cli_db_error(db);
+        as_cli_db_failed(db, err, "client", "no client ", r->client.client_id);
     }
     as_admin_client_infos_free(infos, num);
     as_admin_close(db);
@@ -438,7 +435,7 @@ int as_cli_client(int argc, char **argv)
     uint8_t secret[32], hash[AS_SHA256_LEN];
     char secret_text[AS_B64URL_ENCLEN(32) + 1] = "";
     as_admin_t *db = NULL;
-    int ret;
+    int ret, err;
 
     if ((ret = parse_request(argc, argv, &r)) != -1)
         goto Exit;
@@ -459,23 +456,16 @@ int as_cli_client(int argc, char **argv)
 
     if ((db = as_cli_db_open(r.conninfo)) == NULL)
         goto Exit;
-    switch (as_admin_client_add(db, &r.client)) {
-    case 0:
-        printf("client %s added (%s; grants %s; audiences %s; scopes %s)\n", r.client.client_id,
-               r.is_public ? "public" : "confidential", r.grants.shown, r.auds.shown, r.scopes.shown);
-        print_added_settings(&r);
-        if (!r.is_public) {
-            printf("client secret (shown only once):\n%s\n", secret_text);
-        }
-        ret = 0;
-        break;
-    case AS_ERR_CONFLICT:
-        fprintf(stderr, "authsvc: client %s already exists\n", r.client.client_id);
-        break;
-    default:
-        as_cli_db_error(db);
-        break;
+    if ((err = as_admin_client_add(db, &r.client)) != 0) {
+        as_cli_db_failed(db, err, "client", "no client ", r.client.client_id);
+        goto Exit;
     }
+    printf("client %s added (%s; grants %s; audiences %s; scopes %s)\n", r.client.client_id, r.is_public ? "public" : "confidential",
+           r.grants.shown, r.auds.shown, r.scopes.shown);
+    print_added_settings(&r);
+    if (!r.is_public)
+        printf("client secret (shown only once):\n%s\n", secret_text);
+    ret = 0;
 Exit:
     as_wipe(secret, sizeof(secret));
     as_wipe(secret_text, sizeof(secret_text));

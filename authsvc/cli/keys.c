@@ -5,13 +5,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/options.h"
 #include "authsvc/keys/keyset.h"
 
 #define MAX_KEYS 64
@@ -139,47 +139,46 @@ static int retire_signers(const char *dir, dir_entry_t *entries, size_t num, con
     return 0;
 }
 
+/** What the command line gives. */
+typedef struct st_keys_args_t {
+    const char *dir;
+    as_alg_t alg;
+    long lead, token_ttl;
+} keys_args_t;
+
+static int opt_alg(void *settings, const char *value, char *err, size_t errlen)
+{
+    if (as_alg_parse(value, &((keys_args_t *)settings)->alg) != 0)
+        return snprintf(err, errlen, "unsupported algorithm: %s", value), -1;
+    return 0;
+}
+
+static const as_opt_t keys_opts[] = {
+    {.name = "alg", .type = AS_OPT_FN, .fn = opt_alg},
+    {.name = "keys", AS_OPT_AT_STRING(keys_args_t, dir)},
+    {.name = "publish-lead", AS_OPT_AT_INT(keys_args_t, lead), .min = 0, .max = 30 * 86400},
+    {.name = "token-ttl", AS_OPT_AT_INT(keys_args_t, token_ttl), .min = 1, .max = 30 * 86400},
+};
+
 int as_cli_keys(int argc, char **argv)
 {
-    static const struct option opts[] = {{"alg", required_argument, NULL, 'a'},          {"keys", required_argument, NULL, 'k'},
-                                         {"publish-lead", required_argument, NULL, 'p'}, {"token-ttl", required_argument, NULL, 't'},
-                                         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
-    const char *dir = "keys", *action;
-    as_alg_t alg = AS_ALG_ES256;
-    long lead = 600, token_ttl = 86400;
+    keys_args_t args = {.dir = "keys", .alg = AS_ALG_ES256, .lead = 600, .token_ttl = 86400};
+    const char *action;
     char kid[AS_KID_LEN + 1], err[512];
     int64_t now = (int64_t)time(NULL);
-    int c;
+    int first, ret;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            if (as_alg_parse(optarg, &alg) != 0)
-                return as_cli_usage(usage_keys, "unsupported algorithm: %s", optarg);
-            break;
-        case 'k':
-            dir = optarg;
-            break;
-        case 'p':
-            if (as_cli_parse_int(optarg, 0, 30 * 86400, &lead) != 0)
-                return as_cli_usage(usage_keys, "invalid --publish-lead: %s", optarg);
-            break;
-        case 't':
-            if (as_cli_parse_int(optarg, 1, 30 * 86400, &token_ttl) != 0)
-                return as_cli_usage(usage_keys, "invalid --token-ttl: %s", optarg);
-            break;
-        case 'h':
-            fputs(usage_keys, stdout);
-            return 0;
-        default:
-            return as_cli_usage(usage_keys, "%s", "invalid option");
-        }
-    }
-    if (optind == argc)
+    if ((ret = as_opt_parse_argv(keys_opts, sizeof(keys_opts) / sizeof(keys_opts[0]), usage_keys, argc, argv, &args, NULL,
+                                 &first)) != -1)
+        return ret;
+    const char *dir = args.dir;
+    as_alg_t alg = args.alg;
+    long lead = args.lead, token_ttl = args.token_ttl;
+    if (first == argc)
         return as_cli_usage(usage_keys, "%s", "expected an action");
-    action = argv[optind];
+    action = argv[first];
 
-    if (strcmp(action, "generate") == 0 && optind + 1 == argc) {
+    if (strcmp(action, "generate") == 0 && first + 1 == argc) {
         if (as_keys_generate(dir, alg, now, now, kid, err, sizeof(err)) != 0) {
             fprintf(stderr, "authsvc: %s\n", err);
             return 1;
@@ -187,12 +186,12 @@ int as_cli_keys(int argc, char **argv)
         printf("generated %s key %s in %s (signing now)\n", as_alg_name(alg), kid, dir);
         return 0;
     }
-    if (strcmp(action, "list") == 0 && optind + 1 == argc)
+    if (strcmp(action, "list") == 0 && first + 1 == argc)
         return cmd_list(dir, now);
 
     dir_entry_t entries[MAX_KEYS];
     size_t num;
-    if (strcmp(action, "rotate") == 0 && optind + 1 == argc) {
+    if (strcmp(action, "rotate") == 0 && first + 1 == argc) {
         if (scan(dir, entries, &num) != 0)
             return 1;
         if (as_keys_generate(dir, alg, now, now + lead, kid, err, sizeof(err)) != 0) {
@@ -207,8 +206,8 @@ int as_cli_keys(int argc, char **argv)
                dir, a);
         return 0;
     }
-    if (strcmp(action, "retire") == 0 && optind + 2 == argc) {
-        const char *target = argv[optind + 1];
+    if (strcmp(action, "retire") == 0 && first + 2 == argc) {
+        const char *target = argv[first + 1];
         as_keyset_t *ks;
         if (scan(dir, entries, &num) != 0)
             return 1;
@@ -239,7 +238,7 @@ int as_cli_keys(int argc, char **argv)
         fprintf(stderr, "authsvc: no key %s in %s\n", target, dir);
         return 1;
     }
-    if (strcmp(action, "prune") == 0 && optind + 1 == argc) {
+    if (strcmp(action, "prune") == 0 && first + 1 == argc) {
         size_t pruned = 0;
         if (scan(dir, entries, &num) != 0)
             return 1;

@@ -2,7 +2,6 @@
  * authsvc — the one binary: the command table and dispatch, the usage, and the
  * helpers every command shares. Each command lives in its own file of cli/.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,27 +25,6 @@ static const char usage_main[] = "usage: authsvc COMMAND [OPTIONS]\n"
                                  "Every command takes --help. The database is found through libpq's environment\n"
                                  "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO.\n";
 
-int as_cli_usage(const char *usage, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "authsvc: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return 2;
-}
-
-int as_cli_parse_int(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /** "authsvc: MSG" on standard error; libpq's messages end with a newline already, ours do not. */
 static void print_error(const char *msg)
 {
@@ -68,6 +46,28 @@ as_admin_t *as_cli_db_open(const char *conninfo)
 void as_cli_db_error(const as_admin_t *db)
 {
     print_error(as_admin_error(db));
+}
+
+static void print_safe_stderr(const char *s)
+{
+    for (; *s != '\0'; ++s)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, stderr);
+}
+
+int as_cli_db_failed(const as_admin_t *db, int err, const char *noun, const char *not_found, const char *name)
+{
+    if (err == AS_ERR_CONFLICT || err == AS_ERR_NOT_FOUND) {
+        fputs("authsvc: ", stderr);
+        if (err == AS_ERR_CONFLICT)
+            fprintf(stderr, "%s ", noun);
+        else
+            fputs(not_found, stderr);
+        print_safe_stderr(name);
+        fputs(err == AS_ERR_CONFLICT ? " already exists\n" : "\n", stderr);
+    } else {
+        as_cli_db_error(db);
+    }
+    return 1;
 }
 
 int main(int argc, char **argv)

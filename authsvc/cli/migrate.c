@@ -2,11 +2,11 @@
  * authsvc migrate — applies the pending schema migrations (the NNNN_name.sql
  * files of migrations/) through store/admin's runner, and reports them.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "authsvc/as.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/options.h"
 #include "authsvc/cli/paths.h"
 
 static const char usage_migrate[] = "usage: authsvc migrate [--db CONNINFO] [--migrations DIR]\n"
@@ -20,41 +20,34 @@ static void on_applied(void *ctx, const char *name)
     ++*applied;
 }
 
+typedef struct st_migrate_args_t {
+    const char *conninfo, *dir;
+} migrate_args_t;
+
+static const as_opt_t migrate_opts[] = {
+    {.name = "db", AS_OPT_AT_STRING(migrate_args_t, conninfo)},
+    {.name = "migrations", AS_OPT_AT_STRING(migrate_args_t, dir)},
+};
+
 int as_cli_migrate(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"migrations", required_argument, NULL, 'm'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *conninfo = "", *override = NULL;
+    migrate_args_t args = {.conninfo = ""};
     char dir[4096];
     as_admin_t *db;
     char failed[256];
     size_t applied = 0;
-    int c;
+    int first, ret;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            conninfo = optarg;
-            break;
-        case 'm':
-            override = optarg;
-            break;
-        case 'h':
-            fputs(usage_migrate, stdout);
-            return 0;
-        default:
-            return as_cli_usage(usage_migrate, "%s", "invalid option");
-        }
-    }
-    if (optind != argc)
-        return as_cli_usage(usage_migrate, "unexpected argument: %s", argv[optind]);
-    if (as_cli_migrations_dir(override, dir, sizeof(dir)) != 0) {
+    if ((ret = as_opt_parse_argv(migrate_opts, sizeof(migrate_opts) / sizeof(migrate_opts[0]), usage_migrate, argc, argv, &args,
+                                 NULL, &first)) != -1)
+        return ret;
+    if (first != argc)
+        return as_cli_usage(usage_migrate, "unexpected argument: %s", argv[first]);
+    if (as_cli_migrations_dir(args.dir, dir, sizeof(dir)) != 0) {
         fprintf(stderr, "authsvc: no migrations directory found (give --migrations DIR or set AUTHSVC_MIGRATIONS)\n");
         return 1;
     }
-    if ((db = as_cli_db_open(conninfo)) == NULL)
+    if ((db = as_cli_db_open(args.conninfo)) == NULL)
         return 1;
     int err = as_admin_migrate(db, dir, on_applied, &applied, failed, sizeof(failed));
     if (err == 0) {

@@ -28,28 +28,16 @@ static int copy_out(const char *path, char *out, size_t outlen)
     return 0;
 }
 
-/** Writes the canonical path of BINDIR/rel to `out` if it is a directory; 0 or AS_ERR_NOT_FOUND. */
-static int existing_dir(const char *bindir, const char *rel, char *out, size_t outlen)
+/** Writes the canonical path of BINDIR/rel to `out` if it is a directory (`want_dir`) or a regular file; 0 or
+ * AS_ERR_NOT_FOUND. */
+static int existing(const char *bindir, const char *rel, int want_dir, char *out, size_t outlen)
 {
     char path[PATH_MAX], resolved[PATH_MAX];
     struct stat st;
 
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", bindir, rel) >= sizeof(path))
         return AS_ERR_NOT_FOUND;
-    if (realpath(path, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
-        return AS_ERR_NOT_FOUND;
-    return copy_out(resolved, out, outlen);
-}
-
-/** Writes the canonical path of BINDIR/rel to `out` if it is a regular file; 0 or AS_ERR_NOT_FOUND. */
-static int existing_file(const char *bindir, const char *rel, char *out, size_t outlen)
-{
-    char path[PATH_MAX], resolved[PATH_MAX];
-    struct stat st;
-
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", bindir, rel) >= sizeof(path))
-        return AS_ERR_NOT_FOUND;
-    if (realpath(path, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISREG(st.st_mode))
+    if (realpath(path, resolved) == NULL || stat(resolved, &st) != 0 || !(want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
         return AS_ERR_NOT_FOUND;
     return copy_out(resolved, out, outlen);
 }
@@ -78,9 +66,9 @@ int as_cli_share_file(const char *name, char *out, size_t outlen)
     if (binary_dir(bindir, sizeof(bindir)) != 0)
         return AS_ERR_NOT_FOUND;
     if ((size_t)snprintf(rel, sizeof(rel), "%s/%s", AS_SHARE_FROM_BINDIR, name) < sizeof(rel) &&
-        (ret = existing_file(bindir, rel, out, outlen)) != AS_ERR_NOT_FOUND)
+        (ret = existing(bindir, rel, 0, out, outlen)) != AS_ERR_NOT_FOUND)
         return ret;
-    return existing_file(bindir, name, out, outlen);
+    return existing(bindir, name, 0, out, outlen);
 }
 
 int as_cli_migrations_dir(const char *override, char *out, size_t outlen)
@@ -97,7 +85,7 @@ int as_cli_migrations_dir(const char *override, char *out, size_t outlen)
     if (binary_dir(bindir, sizeof(bindir)) != 0)
         return AS_ERR_NOT_FOUND;
     for (size_t i = 0; i != sizeof(from_bindir) / sizeof(from_bindir[0]); ++i)
-        if ((ret = existing_dir(bindir, from_bindir[i], out, outlen)) != AS_ERR_NOT_FOUND)
+        if ((ret = existing(bindir, from_bindir[i], 1, out, outlen)) != AS_ERR_NOT_FOUND)
             return ret;
     return AS_ERR_NOT_FOUND;
 }

@@ -1,255 +1,387 @@
 /*
- * authsvc serve — parses the serve command's options into the process
- * configuration and runs the token service (app/app.h).
+ * authsvc serve — the token service's settings, each declared once in the table
+ * below (its flag, its AUTHSVC_ environment variable, its key in the --config
+ * file, its type and bounds, its default, where it lands in as_app_config_t and
+ * its help), read with the precedence flag > environment > file > default; then
+ * either `--check` (validate everything, serve nothing) or the service (app/app.h).
  */
-#include <getopt.h>
+#include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include "authsvc/as.h"
 #include "authsvc/app/app.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/options.h"
 #include "authsvc/cli/paths.h"
+#include "authsvc/crypto/crypto.h"
+#include "authsvc/http/listen.h"
+#include "authsvc/keys/keyset.h"
 #include "authsvc/policy/policy.h"
 
-#define DEFAULT_KEYS_DIR "keys"
-#define AS_CLI_MAX_TRUSTED_PROXIES 32
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-static const char usage_serve[] =
-    "usage: authsvc serve [OPTIONS]\n"
-    "  --listen HOST:PORT          HTTP/1.1 and h2c (default 127.0.0.1:8080; port 0 picks a free one)\n"
-    "  --tls-listen HOST:PORT      also serve TLS (ALPN h2) there; needs --tls-cert and --tls-key\n"
-    "  --tls-cert FILE, --tls-key FILE\n"
-    "  --issuer URL                the iss of every token (default http://HOST:PORT of --listen)\n"
-    "  --keys DIR                  signing-key directory (default keys)\n"
-    "  --access-ttl SECONDS        access-token lifetime (default 300)\n"
-    "  --refresh-idle-ttl SECONDS  a refresh token unused this long expires (default 1209600, 14 days)\n"
-    "  --refresh-max-ttl SECONDS   absolute lifetime of a login's refresh tokens (default 7776000, 90 days)\n"
-    "  --refresh-grace SECONDS     a retry with a just-rotated refresh token within this window gets the same\n"
-    "                              successor instead of counting as reuse, while that successor is unused\n"
-    "                              (default 60; at most 300; 0 turns it off)\n"
-    "  --session-idle-ttl SECONDS  a browser's sign-in (SSO session) unused this long ends (default 1800)\n"
-    "  --session-max-ttl SECONDS   a sign-in ends this long after the password was entered (default 36000, 10 h)\n"
-    "  --threads N                 event threads (default: one per core)\n"
-    "  --db-connections N          database connections per event thread (default 4)\n"
-    "  --db-timeout MS             deadline of every database query (default 5000)\n"
-    "  --max-body BYTES            largest request body accepted (default 16384)\n"
-    "  --jwks-max-age SECONDS      how long verifiers may cache the JWKS (default 300)\n"
-    "  --keys-reload SECONDS       how often the key directory is re-read (default 10; also on SIGHUP)\n"
-    "  --drain-delay SECONDS       after SIGTERM, answer /readyz 503 and keep serving this long before closing the\n"
-    "                              listeners, so load balancers stop sending first (default 0)\n"
-    "  --client-cache-ttl SECONDS  how long a client record is reused before it is read again (default 5; 0: always\n"
-    "                              read it: a changed or deleted client is seen at once)\n"
-    "  --max-connections N         open client connections at most (default: the descriptor limit less a reserve\n"
-    "                              for the database and the key directory)\n"
-    "  --max-connections-per-address N\n"
-    "                              per client address, IPv6 per /64 (default 256; 0: no cap; raise it behind a proxy)\n"
-    "  --idle-timeout SECONDS      TLS handshake, HTTP/1.1 request, HTTP/2 connection without a new request\n"
-    "                              (PINGs and other frames do not count) (default 10)\n"
-    "  --password-min-length N     fewest characters of a new password, after NFKC (default 8; common passwords\n"
-    "                              are refused whatever their length)\n"
-    "  --access-log FILE           one JSON line per request (time, request id, method, path without its query,\n"
-    "                              status, latency, client_id, grant, error, address); - for standard output\n"
-    "  --admin-listen HOST:PORT    management listener for /metrics, /livez and /readyz (default: none; keep it on\n"
-    "                              a loopback or private address)\n"
-    "  --trusted-proxy CIDR        believe X-Forwarded-For from these addresses for the client address (repeat it;\n"
-    "                              default: nobody's)\n"
-    "  --h2-reset-budget N         HTTP/2 stream resets a connection may send beyond one per two streams it opened\n"
-    "                              before it gets GOAWAY (default 100)\n"
-    "  --h2-frame-budget N         HTTP/2 frames that produce no response (PING, SETTINGS, empty DATA...) beyond two\n"
-    "                              per request before GOAWAY (default 200)\n"
-    "  --db CONNINFO               libpq connection string (default: PG* environment)\n"
-    "  --verbose                   log debug messages\n";
+/** Everything `serve` reads: the service's configuration and what only this command uses. */
+typedef struct st_serve_t {
+    as_app_config_t app;
+    const char *config;           /* --config FILE */
+    const char *db_password_file; /* the database password, from a file */
+    long password_min_length;
+    int verbose, check, help_config;
+} serve_t;
+
+#define T serve_t
+static const as_opt_t serve_opts[] = {
+    {.name = "config", AS_OPT_AT_STRING(T, config), .arg = "FILE", .flags = AS_OPT_NO_FILE,
+     .help = "read settings from FILE: `name = value` lines (the option's name without --), # comments, a list by "
+             "repeating its name (deploy/authsvc.conf.example)"},
+    {.name = "listen", AS_OPT_AT_STRING(T, app.listen), .arg = "HOST:PORT", .def = "127.0.0.1:8080",
+     .help = "HTTP/1.1 and h2c (port 0 picks a free one); refused if the port is in use, unless --reuse-port"},
+    {.name = "tls-listen", AS_OPT_AT_STRING(T, app.tls_listen), .arg = "HOST:PORT",
+     .help = "also serve TLS (ALPN h2) there; needs --tls-cert and --tls-key"},
+    {.name = "tls-cert", AS_OPT_AT_STRING(T, app.tls_cert), .arg = "FILE", .help = "the TLS certificate chain (PEM)"},
+    {.name = "tls-key", AS_OPT_AT_STRING(T, app.tls_key), .arg = "FILE", .help = "the TLS private key (PEM; keep it mode 0600)"},
+    {.name = "issuer", AS_OPT_AT_STRING(T, app.oauth.issuer), .arg = "URL", .shown_def = "http://HOST:PORT of --listen",
+     .help = "the iss of every token: the public URL clients use"},
+    {.name = "keys", AS_OPT_AT_STRING(T, app.keys_dir), .arg = "DIR", .def = "keys", .help = "signing-key directory"},
+    {.name = "access-ttl", AS_OPT_AT_INT(T, app.oauth.access_ttl), .min = 1, .max = 31536000, .def = "300", .arg = "SECONDS",
+     .help = "access-token lifetime"},
+    {.name = "refresh-idle-ttl", AS_OPT_AT_INT(T, app.oauth.refresh_idle_ttl), .min = 1, .max = 31536000, .def = "1209600",
+     .shown_def = "1209600 (14 days)", .arg = "SECONDS", .help = "a refresh token unused this long expires"},
+    {.name = "refresh-max-ttl", AS_OPT_AT_INT(T, app.oauth.refresh_max_ttl), .min = 1, .max = 31536000, .def = "7776000",
+     .shown_def = "7776000 (90 days)", .arg = "SECONDS",
+     .help = "absolute lifetime of a login's refresh tokens; rotation never extends it"},
+    {.name = "refresh-grace", AS_OPT_AT_INT(T, app.oauth.refresh_grace), .min = 0, .max = 300, .def = "60", .arg = "SECONDS",
+     .help = "a retry with a just-rotated refresh token within this window gets the same successor instead of counting as "
+             "reuse, while that successor is unused (0 turns it off)"},
+    {.name = "session-idle-ttl", AS_OPT_AT_INT(T, app.oauth.session_idle_ttl), .min = 60, .max = 31536000, .def = "1800",
+     .arg = "SECONDS", .help = "a browser's sign-in (SSO session) unused this long ends"},
+    {.name = "session-max-ttl", AS_OPT_AT_INT(T, app.oauth.session_max_ttl), .min = 60, .max = 31536000, .def = "36000",
+     .shown_def = "36000 (10 h)", .arg = "SECONDS", .help = "a sign-in ends this long after the password was entered"},
+    {.name = "threads", AS_OPT_AT_INT(T, app.num_threads), .min = 0, .max = 256, .def = "0", .shown_def = "0 (one per core)",
+     .arg = "N", .help = "event threads, each with its own loop and database connections (0: one per core)"},
+    {.name = "db-connections", AS_OPT_AT_INT(T, app.db_connections), .min = 1, .max = 256, .def = "4", .arg = "N",
+     .help = "database connections per event thread"},
+    {.name = "db-timeout", AS_OPT_AT_INT(T, app.db_timeout), .min = 1, .max = 600000, .def = "5000", .arg = "MS",
+     .help = "deadline of every database query, in milliseconds"},
+    {.name = "max-body", AS_OPT_AT_INT(T, app.max_body), .min = 1, .max = 1048576, .def = "16384", .arg = "BYTES",
+     .help = "largest request body accepted"},
+    {.name = "jwks-max-age", AS_OPT_AT_INT(T, app.oauth.jwks_max_age), .min = 0, .max = 86400, .def = "300", .arg = "SECONDS",
+     .help = "how long verifiers may cache the JWKS"},
+    {.name = "keys-reload", AS_OPT_AT_INT(T, app.keys_reload_interval), .min = 1, .max = 3600, .def = "10", .arg = "SECONDS",
+     .help = "how often the key directory is re-read (also on SIGHUP)"},
+    {.name = "drain-delay", AS_OPT_AT_INT(T, app.drain_delay), .min = 0, .max = 300, .def = "0", .arg = "SECONDS",
+     .help = "after SIGTERM, answer /readyz 503 and keep serving this long before closing the listeners, so load "
+             "balancers stop sending first"},
+    {.name = "client-cache-ttl", AS_OPT_AT_INT(T, app.oauth.client_cache_ttl), .min = 0, .max = 3600, .def = "5",
+     .arg = "SECONDS",
+     .help = "how long a client record is reused before it is read again (0: always read it: a changed or deleted client "
+             "is seen at once)"},
+    {.name = "max-connections", AS_OPT_AT_INT(T, app.max_connections), .min = 1, .max = 10000000, .arg = "N",
+     .shown_def = "the descriptor limit less a reserve for the database and the key directory",
+     .help = "open client connections at most"},
+    {.name = "max-connections-per-address", AS_OPT_AT_INT(T, app.max_connections_per_address), .min = 0, .max = 10000000,
+     .def = "256", .arg = "N", .help = "per client address, IPv6 per /64 (0: no cap; raise it behind a proxy)"},
+    {.name = "idle-timeout", AS_OPT_AT_INT(T, app.idle_timeout), .min = 1, .max = 3600, .def = "10", .arg = "SECONDS",
+     .help = "TLS handshake, HTTP/1.1 request, HTTP/2 connection without a new request (PINGs and other frames do not "
+             "count)"},
+    {.name = "password-min-length", AS_OPT_AT_INT(T, password_min_length), .min = 1, .max = 256,
+     .def = STR(AS_POLICY_MIN_LENGTH_DEFAULT), .arg = "N",
+     .help = "fewest characters of a new password, after NFKC (common passwords are refused whatever their length)"},
+    {.name = "access-log", AS_OPT_AT_STRING(T, app.access_log), .arg = "FILE",
+     .help = "one JSON line per request (time, request id, method, path without its query, status, latency, client_id, "
+             "grant, error, address); - for standard output"},
+    {.name = "admin-listen", AS_OPT_AT_STRING(T, app.admin_listen), .arg = "HOST:PORT",
+     .help = "management listener for /metrics, /livez and /readyz; a bare PORT means 127.0.0.1:PORT (keep it on a "
+             "loopback or private address)"},
+    {.name = "trusted-proxy", AS_OPT_AT_LIST(T, app.trusted_proxies, app.num_trusted_proxies), .max = 32, .arg = "CIDR",
+     .help = "believe X-Forwarded-For from these addresses for the client address (repeat it, at most 32; in the "
+             "environment separated by commas)"},
+    {.name = "h2-reset-budget", AS_OPT_AT_INT(T, app.h2_reset_budget), .min = 1, .max = 1000000, .def = "100", .arg = "N",
+     .help = "HTTP/2 stream resets a connection may send beyond one per two streams it opened before it gets GOAWAY"},
+    {.name = "h2-frame-budget", AS_OPT_AT_INT(T, app.h2_frame_budget), .min = 1, .max = 1000000, .def = "200", .arg = "N",
+     .help = "HTTP/2 frames that produce no response (PING, SETTINGS, empty DATA...) beyond two per request before GOAWAY"},
+    {.name = "db", AS_OPT_AT_STRING(T, app.conninfo), .arg = "CONNINFO", .shown_def = "libpq's PG* environment",
+     .help = "libpq connection string; a password in it only from the environment or the file, never the command line "
+             "(or use --db-password-file or PGPASSFILE)"},
+    {.name = "db-password-file", AS_OPT_AT_STRING(T, db_password_file), .arg = "FILE",
+     .help = "the database password: the first line of FILE (keep it mode 0600)"},
+    {.name = "reuse-port", AS_OPT_AT_FLAG(T, app.reuse_port),
+     .help = "start even if the listen ports are held, sharing them with the authsvc that holds them (a zero-downtime "
+             "restart: start the new one with it, then stop the old one)"},
+    {.name = "verbose", AS_OPT_AT_FLAG(T, verbose), .help = "log debug messages"},
+    {.name = "check", AS_OPT_AT_FLAG(T, check), .flags = AS_OPT_CLI_ONLY,
+     .help = "check the whole configuration (settings, keys, TLS files, password list, database and its migrations, "
+             "listen addresses), say what is wrong and exit, without serving"},
+    {.name = "help-config", AS_OPT_AT_FLAG(T, help_config), .flags = AS_OPT_CLI_ONLY,
+     .help = "print this table in Markdown (docs/operations.md has it)"},
+};
+#undef T
+#define NUM_OPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
+
+/** The usage text (owner: the caller), written from the table. */
+static char *make_usage(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL)
+        abort();
+    fputs("usage: authsvc serve [OPTIONS]\n", out);
+    as_opt_print_help(serve_opts, NUM_OPTS, out);
+    fputs("Every option but --check and --help-config can also be given as an environment variable, AUTHSVC_ and its name\n"
+          "in upper case with - as _ (AUTHSVC_DB_TIMEOUT=3000), or in the --config file (AUTHSVC_CONFIG) as `name = value`.\n"
+          "The command line wins over the environment, which wins over the file.\n",
+          out);
+    fclose(out);
+    return text;
+}
+
+/** 1 if a libpq conninfo (key=value or URI) carries a password. */
+static int conninfo_has_password(const char *conninfo)
+{
+    const char *p, *at, *colon;
+    if (strncmp(conninfo, "postgres://", 11) == 0 || strncmp(conninfo, "postgresql://", 13) == 0) {
+        p = strstr(conninfo, "://") + 3;
+        at = strchr(p, '@');
+        colon = strchr(p, ':');
+        if (at != NULL && colon != NULL && colon < at && strcspn(p, "/?") > (size_t)(at - p))
+            return 1;
+        return strstr(conninfo, "password=") != NULL;
+    }
+    for (p = conninfo; (p = strcasestr(p, "password")) != NULL; p += 8) {
+        const char *q = p + 8;
+        if (p != conninfo && p[-1] != ' ' && p[-1] != '\t')
+            continue;
+        while (*q == ' ' || *q == '\t')
+            ++q;
+        if (*q == '=')
+            return 1;
+    }
+    return 0;
+}
+
+/** --db-password-file: its first line becomes libpq's PGPASSWORD (read before any connection, one thread). */
+static int load_db_password(const char *path)
+{
+    char line[1024];
+    FILE *fp = fopen(path, "r");
+    size_t n;
+    if (fp == NULL) {
+        fprintf(stderr, "authsvc: --db-password-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fgets(line, sizeof(line), fp) == NULL)
+        line[0] = '\0';
+    fclose(fp);
+    n = strcspn(line, "\r\n");
+    line[n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "authsvc: --db-password-file %s: empty\n", path);
+        return -1;
+    }
+    setenv("PGPASSWORD", line, 1);
+    as_wipe(line, sizeof(line));
+    return 0;
+}
+
+/**
+ * Reads the settings into `s`: defaults, then the file, the environment and the
+ * command line, each over the one before. Returns -1 to go on, or the exit status.
+ */
+static int read_settings(int argc, char **argv, const char *usage, serve_t *s, char **file_text, char **env_text)
+{
+    serve_t flags;
+    unsigned char given[NUM_OPTS] = {0};
+    char err[4200];
+    int first, ret;
+    const char *config;
+
+    memset(&flags, 0, sizeof(flags));
+    if ((ret = as_opt_parse_argv(serve_opts, NUM_OPTS, usage, argc, argv, &flags, given, &first)) != -1)
+        goto Exit;
+    ret = 2;
+    if (first != argc) {
+        as_cli_usage(usage, "unexpected argument: %s", argv[first]);
+        goto Exit;
+    }
+    if (flags.help_config) {
+        as_opt_print_markdown(serve_opts, NUM_OPTS, stdout);
+        ret = 0;
+        goto Exit;
+    }
+    if (flags.app.conninfo != NULL && conninfo_has_password(flags.app.conninfo)) {
+        fprintf(stderr, "authsvc: --db: a password on the command line is visible to every user of this machine (ps); "
+                        "put the connection string in AUTHSVC_DB or the --config file, or the password in "
+                        "--db-password-file FILE or libpq's PGPASSFILE\n");
+        goto Exit;
+    }
+    if (as_opt_defaults(serve_opts, NUM_OPTS, s, err, sizeof(err)) != 0)
+        abort(); /* a default the table cannot parse */
+    s->app.conninfo = "";
+    s->app.oauth.code_ttl = 60;
+    config = flags.config != NULL ? flags.config : getenv("AUTHSVC_CONFIG");
+    if (config != NULL && config[0] != '\0' &&
+        as_opt_apply_file(serve_opts, NUM_OPTS, s, config, file_text, err, sizeof(err)) != 0) {
+        fprintf(stderr, "authsvc: %s\n", err);
+        goto Exit;
+    }
+    if (as_opt_apply_env(serve_opts, NUM_OPTS, s, env_text, err, sizeof(err)) != 0) {
+        fprintf(stderr, "authsvc: %s\n", err);
+        goto Exit;
+    }
+    for (size_t i = 0; i != NUM_OPTS; ++i)
+        if (given[i])
+            as_opt_copy(serve_opts + i, s, &flags);
+    ret = -1;
+Exit:
+    as_opt_dispose(serve_opts, NUM_OPTS, &flags);
+    return ret;
+}
+
+/** Checks what the settings alone can tell; 0 or the exit status after the message. */
+static int check_settings(serve_t *s, const char *usage, char *issuer, size_t issuerlen)
+{
+    if (s->app.tls_listen != NULL && (s->app.tls_cert == NULL || s->app.tls_key == NULL))
+        return as_cli_usage(usage, "%s", "--tls-listen needs --tls-cert and --tls-key");
+    if (s->app.oauth.issuer == NULL) {
+        snprintf(issuer, issuerlen, "http://%s", s->app.listen);
+        s->app.oauth.issuer = issuer;
+    }
+    if (strlen(s->app.oauth.issuer) > 400 || strncmp(s->app.oauth.issuer, "http", 4) != 0)
+        return as_cli_usage(usage, "the issuer must be an http(s) URL of at most 400 characters: %s", s->app.oauth.issuer);
+    if (s->db_password_file != NULL && load_db_password(s->db_password_file) != 0)
+        return 1;
+    return 0;
+}
+
+/** One line of `--check`: "ok  WHAT" or "FAILED  WHAT: WHY"; returns 0 or 1 (a failure). */
+static int report(const char *what, const char *why)
+{
+    if (why == NULL) {
+        printf("ok      %s\n", what);
+        return 0;
+    }
+    printf("FAILED  %s: %s\n", what, why);
+    fflush(stdout);
+    fprintf(stderr, "authsvc: %s: %s\n", what, why);
+    return 1;
+}
+
+static int check_address(const char *name, const char *spec)
+{
+    char host[256], port[16], what[320], why[320];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
+    int r;
+    snprintf(what, sizeof(what), "--%s %s", name, spec);
+    if (as_http_parse_hostport(spec, host, sizeof(host), port, sizeof(port)) != 0)
+        return report(what, "expected HOST:PORT ([V6]:PORT)");
+    if ((r = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res)) != 0) {
+        snprintf(why, sizeof(why), "cannot resolve it: %s", gai_strerror(r));
+        return report(what, why);
+    }
+    freeaddrinfo(res);
+    return report(what, NULL);
+}
+
+/** `serve --check`: everything serving would need, each said ok or what is wrong; the exit status. */
+static int run_check(const serve_t *s)
+{
+    const as_app_config_t *cfg = &s->app;
+    char what[4200], why[4200], dir[4096];
+    as_keyset_t *ks;
+    as_admin_t *db;
+    int failed = 0;
+
+    report("settings (command line, environment, file)", NULL);
+    failed += check_address("listen", cfg->listen);
+    if (cfg->tls_listen != NULL)
+        failed += check_address("tls-listen", cfg->tls_listen);
+    if (cfg->admin_listen != NULL) { /* a bare PORT means 127.0.0.1:PORT */
+        char admin[300];
+        failed += as_http_admin_address(cfg->admin_listen, admin, sizeof(admin)) == 0
+                      ? check_address("admin-listen", admin)
+                      : report("--admin-listen", "expected HOST:PORT or PORT");
+    }
+
+    snprintf(what, sizeof(what), "signing keys in %s", cfg->keys_dir);
+    if (as_keyset_load(cfg->keys_dir, (int64_t)time(NULL), &ks, why, sizeof(why)) == 0) {
+        as_keyset_release(ks);
+        failed += report(what, NULL);
+    } else {
+        failed += report(what, why);
+    }
+    if (cfg->tls_listen != NULL) {
+        struct ssl_ctx_st *ctx = as_tls_server_ctx(cfg->tls_cert, cfg->tls_key);
+        snprintf(what, sizeof(what), "TLS certificate %s and key %s", cfg->tls_cert, cfg->tls_key);
+        failed += report(what, ctx != NULL ? NULL : "cannot be loaded (the log above says why)");
+        as_tls_ctx_free(ctx);
+    }
+    report("password policy and its common-password list", NULL); /* loaded before: a failure ended the command */
+
+    if (as_admin_connect(cfg->conninfo, &db, why, sizeof(why)) != 0) {
+        why[strcspn(why, "\n")] = '\0';
+        failed += report("database connection", why);
+    } else {
+        size_t pending;
+        char first[256];
+        report("database connection", NULL);
+        if (as_cli_migrations_dir(NULL, dir, sizeof(dir)) != 0) {
+            failed += report("database migrations", "no migrations directory found (set AUTHSVC_MIGRATIONS)");
+        } else if (as_admin_migrations_pending(db, dir, &pending, first, sizeof(first)) != 0) {
+            snprintf(why, sizeof(why), "%s", as_admin_error(db));
+            why[strcspn(why, "\n")] = '\0';
+            failed += report("database migrations", why);
+        } else if (pending != 0) {
+            snprintf(why, sizeof(why), "%zu not applied, from %s: run `authsvc migrate`", pending, first);
+            failed += report("database migrations", why);
+        } else {
+            report("database migrations", NULL);
+        }
+        as_admin_close(db);
+    }
+    if (failed != 0) {
+        printf("%d check(s) failed\n", failed);
+        return 1;
+    }
+    printf("configuration OK\n");
+    return 0;
+}
 
 int as_cli_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},    {"tls-listen", required_argument, NULL, 'L'},
-        {"tls-cert", required_argument, NULL, 'c'},  {"tls-key", required_argument, NULL, 'k'},
-        {"issuer", required_argument, NULL, 'i'},    {"keys", required_argument, NULL, 'K'},
-        {"access-ttl", required_argument, NULL, 'a'}, {"refresh-idle-ttl", required_argument, NULL, 'r'},
-        {"refresh-max-ttl", required_argument, NULL, 'R'}, {"refresh-grace", required_argument, NULL, 'g'}, {"threads", required_argument, NULL, 't'},
-        {"db-connections", required_argument, NULL, 'C'}, {"db-timeout", required_argument, NULL, 'T'},
-        {"max-body", required_argument, NULL, 'b'}, {"jwks-max-age", required_argument, NULL, 'J'}, {"client-cache-ttl", required_argument, NULL, 'c' + 256}, {"keys-reload", required_argument, NULL, 'K' + 256}, {"drain-delay", required_argument, NULL, 'D' + 256}, {"session-idle-ttl", required_argument, NULL, 's' + 256}, {"session-max-ttl", required_argument, NULL, 'S' + 256},
-        {"max-connections", required_argument, NULL, 'M' + 256}, {"max-connections-per-address", required_argument, NULL, 'P' + 256},
-        {"idle-timeout", required_argument, NULL, 'I' + 256}, {"password-min-length", required_argument, NULL, 'p' + 256},  {"db", required_argument, NULL, 'd'},
-        {"access-log", required_argument, NULL, 'A' + 256}, {"admin-listen", required_argument, NULL, 'a' + 256},
-        {"trusted-proxy", required_argument, NULL, 'x' + 256}, {"h2-reset-budget", required_argument, NULL, 'r' + 256},
-        {"h2-frame-budget", required_argument, NULL, 'f' + 256},
-        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    as_app_config_t cfg = {
-        .listen = "127.0.0.1:8080",
-        .keys_dir = DEFAULT_KEYS_DIR,
-        .conninfo = "",
-        .db_connections = 4,
-        .db_timeout = 5000,
-        .keys_reload_interval = 10,
-        .max_body = 16384,
-        .max_connections_per_address = 256,
-        .idle_timeout = 10,
-        .h2_reset_budget = 100,
-        .h2_frame_budget = 200,
-        .oauth = {.jwks_max_age = 300, .client_cache_ttl = 5, .access_ttl = 300, .refresh_idle_ttl = 14 * 86400, .refresh_max_ttl = 90 * 86400, .refresh_grace = 60,
-                  .session_idle_ttl = 1800, .session_max_ttl = 36000, .code_ttl = 60},
-    };
-    static const char *proxies[AS_CLI_MAX_TRUSTED_PROXIES];
-    char issuer[512], blocklist[4096];
-    long min_length = AS_POLICY_MIN_LENGTH_DEFAULT;
+    serve_t s;
+    char *usage = make_usage(), *file_text = NULL, *env_text = NULL, issuer[512], blocklist[4096];
     as_policy_t *policy = NULL;
-    int c, ret;
-    long v;
+    int ret;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            cfg.listen = optarg;
-            break;
-        case 'L':
-            cfg.tls_listen = optarg;
-            break;
-        case 'c':
-            cfg.tls_cert = optarg;
-            break;
-        case 'k':
-            cfg.tls_key = optarg;
-            break;
-        case 'i':
-            cfg.oauth.issuer = optarg;
-            break;
-        case 'K':
-            cfg.keys_dir = optarg;
-            break;
-        case 'd':
-            cfg.conninfo = optarg;
-            break;
-        case 'v':
-            as_log_level = AS_LOG_DEBUG;
-            break;
-        case 'h':
-            fputs(usage_serve, stdout);
-            return 0;
-        case 'g':
-            if (as_cli_parse_int(optarg, 0, 300, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --refresh-grace (0 to 300 seconds): %s", optarg);
-            cfg.oauth.refresh_grace = (int)v;
-            break;
-        case 'K' + 256:
-            if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --keys-reload: %s", optarg);
-            cfg.keys_reload_interval = (int)v;
-            break;
-        case 'M' + 256:
-        case 'P' + 256:
-            if (as_cli_parse_int(optarg, c == 'M' + 256 ? 1 : 0, 10000000, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --max-connections%s: %s", c == 'M' + 256 ? "" : "-per-address", optarg);
-            *(c == 'M' + 256 ? &cfg.max_connections : &cfg.max_connections_per_address) = (size_t)v;
-            break;
-        case 'A' + 256:
-            cfg.access_log = optarg;
-            break;
-        case 'a' + 256:
-            cfg.admin_listen = optarg;
-            break;
-        case 'x' + 256:
-            if (cfg.num_trusted_proxies == AS_CLI_MAX_TRUSTED_PROXIES)
-                return as_cli_usage(usage_serve, "at most %d --trusted-proxy", AS_CLI_MAX_TRUSTED_PROXIES);
-            proxies[cfg.num_trusted_proxies++] = optarg;
-            cfg.trusted_proxies = proxies;
-            break;
-        case 'r' + 256:
-        case 'f' + 256:
-            if (as_cli_parse_int(optarg, 1, 1000000, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --h2-%s-budget (1 to 1000000): %s", c == 'r' + 256 ? "reset" : "frame", optarg);
-            *(c == 'r' + 256 ? &cfg.h2_reset_budget : &cfg.h2_frame_budget) = (size_t)v;
-            break;
-        case 'I' + 256:
-            if (as_cli_parse_int(optarg, 1, 3600, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --idle-timeout (1 to 3600 seconds): %s", optarg);
-            cfg.idle_timeout = (int)v;
-            break;
-        case 'p' + 256:
-            if (as_cli_parse_int(optarg, 1, 256, &min_length) != 0)
-                return as_cli_usage(usage_serve, "invalid --password-min-length (1 to 256): %s", optarg);
-            break;
-        case 'D' + 256:
-            if (as_cli_parse_int(optarg, 0, 300, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --drain-delay (0 to 300 seconds): %s", optarg);
-            cfg.drain_delay = (int)v;
-            break;
-        case 'c' + 256:
-            if (as_cli_parse_int(optarg, 0, 3600, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --client-cache-ttl: %s", optarg);
-            cfg.oauth.client_cache_ttl = (int)v;
-            break;
-        case 'J':
-            if (as_cli_parse_int(optarg, 0, 86400, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --jwks-max-age: %s", optarg);
-            cfg.oauth.jwks_max_age = (int)v;
-            break;
-        case 's' + 256:
-        case 'S' + 256:
-            if (as_cli_parse_int(optarg, 60, 31536000, &v) != 0)
-                return as_cli_usage(usage_serve, "invalid --session-%s-ttl (60 seconds to a year): %s", c == 's' + 256 ? "idle" : "max", optarg);
-            *(c == 's' + 256 ? &cfg.oauth.session_idle_ttl : &cfg.oauth.session_max_ttl) = (int)v;
-            break;
-        case 'a':
-        case 'r':
-        case 'R':
-        case 't':
-        case 'C':
-        case 'T':
-        case 'b':
-            if (as_cli_parse_int(optarg, c == 't' ? 0 : 1, c == 'T' ? 600000 : c == 'b' ? 1048576 : c == 't' || c == 'C' ? 256 : 31536000,
-                          &v) != 0)
-                return as_cli_usage(usage_serve, "invalid number: %s", optarg);
-            switch (c) {
-            case 'a':
-                cfg.oauth.access_ttl = (int)v;
-                break;
-            case 'r':
-                cfg.oauth.refresh_idle_ttl = (int)v;
-                break;
-            case 'R':
-                cfg.oauth.refresh_max_ttl = (int)v;
-                break;
-            case 't':
-                cfg.num_threads = (size_t)v;
-                break;
-            case 'C':
-                cfg.db_connections = (size_t)v;
-                break;
-            case 'T':
-                cfg.db_timeout = (uint64_t)v;
-                break;
-            case 'b':
-                cfg.max_body = (size_t)v;
-                break;
-            }
-            break;
-        default:
-            return as_cli_usage(usage_serve, "%s", "invalid option");
-        }
-    }
-    if (optind != argc)
-        return as_cli_usage(usage_serve, "unexpected argument: %s", argv[optind]);
-    if (cfg.tls_listen != NULL && (cfg.tls_cert == NULL || cfg.tls_key == NULL))
-        return as_cli_usage(usage_serve, "%s", "--tls-listen needs --tls-cert and --tls-key");
-    if (cfg.oauth.issuer == NULL) {
-        snprintf(issuer, sizeof(issuer), "http://%s", cfg.listen);
-        cfg.oauth.issuer = issuer;
-    }
-    if (strlen(cfg.oauth.issuer) > 400 || strncmp(cfg.oauth.issuer, "http", 4) != 0)
-        return as_cli_usage(usage_serve, "the issuer must be an http(s) URL of at most 400 characters: %s", cfg.oauth.issuer);
+    memset(&s, 0, sizeof(s));
+    if ((ret = read_settings(argc, argv, usage, &s, &file_text, &env_text)) != -1)
+        goto Exit;
+    if (s.verbose)
+        as_log_level = AS_LOG_DEBUG;
+    if ((ret = check_settings(&s, usage, issuer, sizeof(issuer))) != 0)
+        goto Exit;
+    ret = 1;
     if (as_cli_share_file(AS_POLICY_BLOCKLIST_NAME, blocklist, sizeof(blocklist)) != 0) {
         fprintf(stderr, "authsvc: cannot find %s beside the binary or in its share directory\n", AS_POLICY_BLOCKLIST_NAME);
-        return 1;
+        goto Exit;
     }
-    if (as_policy_create(blocklist, (size_t)min_length, &policy) != 0)
-        return 1;
-    as_info("password policy: at least %ld characters, %zu common passwords refused", min_length, as_policy_blocklist_size(policy));
-    cfg.oauth.password_policy = policy;
-    ret = as_app_run(&cfg);
+    if (as_policy_create(blocklist, (size_t)s.password_min_length, &policy) != 0)
+        goto Exit;
+    as_info("password policy: at least %ld characters, %zu common passwords refused", s.password_min_length,
+            as_policy_blocklist_size(policy));
+    s.app.oauth.password_policy = policy;
+    ret = s.check ? run_check(&s) : as_app_run(&s.app);
+Exit:
     as_policy_dispose(policy);
+    as_opt_dispose(serve_opts, NUM_OPTS, &s);
+    free(file_text);
+    free(env_text);
+    free(usage);
     return ret;
 }

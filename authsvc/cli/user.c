@@ -2,11 +2,11 @@
  * authsvc user add|passwd|revoke|disable|enable — user administration: reads
  * and hashes the password, calls store/admin, and says what happened.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/cli/options.h"
 #include "authsvc/cli/paths.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/policy/policy.h"
@@ -45,10 +45,8 @@ static int user_revoke(const char *conninfo, const char *action, const char *use
         else
             printf("every token of %s revoked (token_version %lld)%s\n", username, (long long)version,
                    strcmp(action, "disable") == 0 ? "; the user is disabled" : "");
-    } else if (err == AS_ERR_NOT_FOUND) {
-        fprintf(stderr, "authsvc: no user named %s\n", username);
     } else {
-        as_cli_db_error(db);
+        as_cli_db_failed(db, err, "user", "no user named ", username);
     }
     as_admin_close(db);
     return err == 0 ? 0 : 1;
@@ -78,54 +76,48 @@ static int read_password(char *buf, size_t size, size_t *len)
     return 0;
 }
 
+/** What the command line gives. */
+typedef struct st_user_args_t {
+    const char *conninfo;
+    long min_length;
+} user_args_t;
+
+static const as_opt_t user_opts[] = {
+    {.name = "db", AS_OPT_AT_STRING(user_args_t, conninfo)},
+    {.name = "password-min-length", AS_OPT_AT_INT(user_args_t, min_length), .min = 1, .max = 256},
+};
+
 int as_cli_user(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"password-min-length", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *conninfo = "", *action, *username;
+    user_args_t args = {.conninfo = "", .min_length = AS_POLICY_MIN_LENGTH_DEFAULT};
+    const char *action, *username;
     char pw[AS_PASSWORD_MAX + 1], norm[AS_POLICY_MAX_BYTES], phc[AS_PWHASH_MAX], id[AS_ADMIN_UUID_SIZE], blocklist[4096];
     size_t pwlen, normlen;
-    long min_length = AS_POLICY_MIN_LENGTH_DEFAULT;
     as_policy_t *policy = NULL;
     const char *why;
     as_admin_t *db = NULL;
     int64_t version;
-    int c, err, ret = 1;
+    int first, err, ret = 1;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            conninfo = optarg;
-            break;
-        case 'm':
-            if (as_cli_parse_int(optarg, 1, 256, &min_length) != 0)
-                return as_cli_usage(usage_user, "invalid --password-min-length (1 to 256): %s", optarg);
-            break;
-        case 'h':
-            fputs(usage_user, stdout);
-            return 0;
-        default:
-            return as_cli_usage(usage_user, "%s", "invalid option");
-        }
-    }
-    if (argc - optind != 2)
+    if ((ret = as_opt_parse_argv(user_opts, sizeof(user_opts) / sizeof(user_opts[0]), usage_user, argc, argv, &args, NULL,
+                                 &first)) != -1)
+        return ret;
+    ret = 1;
+    if (argc - first != 2)
         return as_cli_usage(usage_user, "%s", "expected an action and a USERNAME");
-    action = argv[optind];
-    username = argv[optind + 1];
+    action = argv[first];
+    username = argv[first + 1];
     if (username[0] == '\0' || strlen(username) > 255)
         return as_cli_usage(usage_user, "%s", "the username must have 1 to 255 characters");
     if (strcmp(action, "revoke") == 0 || strcmp(action, "disable") == 0 || strcmp(action, "enable") == 0)
-        return user_revoke(conninfo, action, username);
+        return user_revoke(args.conninfo, action, username);
     if (strcmp(action, "add") != 0 && strcmp(action, "passwd") != 0)
         return as_cli_usage(usage_user, "unknown action: %s", action);
     if (as_cli_share_file(AS_POLICY_BLOCKLIST_NAME, blocklist, sizeof(blocklist)) != 0) {
         fprintf(stderr, "authsvc: cannot find %s beside the binary or in its share directory\n", AS_POLICY_BLOCKLIST_NAME);
         return 1;
     }
-    if (as_policy_create(blocklist, (size_t)min_length, &policy) != 0)
+    if (as_policy_create(blocklist, (size_t)args.min_length, &policy) != 0)
         return 1;
     if (read_password(pw, sizeof(pw), &pwlen) != 0)
         goto Exit;
@@ -138,30 +130,21 @@ int as_cli_user(int argc, char **argv)
         fprintf(stderr, "authsvc: cannot hash the password\n");
         goto Exit;
     }
-    if ((db = as_cli_db_open(conninfo)) == NULL)
+    if ((db = as_cli_db_open(args.conninfo)) == NULL)
         goto Exit;
     if (strcmp(action, "add") == 0)
         err = as_admin_user_add(db, username, phc, id);
     else /* one statement, so one transaction: new hash, new version, every family revoked, feed and audit entries */
         err = as_admin_user_passwd(db, username, phc, &version);
-    switch (err) {
-    case 0:
+    if (err != 0) {
+        ret = as_cli_db_failed(db, err, "user", "no user named ", username);
+    } else {
         if (strcmp(action, "add") == 0)
             printf("user %s added (id %s)\n", username, id);
         else
             printf("password of %s changed; every token issued before is revoked (token_version %lld)\n", username,
                    (long long)version);
         ret = 0;
-        break;
-    case AS_ERR_CONFLICT:
-        fprintf(stderr, "authsvc: user %s already exists\n", username);
-        break;
-    case AS_ERR_NOT_FOUND:
-        fprintf(stderr, "authsvc: no user named %s\n", username);
-        break;
-    default:
-        as_cli_db_error(db);
-        break;
     }
 Exit:
     as_wipe(pw, sizeof(pw));

@@ -264,7 +264,15 @@ int as_http_admin_address(const char *spec, char *out, size_t outlen)
     return 0;
 }
 
-int as_http_listen_open(const char *spec, int port_override, int *port_out)
+/**
+ * Opens a listening socket. `mode` 0: with SO_REUSEPORT (joining the port's other sockets); 1 (exclusive): the bind
+ * without it, so that it fails if anyone holds the port, and SO_REUSEPORT set once the port is ours, so that the
+ * other threads' sockets join it; 2 (share): with SO_REUSEPORT, the held port shared. Mode 1 is race-free: two servers
+ * starting together cannot both win the bind, and Linux's bind-conflict check reads SO_REUSEPORT of the sockets already
+ * bound at the time of the new bind, so the flag set after ours lets our own threads' sockets join (and a --reuse-port
+ * server, on purpose). tests/e2e/test_config.py holds both halves.
+ */
+static int listen_open(const char *spec, int port_override, int *port_out, int mode)
 {
     char host[256], port[16];
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
@@ -282,13 +290,22 @@ int as_http_listen_open(const char *spec, int port_override, int *port_out)
     }
     if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-        listen(fd, SOMAXCONN) != 0) {
-        as_error("cannot listen on %s: %s", spec, strerror(errno));
+        (mode != 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+        (mode == 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        if (e == EADDRINUSE && mode == 1)
+            as_error("cannot listen on %s: the port is already in use (another authsvc serve?). Stop the other server or "
+                     "choose another port; to share the port with a running authsvc (a zero-downtime restart), start this "
+                     "one with --reuse-port", spec);
+        else if (e == EADDRINUSE && mode == 2)
+            as_error("cannot listen on %s: the port is held by a process that does not share it (--reuse-port shares a "
+                     "port only with an authsvc serve of the same user)", spec);
+        else
+            as_error("cannot listen on %s: %s", spec, strerror(e));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
-        return AS_ERR_IO;
+        return e == EADDRINUSE ? AS_ERR_CONFLICT : AS_ERR_IO;
     }
     freeaddrinfo(res);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -299,4 +316,14 @@ int as_http_listen_open(const char *spec, int port_override, int *port_out)
         *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
     }
     return fd;
+}
+
+int as_http_listen_open(const char *spec, int port_override, int *port_out)
+{
+    return listen_open(spec, port_override, port_out, 0);
+}
+
+int as_http_listen_open_first(const char *spec, int share, int *port_out)
+{
+    return listen_open(spec, -1, port_out, share ? 2 : 1);
 }

@@ -105,4 +105,14 @@ int as_http_admin_address(const char *spec, char *out, size_t outlen);
  */
 int as_http_listen_open(const char *spec, int port_override, int *port_out);
 
+/**
+ * Opens the first listening socket of `spec`, the one the others join with
+ * as_http_listen_open. Unless `share`, it refuses a port that anyone holds
+ * already (AS_ERR_CONFLICT, logged with what to do): its bind is made without
+ * SO_REUSEPORT, which is set only once the port is ours, so no two servers can
+ * both pass the check. With `share`, a port held by another authsvc of the
+ * same user is shared (SO_REUSEPORT: zero-downtime restarts).
+ */
+int as_http_listen_open_first(const char *spec, int share, int *port_out);
+
 #endif

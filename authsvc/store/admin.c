@@ -517,3 +517,39 @@ Exit:
     free(names);
     return err;
 }
+
+int as_admin_migrations_pending(as_admin_t *conn, const char *dir, size_t *pending, char *first, size_t firstlen)
+{
+    char **names;
+    size_t num;
+    int err, exists;
+    PGresult *res;
+
+    *pending = 0;
+    first[0] = '\0';
+    if ((err = list_migrations(conn, dir, &names, &num)) != 0)
+        return err;
+    if ((res = run(conn, &err, PGRES_TUPLES_OK, "looking for schema_migrations",
+                   "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, NULL, NULL)) == NULL)
+        goto Exit;
+    exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    res = NULL;
+    if (exists && (res = run(conn, &err, PGRES_TUPLES_OK, "reading applied migrations", "SELECT version FROM schema_migrations", 0,
+                             NULL, NULL, NULL)) == NULL)
+        goto Exit;
+    for (size_t i = 0; i != num; ++i) {
+        long v = migration_version(names[i]);
+        int done = 0;
+        for (int r = 0; res != NULL && r != PQntuples(res) && !done; ++r)
+            done = strtol(PQgetvalue(res, r, 0), NULL, 10) == v;
+        if (!done && (*pending)++ == 0)
+            snprintf(first, firstlen, "%s", names[i]);
+    }
+    PQclear(res);
+Exit:
+    for (size_t i = 0; i != num; ++i)
+        free(names[i]);
+    free(names);
+    return err;
+}

@@ -138,4 +138,12 @@ typedef void (*as_admin_migrate_cb)(void *ctx, const char *name);
  */
 int as_admin_migrate(as_admin_t *conn, const char *dir, as_admin_migrate_cb on_applied, void *ctx, char *failed, size_t failedlen);
 
+/**
+ * Counts the migration files of `dir` not recorded in schema_migrations (all of
+ * them when the table does not exist yet), changing nothing; the first such
+ * file's name goes to `first` (else first[0] is '\0'). For `authsvc serve --check`.
+ * Returns 0, AS_ERR_IO, AS_ERR_DB_QUERY or AS_ERR_DB_UNAVAILABLE.
+ */
+int as_admin_migrations_pending(as_admin_t *conn, const char *dir, size_t *pending, char *first, size_t firstlen);
+
 #endif

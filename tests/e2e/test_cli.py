@@ -48,6 +48,23 @@ class CliTests(harness.ServiceTestCase):
                 self.assertFailsWithMessage(self.cli.run(*args, check=False) if args[0] != "serve"
                                             else self.authsvc(*args))
 
+    def test_option_errors_name_the_option_and_its_bounds(self):
+        """Every command reads its options through one parser: a bad number names the option and its range."""
+        cases = [(["client", "add", "svc", "--access-ttl", "0"], "--access-ttl: invalid number (1 to 86400): 0"),
+                 (["client", "add", "svc", "--refresh-idle-ttl", "x"], "--refresh-idle-ttl: invalid number"),
+                 (["user", "add", "kim", "--password-min-length", "300"],
+                  "--password-min-length: invalid number (1 to 256): 300"),
+                 (["keys", "rotate", "--publish-lead", "-5"], "--publish-lead: invalid number (0 to 2592000): -5"),
+                 (["keys", "generate", "--alg", "HS256"], "unsupported algorithm: HS256"),
+                 (["client", "list", "--grant", "password"], "client list takes no option but --db"),
+                 (["migrate", "extra"], "unexpected argument: extra")]
+        for args, message in cases:
+            with self.subTest(args=args):
+                result = self.authsvc(*args)
+                self.assertEqual(result.returncode, 2, harness.describe_process(result))
+                self.assertIn(message, result.stderr)
+                self.assertIn("usage", result.stderr)
+
     def test_migrate_twice(self):
         self.assertSucceeds(self.cli.run("migrate", check=False))
         self.assertSucceeds(self.cli.run("migrate", check=False))
