@@ -368,6 +368,8 @@ int as_app_run(as_app_config_t *cfg)
         .max_connections = cfg->max_connections != 0 ? cfg->max_connections : default_max_connections(cfg, app.num_threads),
         .max_connections_per_address = cfg->max_connections_per_address,
         .idle_timeout = (uint64_t)cfg->idle_timeout * 1000,
+        .h2_reset_budget = cfg->h2_reset_budget,
+        .h2_frame_budget = cfg->h2_frame_budget,
     };
     as_http_server_init(&app.http, &http_config, ssl_ctx);
     as_info("at most %zu connections, %zu per client address (0: no cap), idle timeout %d s", http_config.max_connections,
