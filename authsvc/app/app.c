@@ -25,6 +25,7 @@
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/listen.h"
+#include "authsvc/http/request.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/login/login.h"
 #include "authsvc/ops/ops.h"
@@ -332,6 +333,12 @@ int as_app_run(as_app_config_t *cfg)
     app.config = cfg;
     app.num_threads = cfg->num_threads != 0 ? cfg->num_threads : (size_t)(ncpu > 0 ? ncpu : 1);
 
+    const char *bad_proxy;
+    if (as_http_set_trusted_proxies(cfg->trusted_proxies, cfg->num_trusted_proxies, &bad_proxy) != 0) {
+        as_error("--trusted-proxy %s: not an IPv4 or IPv6 address or network (such as 10.0.0.0/8 or 2001:db8::/32, no bits "
+                 "set past the prefix)", bad_proxy);
+        return 1;
+    }
     if (as_keyset_load(cfg->keys_dir, (int64_t)time(NULL), &app.keys, err, sizeof(err)) != 0) {
         as_error("%s", err);
         return 1;
