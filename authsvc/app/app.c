@@ -343,6 +343,7 @@ int as_app_run(as_app_config_t *cfg)
         as_error("%s", err);
         return 1;
     }
+    as_log_start(); /* from here on, no thread waits for the log's reader (as_log_stop at Exit) */
     if (make_dummy_hash(&cfg->oauth) != 0) {
         as_error("cannot compute the dummy password hash");
         goto Exit;
@@ -439,5 +440,6 @@ Exit:
     free(app.threads);
     free(cfg->oauth.dummy_hash);
     free(cfg->oauth.metadata);
+    as_log_stop();
     return ret;
 }
