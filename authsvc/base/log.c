@@ -175,13 +175,15 @@ static void *logger_main(void *arg)
 void as_log_start(void)
 {
     sigset_t all, old;
+    slot_t *slots = as_malloc(NUM_SLOTS * sizeof(*slots)); /* not under the mutex: as_fatal takes it */
 
     pthread_mutex_lock(&ring.mutex);
     if (ring.slots != NULL) {
         pthread_mutex_unlock(&ring.mutex);
+        free(slots);
         return;
     }
-    ring.slots = as_malloc(NUM_SLOTS * sizeof(*ring.slots));
+    ring.slots = slots;
     ring.head = ring.tail = ring.dropped = 0;
     ring.stopping = 0;
     pthread_mutex_unlock(&ring.mutex);
