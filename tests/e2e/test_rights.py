@@ -14,11 +14,12 @@ import tempfile
 
 import harness
 from harness import API, FEED_PATH, INTROSPECT_PATH, Client
+from test_openapi import DocumentAssertions
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "migrations")
 
 
-class RightsTests(harness.ServiceTestCase):
+class RightsTests(DocumentAssertions, harness.ServiceTestCase):
     users = {"alice": "alice-password"}
     clients = [
         Client("plain", grants=["password", "client_credentials"], audiences=[API], scope="read"),
@@ -38,6 +39,7 @@ class RightsTests(harness.ServiceTestCase):
         return self.http.get(FEED_PATH, basic=client.basic)
 
     def assertNotAllowed(self, response):
+        self.assertComponentResponse("ClientNotAllowed", response, 403)
         body = self.assertOAuthError(response, 403, "unauthorized_client")
         self.assertNotIn("active", body)
         self.assertNotIn("cursor", body)
