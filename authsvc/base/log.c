@@ -67,6 +67,7 @@ static void write_all(int fd, const char *p, size_t len)
 }
 
 /** Formats one line "TIME authsvc[PID] LEVEL: MESSAGE\n" into `line`; returns its length. */
+static size_t format_line(char line[LINE_MAX_BYTES], int level, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static size_t format_line(char line[LINE_MAX_BYTES], int level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
