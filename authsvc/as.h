@@ -48,8 +48,33 @@ enum { AS_LOG_ERROR, AS_LOG_WARN, AS_LOG_INFO, AS_LOG_DEBUG };
 /** Current verbosity (AS_LOG_INFO by default); set once at start-up. */
 extern int as_log_level;
 
-/** printf-style logging; thread-safe (one write(2) per line). */
+/**
+ * printf-style logging; any thread. Each message is one line (at most 1 KiB),
+ * written whole. After as_log_start it is queued and never waits for the
+ * log's reader: when the queue is full the line is dropped and counted, and
+ * "N log lines dropped" is logged where it would have been.
+ */
 void as_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
+ * Queues `len` bytes (one or more whole lines, at most 2 KiB) for `fd` behind
+ * the lines already logged, with as_log's guarantees: whole, in order, never
+ * waiting for the reader (the access log's lines go this way). Any thread.
+ */
+void as_log_write(int fd, const char *line, size_t len);
+
+/**
+ * From now on lines are queued and a logger thread writes them (main thread,
+ * before the threads that log start; `authsvc serve` calls it). Without it
+ * every line is written at once by the thread that logs it.
+ */
+void as_log_start(void);
+
+/** Writes out what is queued (waiting at most a few seconds for a stalled reader) and stops the logger thread. Main thread, at exit. */
+void as_log_stop(void);
+
+/** Logs an error line after everything queued before it (waiting for the reader if need be) and aborts. Any thread. */
+void as_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #define as_error(...) as_log(AS_LOG_ERROR, __VA_ARGS__)
 #define as_warn(...) as_log(AS_LOG_WARN, __VA_ARGS__)

@@ -25,6 +25,7 @@
 #include "authsvc/as.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/http/listen.h"
+#include "authsvc/http/request.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/login/login.h"
 #include "authsvc/metrics/metrics.h"
@@ -362,10 +363,17 @@ int as_app_run(as_app_config_t *cfg)
     }
     app.num_threads = cfg->num_threads != 0 ? cfg->num_threads : (size_t)(ncpu > 0 ? ncpu : 1);
 
+    const char *bad_proxy;
+    if (as_http_set_trusted_proxies(cfg->trusted_proxies, cfg->num_trusted_proxies, &bad_proxy) != 0) {
+        as_error("--trusted-proxy %s: not an IPv4 or IPv6 address or network (such as 10.0.0.0/8 or 2001:db8::/32, no bits "
+                 "set past the prefix)", bad_proxy);
+        return 1;
+    }
     if (as_keyset_load(cfg->keys_dir, (int64_t)time(NULL), &app.keys, err, sizeof(err)) != 0) {
         as_error("%s", err);
         return 1;
     }
+    as_log_start(); /* from here on, no thread waits for the log's reader (as_log_stop at Exit) */
     if (make_dummy_hash(&cfg->oauth) != 0) {
         as_error("cannot compute the dummy password hash");
         goto Exit;
@@ -406,6 +414,8 @@ int as_app_run(as_app_config_t *cfg)
         .max_connections_per_address = cfg->max_connections_per_address,
         .idle_timeout = (uint64_t)cfg->idle_timeout * 1000,
         .admin = app.admin_listen[0] != '\0',
+        .h2_reset_budget = cfg->h2_reset_budget,
+        .h2_frame_budget = cfg->h2_frame_budget,
     };
     as_http_server_init(&app.http, &http_config, ssl_ctx);
     as_info("at most %zu connections, %zu per client address (0: no cap), idle timeout %d s", http_config.max_connections,
@@ -471,5 +481,6 @@ Exit:
     as_metrics_dispose_all(); /* every thread that counted or scraped has been joined */
     free(cfg->oauth.dummy_hash);
     free(cfg->oauth.metadata);
+    as_log_stop();
     return ret;
 }

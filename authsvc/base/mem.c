@@ -10,7 +10,7 @@ void *as_malloc(size_t sz)
 {
     void *p = malloc(sz == 0 ? 1 : sz);
     if (p == NULL)
-        abort();
+        as_fatal("out of memory");
     return p;
 }
 
@@ -18,7 +18,7 @@ void *as_calloc(size_t n, size_t sz)
 {
     void *p = calloc(n == 0 ? 1 : n, sz == 0 ? 1 : sz);
     if (p == NULL)
-        abort();
+        as_fatal("out of memory");
     return p;
 }
 
@@ -26,6 +26,6 @@ char *as_strdup(const char *s)
 {
     char *p = strdup(s);
     if (p == NULL)
-        abort();
+        as_fatal("out of memory");
     return p;
 }

@@ -18,7 +18,8 @@ static const char usage_client[] =
     "                          [--public] [--access-ttl SECONDS] [--refresh-idle-ttl SECONDS]\n"
     "                          [--refresh-max-ttl SECONDS] [--redirect-uri URI]...\n"
     "                          [--post-logout-redirect-uri URI]... [--name \"DISPLAY NAME\"]\n"
-    "                          [--consent] [--keep-refresh-on-logout] [--db CONNINFO]\n"
+    "                          [--consent] [--keep-refresh-on-logout] [--allow RIGHT]...\n"
+    "                          [--db CONNINFO]\n"
     "       authsvc client list [--db CONNINFO]           (one line a client: id, type, grants, name)\n"
     "       authsvc client show CLIENT_ID [--db CONNINFO] (everything registered but the secret)\n"
     "  The TTL options override the server's defaults for this client.\n"
@@ -31,6 +32,8 @@ static const char usage_client[] =
     "  rules) is where a logout that names the client may send the browser back. --name is shown\n"
     "  on the sign-in page; --consent marks a third-party app whose scopes the user approves;\n"
     "  --keep-refresh-on-logout lets its refresh tokens outlive a logout (default: they end with it).\n"
+    "  RIGHT is introspection (POST /oauth2/introspect) or revocation-feed (GET /oauth2/revocations,\n"
+    "  confidential clients only): the endpoints that tell about others' tokens, for resource servers.\n"
     "  A confidential client's secret is printed as the last line: it is shown only once.\n";
 
 /* the longest display name, in characters (the schema's limit) and in bytes */
@@ -77,7 +80,7 @@ typedef struct st_request_t {
     const char *conninfo;
     const char *action; /* add, list or show */
     as_admin_client_t client;
-    list_t grants, auds, scopes;
+    list_t grants, auds, scopes, rights;
     as_strlist_t redirects, logouts; /* the arrays malloc'd, the strings argv's */
     unsigned grant_bits; /* AS_GRANT_* of --grant */
     int is_public;
@@ -219,6 +222,16 @@ static int opt_name(void *settings, const char *value, char *err, size_t errlen)
     return 0;
 }
 
+static int opt_allow(void *settings, const char *value, char *err, size_t errlen)
+{
+    request_t *r = settings;
+    if (strcmp(value, "introspection") != 0 && strcmp(value, "revocation-feed") != 0)
+        return snprintf(err, errlen, "unknown --allow %s (introspection or revocation-feed)", value), -1;
+    if (strstr(r->rights.shown, value) == NULL && list_add(&r->rights, sizeof(r->rights.shown), value) != 0)
+        return snprintf(err, errlen, "invalid --allow %s", value), -1;
+    return 0;
+}
+
 #define T request_t
 /* every option but --db is one only `add` takes (client list and show refuse them) */
 static const as_opt_t client_opts[] = {
@@ -235,6 +248,7 @@ static const as_opt_t client_opts[] = {
     {.name = "name", .type = AS_OPT_FN, .fn = opt_name},
     {.name = "consent", AS_OPT_AT_FLAG(T, client.consent)},
     {.name = "keep-refresh-on-logout", AS_OPT_AT_FLAG(T, client.keep_refresh_on_logout)},
+    {.name = "allow", .type = AS_OPT_FN, .fn = opt_allow},
 };
 #undef T
 #define NUM_CLIENT_OPTS (sizeof(client_opts) / sizeof(client_opts[0]))
@@ -277,6 +291,8 @@ static int parse_request(int argc, char **argv, request_t *r)
     }
     if (r->is_public && (r->grant_bits & AS_GRANT_CLIENT_CREDENTIALS))
         return as_cli_usage(usage_client, "%s", "a public client cannot use client_credentials");
+    if (r->is_public && strstr(r->rights.shown, "revocation-feed") != NULL)
+        return as_cli_usage(usage_client, "%s", "a public client cannot read the revocation feed (it has no secret)");
     if (r->grant_bits & AS_GRANT_AUTHORIZATION_CODE) {
         if (r->redirects.len == 0)
             return as_cli_usage(usage_client, "%s", "a client with --grant authorization_code needs at least one --redirect-uri");
@@ -330,6 +346,8 @@ static void print_list_lines(const as_admin_client_info_t *infos, size_t num)
         size_t glen = 0;
         for (size_t j = 0; j != infos[i].grant_types.len; ++j)
             glen += strlen(infos[i].grant_types.items[j]) + (j != 0);
+        for (size_t j = 0; j != infos[i].rights.len; ++j)
+            glen += strlen(infos[i].rights.items[j]) + (j != 0 ? 1 : 8);
         if (strlen(infos[i].client_id) > (size_t)id_width)
             id_width = strlen(infos[i].client_id) > 64 ? 64 : (int)strlen(infos[i].client_id);
         if (glen > (size_t)grants_width)
@@ -346,6 +364,11 @@ static void print_list_lines(const as_admin_client_info_t *infos, size_t num)
                 putchar(',');
             print_safe(c->grant_types.items[j]);
             printed += (int)strlen(c->grant_types.items[j]) + (j != 0);
+        }
+        for (size_t j = 0; j != c->rights.len; ++j) { /* "  allow:introspection,revocation-feed" */
+            fputs(j != 0 ? "," : "  allow:", stdout);
+            print_safe(c->rights.items[j]);
+            printed += (int)strlen(c->rights.items[j]) + (j != 0 ? 1 : 8);
         }
         if (c->display_name != NULL) {
             printf("%*s  ", grants_width - printed > 0 ? grants_width - printed : 0, "");
@@ -377,6 +400,9 @@ static void print_show(const as_admin_client_info_t *c)
     print_list(&c->post_logout_redirect_uris, "\n                           ", "(none)");
     printf("\n%-26s %s\n", "consent", c->consent ? "required (third-party)" : "not asked (first-party)");
     printf("%-26s %s\n", "logout_revokes_refresh", c->logout_revokes_refresh ? "yes" : "no (--keep-refresh-on-logout)");
+    printf("%-26s ", "rights");
+    print_list(&c->rights, " ", "(none: no introspection, no revocation feed)");
+    putchar('\n');
     print_ttl("access_ttl", c->access_ttl);
     print_ttl("refresh_idle_ttl", c->refresh_idle_ttl);
     print_ttl("refresh_max_ttl", c->refresh_max_ttl);
@@ -426,11 +452,16 @@ static void print_added_settings(const request_t *r)
         fputs("  consent: the user approves its scopes (third-party)\n", stdout);
     if (r->client.keep_refresh_on_logout)
         fputs("  refresh tokens outlive a logout\n", stdout);
+    if (r->rights.items.len != 0) {
+        fputs("  allowed: ", stdout);
+        print_list(&r->rights.items, " ", "");
+        putchar('\n');
+    }
 }
 
 int as_cli_client(int argc, char **argv)
 {
-    request_t r = {.conninfo = "", .grants.shown = "{", .auds.shown = "{", .scopes.shown = "{"};
+    request_t r = {.conninfo = "", .grants.shown = "{", .auds.shown = "{", .scopes.shown = "{", .rights.shown = "{"};
     /* 256 random bits, so a fast hash suffices: the database keeps SHA-256 of the secret's text, never the secret */
     uint8_t secret[32], hash[AS_SHA256_LEN];
     char secret_text[AS_B64URL_ENCLEN(32) + 1] = "";
@@ -451,6 +482,7 @@ int as_cli_client(int argc, char **argv)
     r.client.grant_types = r.grants.items;
     r.client.audiences = r.auds.items;
     r.client.scopes = r.scopes.items;
+    r.client.rights = r.rights.items;
     r.client.redirect_uris = r.redirects;
     r.client.post_logout_redirect_uris = r.logouts;
 
@@ -473,6 +505,7 @@ Exit:
     list_dispose(&r.grants);
     list_dispose(&r.auds);
     list_dispose(&r.scopes);
+    list_dispose(&r.rights);
     free(r.redirects.items);
     free(r.logouts.items);
     return ret;

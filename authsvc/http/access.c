@@ -147,9 +147,7 @@ static void on_log_access(h2o_logger_t *self, h2o_req_t *req)
     if (w.failed) /* an over-long annotation: the line without them is still worth having */
         return;
     line[w.len++] = '\n';
-    if (write(logger->fd, line, w.len) < 0) {
-        /* nothing sensible to do: the log is the only place we could say so */
-    }
+    as_log_write(logger->fd, line, w.len); /* queued: a slow reader of the log never holds up the loop */
 }
 
 void as_http_access_log_register(h2o_pathconf_t *pathconf, int fd)

@@ -61,18 +61,21 @@ typedef struct st_addr_entry_t {
 struct st_as_http_limits_t {
     pthread_mutex_t mutex;
     size_t max_total, max_per_address;
+    uint64_t h2_reset_budget, h2_frame_budget; /* read-only once created */
     size_t total;
     addr_entry_t **buckets;
     size_t num_buckets; /* a power of two */
     uint64_t seed;      /* random: which addresses share a bucket is nobody's choice */
 };
 
-as_http_limits_t *as_http__limits_new(size_t max_total, size_t max_per_address)
+as_http_limits_t *as_http__limits_new(size_t max_total, size_t max_per_address, uint64_t h2_reset_budget, uint64_t h2_frame_budget)
 {
     as_http_limits_t *l = as_calloc(1, sizeof(*l));
     pthread_mutex_init(&l->mutex, NULL);
     l->max_total = max_total;
     l->max_per_address = max_per_address;
+    l->h2_reset_budget = h2_reset_budget;
+    l->h2_frame_budget = h2_frame_budget;
     for (l->num_buckets = 1024; l->num_buckets < max_total && l->num_buckets < (1u << 20);)
         l->num_buckets *= 2;
     l->buckets = as_calloc(l->num_buckets, sizeof(*l->buckets));
@@ -343,9 +346,9 @@ static ssize_t guarded_read(void *h2conn, const uint8_t *src, size_t len, const 
         ++c->idle_frames;
         break;
     }
-    if (c->resets > AS_H2_RESET_BUDGET + c->requests / 2)
+    if (c->resets > c->limits->h2_reset_budget + c->requests / 2)
         return refuse(c, err_desc, "too many stream resets");
-    if (c->idle_frames > AS_H2_FRAME_BUDGET + 2 * c->requests)
+    if (c->idle_frames > c->limits->h2_frame_budget + 2 * c->requests)
         return refuse(c, err_desc, "too many frames that produce no response");
     /* the server working on a request is progress; PINGs, SETTINGS and a trickle of DATA are not */
     if (h2->num_streams.pull.half_closed != 0)

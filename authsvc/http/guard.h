@@ -16,10 +16,12 @@
 
 /*
  * Per HTTP/2 connection (README "HTTP/2 abuse"): a client may reset at most
- * AS_H2_RESET_BUDGET streams plus one for every two it opened, and send at
- * most AS_H2_FRAME_BUDGET frames that produce no response (PING, SETTINGS,
- * PRIORITY, WINDOW_UPDATE, RST_STREAM, empty DATA or CONTINUATION, unknown
- * types) plus two per stream it opened. Past either: GOAWAY(ENHANCE_YOUR_CALM).
+ * `h2_reset_budget` streams (--h2-reset-budget, default AS_H2_RESET_BUDGET)
+ * plus one for every two it opened, and send at most `h2_frame_budget`
+ * frames that produce no response (PING, SETTINGS, PRIORITY, WINDOW_UPDATE,
+ * RST_STREAM, empty DATA or CONTINUATION, unknown types; --h2-frame-budget,
+ * default AS_H2_FRAME_BUDGET) plus two per stream it opened. Past either:
+ * GOAWAY(ENHANCE_YOUR_CALM).
  */
 #define AS_H2_RESET_BUDGET 100
 #define AS_H2_FRAME_BUDGET 200
@@ -27,8 +29,8 @@
 /** The process-wide connection counts (one per server, shared by the event threads under a mutex on the accept path). */
 typedef struct st_as_http_limits_t as_http_limits_t;
 
-/** `max_total`, `max_per_address` 0: no cap. */
-as_http_limits_t *as_http__limits_new(size_t max_total, size_t max_per_address);
+/** `max_total`, `max_per_address` 0: no cap; the HTTP/2 budgets as above. */
+as_http_limits_t *as_http__limits_new(size_t max_total, size_t max_per_address, uint64_t h2_reset_budget, uint64_t h2_frame_budget);
 void as_http__limits_free(as_http_limits_t *limits);
 
 /**

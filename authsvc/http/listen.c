@@ -79,7 +79,8 @@ void as_http_server_init(as_http_server_t *server, const as_http_server_config_t
     server->globalconf.http2.idle_timeout = config->idle_timeout;
     /* h2c (prior knowledge and Upgrade) goes through http/guard, which installs the HTTP/2 limits first */
     server->globalconf.http1.upgrade_to_http2 = 0;
-    server->limits = as_http__limits_new(config->max_connections, config->max_connections_per_address);
+    server->limits = as_http__limits_new(config->max_connections, config->max_connections_per_address, config->h2_reset_budget,
+                                          config->h2_frame_budget);
     server->hostconf = h2o_config_register_host(&server->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(server->hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));

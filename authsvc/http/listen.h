@@ -28,6 +28,8 @@ typedef struct st_as_http_server_config_t {
     size_t max_connections;             /* open client connections per process; 0: no cap */
     size_t max_connections_per_address; /* per client address (IPv6: per /64); 0: no cap */
     int access_log_fd;                  /* one JSON line per request goes there; -1: no access log */
+    uint64_t h2_reset_budget;           /* HTTP/2 resets and frames without a response a connection may send (http/guard.h) */
+    uint64_t h2_frame_budget;
     uint64_t idle_timeout;              /* milliseconds: TLS handshake, an HTTP/1.1 request, an HTTP/2 connection without a
                                          * new request (PINGs and other frames do not count) */
     int admin;                          /* 1: also set up the management listener's configuration */

@@ -46,11 +46,53 @@ int as_http_bearer_token(h2o_req_t *req, h2o_iovec_t *token);
 #define AS_HTTP_ADDRESS_MAX 64
 
 /**
- * The address of the client the request came from, as text: the peer of the
- * connection (a proxy in front is that peer until trusted proxies are
- * configured). "unknown" if the socket cannot tell. Pool-free; any length-safe.
+ * The address of the client the request came from, as text (an IPv4-mapped
+ * IPv6 peer is written as IPv4). The peer of the connection, unless that peer
+ * is a trusted proxy (as_http_set_trusted_proxies): then the right-most
+ * address of X-Forwarded-For that is not itself a trusted proxy, read right
+ * to left through the trusted hops (every X-Forwarded-For header, in order,
+ * is one list). An element that is not an address (a name, "unknown", a port,
+ * an obfuscated identifier) ends the walk: the address of the last trusted
+ * hop reached is the client then, as it is when every element is trusted.
+ * "unknown" if the socket cannot tell. Loop thread; no allocation.
  */
 void as_http_client_address(h2o_req_t *req, char out[AS_HTTP_ADDRESS_MAX]);
+
+/** An IPv4 or IPv6 network: `bits` leading bits of `addr` (IPv4 in the first 4 bytes). */
+typedef struct st_as_http_cidr_t {
+    uint8_t family; /* 4 or 6 */
+    uint8_t bits;
+    uint8_t addr[16];
+} as_http_cidr_t;
+
+/**
+ * Parses "ADDRESS" or "ADDRESS/BITS", IPv4 or IPv6 (an address alone is a
+ * /32 or /128). Returns 0, or AS_ERR_BAD_INPUT (not that form, a prefix out of
+ * range, or bits set beyond the prefix: "10.1.2.3/8" is more likely a typo
+ * than a network). An IPv4-mapped IPv6 network is stored as the IPv4 one.
+ * Pure; any thread.
+ */
+int as_http_cidr_parse(const char *spec, as_http_cidr_t *out);
+
+/** Whether the address (`family` 4 or 6, its bytes) is in one of the `n` networks. Pure. */
+int as_http_cidr_match(const as_http_cidr_t *nets, size_t n, int family, const uint8_t *addr);
+
+/**
+ * The client address behind trusted proxies (the rule of
+ * as_http_client_address), from the peer (`family` 4 or 6, its bytes), the
+ * values of the X-Forwarded-For headers in order, and the trusted networks;
+ * written to `out` as text. Pure; any thread.
+ */
+void as_http_forwarded_client(const as_http_cidr_t *trusted, size_t num_trusted, int family, const uint8_t *peer,
+                              const h2o_iovec_t *xff, size_t num_xff, char out[AS_HTTP_ADDRESS_MAX]);
+
+/**
+ * Sets the process-wide trusted proxies (--trusted-proxy) from `n` CIDR
+ * specs; none (the default): X-Forwarded-For is ignored. Main thread, before
+ * the event threads start; read-only afterwards. Returns 0, or
+ * AS_ERR_BAD_INPUT with the offending spec in *bad (nothing is set then).
+ */
+int as_http_set_trusted_proxies(const char *const *specs, size_t n, const char **bad);
 
 /**
  * The value of cookie `name`, from every Cookie header (HTTP/2 may split

@@ -193,6 +193,7 @@ void as_http_oauth_error(h2o_req_t *req, as_oauth_error_t error, const char *des
         [AS_OAUTH_INVALID_SCOPE] = {400, "invalid_scope"},
         [AS_OAUTH_TEMPORARILY_UNAVAILABLE] = {503, "temporarily_unavailable"},
         [AS_OAUTH_SERVER_ERROR] = {500, "server_error"},
+        [AS_OAUTH_NOT_ALLOWED] = {403, "unauthorized_client"},
     };
     json_t *body = json_pack("{s:s, s:s}", "error", table[error].code, "error_description", description);
     as_http_annotate(req, "error", table[error].code);

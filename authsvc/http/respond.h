@@ -81,6 +81,8 @@ typedef enum en_as_oauth_error_t {
     AS_OAUTH_INVALID_SCOPE,
     AS_OAUTH_TEMPORARILY_UNAVAILABLE, /* 503: the database is unreachable or slow, a queue is full */
     AS_OAUTH_SERVER_ERROR,            /* 500: a bug; logged */
+    AS_OAUTH_NOT_ALLOWED,             /* 403 unauthorized_client: an authenticated client without the right to call this
+                                       * endpoint (introspection, the revocation feed: `client add --allow`) */
 } as_oauth_error_t;
 
 /**

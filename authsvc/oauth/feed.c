@@ -1,8 +1,10 @@
 /*
  * GET /oauth2/revocations?since=CURSOR — the revocation feed (protocol in
- * api/revocation-feed.md). A confidential client (a resource server) polls it
- * every few seconds and keeps the answer in memory, so that revoked access
- * tokens are refused within seconds with no lookup per request.
+ * api/revocation-feed.md). A confidential client (a resource server) granted
+ * the right (`client add --allow revocation-feed`) polls it every few seconds
+ * and keeps the answer in memory, so that revoked access tokens are refused
+ * within seconds with no lookup per request. Any other client, once
+ * authenticated, gets 403 unauthorized_client (as introspection does).
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,8 +40,9 @@ static void on_feed(void *ctx, int err, const as_feed_t *feed)
 static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 {
     feed_req_t *fr = (feed_req_t *)cr;
-    if (client->is_public) {
-        as_client_req_error(cr, AS_OAUTH_UNAUTHORIZED_CLIENT, "the revocation feed is for confidential clients");
+    /* the schema gives the right to confidential clients only; a public client is refused whatever a row says */
+    if (client->is_public || (client->rights & AS_CLIENT_RIGHT_REVOCATION_FEED) == 0) {
+        as_client_req_error(cr, AS_OAUTH_NOT_ALLOWED, "this client may not read the revocation feed");
         return;
     }
     as_store_feed(cr->ctx->db, &cr->req->pool, fr->have_since ? fr->since : NULL, on_feed, fr, &cr->job);

@@ -1,10 +1,14 @@
 /*
  * POST /oauth2/introspect — RFC 7662. An access token is active when its
  * signature, issuer and expiry hold, its jti is not revoked, and (for a user
- * token) its ver is still the user's token_version. Confidential clients (the
- * resource servers) may introspect any access token; a client may introspect
- * the access tokens issued to it and only its own refresh tokens. Everything
- * else, unknown tokens included, is {"active": false}.
+ * token) its ver is still the user's token_version. Only clients granted the
+ * right (`client add --allow introspection`) may call it; any other client,
+ * once authenticated, gets 403 unauthorized_client (RFC 7662 §4: the server
+ * decides who may learn about tokens; its credentials are good, so 401
+ * invalid_client would send it looking for a wrong secret). A confidential
+ * client with the right may introspect any access token; a public one only
+ * those issued to it; refresh tokens only the client's own. Everything else,
+ * unknown tokens included, is {"active": false}.
  */
 #include <string.h>
 #include <time.h>
@@ -76,6 +80,10 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     uint8_t hash[AS_SHA256_LEN];
 
     ir->client = client;
+    if ((client->rights & AS_CLIENT_RIGHT_INTROSPECTION) == 0) {
+        as_client_req_error(cr, AS_OAUTH_NOT_ALLOWED, "this client may not introspect tokens");
+        return;
+    }
     switch (as_client_req_classify(cr, ir->token, hash, &ir->jwt)) {
     case AS_PRESENTED_REFRESH:
         as_store_refresh_info(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_refresh_info, ir, &cr->job);

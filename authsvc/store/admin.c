@@ -233,7 +233,8 @@ int as_admin_client_add(as_admin_t *conn, const as_admin_client_t *client)
 {
     char *grants = array_literal(&client->grant_types), *auds = array_literal(&client->audiences),
          *scopes = array_literal(&client->scopes), *redirects = array_literal(&client->redirect_uris),
-         *logouts = array_literal(&client->post_logout_redirect_uris), access[16], idle[16], max[16];
+         *logouts = array_literal(&client->post_logout_redirect_uris), *rights = array_literal(&client->rights), access[16],
+         idle[16], max[16];
     /* the secret's hash goes as binary bytea; a public client is one without */
     const char *params[] = {client->client_id,
                             (const char *)client->secret_hash,
@@ -248,18 +249,20 @@ int as_admin_client_add(as_admin_t *conn, const as_admin_client_t *client)
                             logouts,
                             client->display_name,
                             client->consent ? "true" : "false",
-                            client->keep_refresh_on_logout ? "false" : "true"};
-    const int lengths[] = {0, AS_SHA256_LEN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    const int formats[] = {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+                            client->keep_refresh_on_logout ? "false" : "true",
+                            rights};
+    const int lengths[] = {0, AS_SHA256_LEN, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const int formats[] = {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     int err = 0;
     PGresult *res = PQexecParams(conn->pg,
                                  "INSERT INTO clients (client_id, secret_hash, public, grant_types, audiences, scopes, access_ttl,"
                                  " refresh_idle_ttl, refresh_max_ttl, redirect_uris, post_logout_redirect_uris, display_name,"
-                                 " consent, logout_revokes_refresh)"
+                                 " consent, logout_revokes_refresh, rights)"
                                  " VALUES ($1, $2::bytea, $3::boolean, $4::text[], $5::text[], $6::text[], $7::integer,"
-                                 " $8::integer, $9::integer, $10::text[], $11::text[], $12, $13::boolean, $14::boolean)"
+                                 " $8::integer, $9::integer, $10::text[], $11::text[], $12, $13::boolean, $14::boolean,"
+                                 " $15::text[])"
                                  " ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
-                                 14, NULL, params, lengths, formats, 0);
+                                 15, NULL, params, lengths, formats, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         if (PQntuples(res) != 1)
             err = AS_ERR_CONFLICT;
@@ -280,6 +283,7 @@ int as_admin_client_add(as_admin_t *conn, const as_admin_client_t *client)
     free(scopes);
     free(redirects);
     free(logouts);
+    free(rights);
     return err;
 }
 
@@ -316,7 +320,8 @@ int as_admin_client_list(as_admin_t *conn, const char *client_id, as_admin_clien
                         "SELECT client_id, public, array_to_json(grant_types), array_to_json(audiences), array_to_json(scopes),"
                         " array_to_json(redirect_uris), array_to_json(post_logout_redirect_uris), display_name,"
                         " coalesce(access_ttl, 0), coalesce(refresh_idle_ttl, 0), coalesce(refresh_max_ttl, 0), consent,"
-                        " logout_revokes_refresh, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                        " logout_revokes_refresh, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                        " array_to_json(rights)"
                         " FROM clients WHERE $1::text IS NULL OR client_id = $1 ORDER BY client_id",
                         1, params, NULL, NULL);
 
@@ -347,6 +352,7 @@ int as_admin_client_list(as_admin_t *conn, const char *client_id, as_admin_clien
         c->consent = PQgetvalue(res, row, 11)[0] == 't';
         c->logout_revokes_refresh = PQgetvalue(res, row, 12)[0] == 't';
         c->created_at = as_strdup(PQgetvalue(res, row, 13));
+        c->rights = strlist_from_json(PQgetvalue(res, row, 14));
     }
     PQclear(res);
     return 0;
@@ -364,6 +370,7 @@ void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num)
         strlist_free(&c->scopes);
         strlist_free(&c->redirect_uris);
         strlist_free(&c->post_logout_redirect_uris);
+        strlist_free(&c->rights);
         free(c->display_name);
         free(c->created_at);
     }

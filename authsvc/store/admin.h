@@ -81,6 +81,7 @@ typedef struct st_as_admin_client_t {
     const char *display_name;               /* shown on the login page; NULL: none (the client id is shown) */
     int consent;                            /* a third party: the user approves its scopes */
     int keep_refresh_on_logout;             /* 1: logging out leaves the refresh families born in the session alone */
+    as_strlist_t rights;                    /* "introspection", "revocation-feed" (the schema refuses others) */
 } as_admin_client_t;
 
 /**
@@ -106,6 +107,7 @@ typedef struct st_as_admin_client_info_t {
     int refresh_max_ttl;
     int consent;
     int logout_revokes_refresh;
+    as_strlist_t rights;
     char *created_at; /* ISO 8601, UTC */
 } as_admin_client_info_t;
 

@@ -47,7 +47,7 @@ const as_stmt_t as_store_statements[] = {
                          "SELECT client_id, public, secret_hash, array_to_json(grant_types), array_to_json(audiences),"
                          " array_to_json(scopes), coalesce(access_ttl, 0), coalesce(refresh_idle_ttl, 0),"
                          " coalesce(refresh_max_ttl, 0), array_to_json(redirect_uris), array_to_json(post_logout_redirect_uris),"
-                         " display_name, consent, logout_revokes_refresh FROM clients WHERE client_id = $1",
+                         " display_name, consent, logout_revokes_refresh, array_to_json(rights) FROM clients WHERE client_id = $1",
                          1},
     [STMT_USER_BY_NAME] = {"user_by_name",
                            "SELECT id, password_hash, token_version, disabled, username FROM users WHERE username = $1", 1},
@@ -450,6 +450,16 @@ static void on_client(void *ctx, int err, const PGresult *res)
     client->display_name = PQgetisnull(res, 0, 11) ? NULL : dup_value(c->mem, res, 0, 11);
     client->consent = PQgetvalue(res, 0, 12)[0] == 't';
     client->logout_revokes_refresh = PQgetvalue(res, 0, 13)[0] == 't';
+    as_strlist_t rights;
+    if (parse_strlist(c->mem, PQgetvalue(res, 0, 14), &rights) != 0) {
+        as_error("client %s has a malformed list of rights", client->client_id);
+        cb(c->ctx, AS_ERR_INTERNAL, NULL);
+        return;
+    }
+    for (size_t i = 0; i != rights.len; ++i) /* a right this build does not know grants nothing */
+        client->rights |= strcmp(rights.items[i], "introspection") == 0     ? AS_CLIENT_RIGHT_INTROSPECTION
+                          : strcmp(rights.items[i], "revocation-feed") == 0 ? AS_CLIENT_RIGHT_REVOCATION_FEED
+                                                                            : 0;
     cb(c->ctx, 0, client);
 }
 

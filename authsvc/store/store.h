@@ -35,7 +35,14 @@ typedef struct st_as_client_t {
     const char *display_name;               /* shown on the login page; NULL: the client id */
     int consent;                            /* a third party: the user approves its scopes once */
     int logout_revokes_refresh;             /* logging out of a session also ends the refresh families born in it */
+    unsigned rights;                        /* AS_CLIENT_RIGHT_* (migrations/0005_client_rights.sql) */
 } as_client_t;
+
+/** What a client may call beyond its grants (`client add --allow`). */
+enum {
+    AS_CLIENT_RIGHT_INTROSPECTION = 1,   /* "introspection": POST /oauth2/introspect */
+    AS_CLIENT_RIGHT_REVOCATION_FEED = 2, /* "revocation-feed": GET /oauth2/revocations */
+};
 
 typedef struct st_as_user_t {
     const char *id; /* uuid text: the subject of the user's tokens */

@@ -249,6 +249,56 @@ class Http2AbuseTests(harness.ServiceTestCase):
         self.assertTrue(any(g is not None and g.error_code == ENHANCE_YOUR_CALM for g in goaways), goaways)
 
 
+def burst_then_request(port, kind, n):
+    """Sends n rapid resets or n PINGs on one connection, then one GET; returns the connection after the answer or
+    the GOAWAY."""
+    h2c = RawH2(port)
+    stream_id = 1
+    for i in range(n):
+        if kind == "reset":
+            h2c.conn.send_headers(stream_id, h2c.headers(stream_id), end_stream=True)
+            h2c.conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+            stream_id += 2
+        else:
+            h2c.conn.ping(i.to_bytes(8, "big"))
+    h2c.conn.send_headers(stream_id, h2c.headers(stream_id), end_stream=True)
+    send_ignoring_reset(h2c, h2c.conn.data_to_send())
+    h2c.read_until(lambda c, s=stream_id: s in c.responses() or c.goaway is not None)
+    return h2c, stream_id
+
+
+class Http2BudgetFlagTests(harness.ServiceTestCase):
+    """--h2-reset-budget and --h2-frame-budget replace the built-in 100 and 200: 40 resets or 40 PINGs on one
+    connection are within the defaults (the default server answers the request that follows) but over budgets of
+    10 and 20 (this server sends GOAWAY instead)."""
+
+    serve_args = ["--h2-reset-budget", "10", "--h2-frame-budget", "20"]
+
+    def test_small_reset_budget(self):
+        h2c, stream_id = burst_then_request(self.server.port, "reset", 40)
+        self.assertIsNotNone(h2c.goaway, f"40 resets over a budget of 10 got no GOAWAY: {h2c.events}")
+        self.assertEqual(h2c.goaway.error_code, ENHANCE_YOUR_CALM)
+        self.assertNotIn(stream_id, h2c.responses())
+        self.assertIn("too many stream resets", self.server.stderr_text())
+        h2c.close()
+
+    def test_small_frame_budget(self):
+        h2c, stream_id = burst_then_request(self.server.port, "ping", 40)
+        self.assertIsNotNone(h2c.goaway, f"40 PINGs over a budget of 20 got no GOAWAY: {h2c.events}")
+        self.assertEqual(h2c.goaway.error_code, ENHANCE_YOUR_CALM)
+        self.assertIn("too many frames that produce no response", self.server.stderr_text())
+        h2c.close()
+
+    def test_the_defaults_allow_what_the_small_budgets_refuse(self):
+        default, _ = self.start_another_server("defaults")
+        for kind in ("reset", "ping"):
+            with self.subTest(kind=kind):
+                h2c, stream_id = burst_then_request(default.port, kind, 40)
+                self.assertIsNone(h2c.goaway, f"the default budgets refused 40 {kind}s")
+                self.assertEqual(h2c.responses()[stream_id][":status"], "200")
+                h2c.close()
+
+
 class HeaderTests(harness.ServiceTestCase):
     """Small items of the hardening issue: repeated Authorization, nosniff everywhere, HSTS on TLS."""
 

@@ -221,8 +221,10 @@ class Http2:
 class HttpFuzzTests(harness.ServiceTestCase):
     users = {"alice": "alice-password"}
     clients = [
-        Client("backend", grants=["client_credentials"], audiences=[API], scope="read"),
-        Client("app", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True),
+        Client("backend", grants=["client_credentials"], audiences=[API], scope="read",
+               options=["--allow", "introspection", "--allow", "revocation-feed"]),
+        Client("app", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True,
+               options=["--allow", "introspection"]),
     ]
 
     @classmethod

@@ -11,7 +11,8 @@ from harness import API, Client, JWKS_PATH
 
 class AccessLogTests(harness.ServiceTestCase):
     users = {"alice": "alice correct horse"}
-    clients = [Client("backend", grants=["client_credentials"], audiences=[API], scope="read"),
+    clients = [Client("backend", grants=["client_credentials"], audiences=[API], scope="read",
+                      options=["--allow", "revocation-feed"]),
                Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read")]
 
     @classmethod

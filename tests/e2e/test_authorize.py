@@ -394,7 +394,7 @@ class AuthorizeTests(AuthorizeCase):
     clients = [
         spa(),
         Client("portal", grants=["authorization_code", "refresh_token"], audiences=[API], scope="openid profile",
-               options=["--redirect-uri", CB_PORTAL, "--name", "Portal"]),
+               options=["--redirect-uri", CB_PORTAL, "--name", "Portal", "--allow", "introspection"]),
         Client("third", grants=["authorization_code"], audiences=[API], scope="openid read", public=True,
                options=["--redirect-uri", CB_THIRD, "--consent"]),
         Client("service", grants=["client_credentials"], audiences=[API], scope="read"),

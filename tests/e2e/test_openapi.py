@@ -398,12 +398,15 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     users = {"alice": "alice-password", "carol": "carol-password-0", "tess": "tess-password-0"}
     clients = [
-        Client("backend", grants=["client_credentials"], audiences=[API], scope="read write"),
+        Client("backend", grants=["client_credentials"], audiences=[API], scope="read write",
+               options=["--allow", "introspection", "--allow", "revocation-feed"]),
         Client("multi", grants=["client_credentials"], audiences=[API, API2], scope="read"),
         Client("bare", grants=["client_credentials"]),
-        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="profile read"),
+        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="profile read",
+               options=["--allow", "introspection"]),
         Client("login-only", grants=["password"], audiences=[API], scope="profile"),
-        Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="profile", public=True),
+        Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="profile", public=True,
+               options=["--allow", "introspection"]),
         Client("oidc", grants=["password"], audiences=[API], scope="openid profile"),
         Client("browser", grants=["authorization_code", "refresh_token"], audiences=[API], scope="openid profile",
                public=True, options=["--redirect-uri", BROWSER_REDIRECT_URI, "--post-logout-redirect-uri",
@@ -431,11 +434,13 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
         (INTROSPECT_PATH, "POST", 200, None): "introspect_ok",
         (INTROSPECT_PATH, "POST", 400, "invalid_request"): "introspect_invalid_request",
         (INTROSPECT_PATH, "POST", 401, "invalid_client"): "introspect_invalid_client",
+        (INTROSPECT_PATH, "POST", 403, "unauthorized_client"): "introspect_not_allowed",
         (INTROSPECT_PATH, "POST", 413, "invalid_request"): "introspect_too_large",
         (INTROSPECT_PATH, "POST", 503, "temporarily_unavailable"): "introspect_unavailable",
         (FEED_PATH, "GET", 200, None): "feed_ok",
         (FEED_PATH, "GET", 400, "invalid_request"): "feed_invalid_request",
         (FEED_PATH, "GET", 401, "invalid_client"): "feed_invalid_client",
+        (FEED_PATH, "GET", 403, "unauthorized_client"): "feed_not_allowed",
         (FEED_PATH, "GET", 503, "temporarily_unavailable"): "feed_unavailable",
         (TOKEN_PATH, "OPTIONS", 204, None): "preflight_token",
         (REVOKE_PATH, "OPTIONS", 204, None): "preflight_revoke",
@@ -596,6 +601,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
     def introspect_invalid_client(self):
         return self.http.post_form(INTROSPECT_PATH, {"token": "x"}, basic=("backend", "not-the-secret"))
 
+    def introspect_not_allowed(self):
+        return self.token({"token": "x"}, self.client["bare"], path=INTROSPECT_PATH)[0]  # granted no introspection
+
     def introspect_too_large(self):
         return self.oversized(INTROSPECT_PATH)
 
@@ -623,6 +631,9 @@ class ServiceTests(DocumentAssertions, harness.ServiceTestCase):
 
     def feed_invalid_client(self):
         return self.feed(basic=False)
+
+    def feed_not_allowed(self):
+        return self.http.get(FEED_PATH, basic=self.client["bare"].basic)  # granted no feed
 
     def feed_unavailable(self):
         return self.feed(http=self.down_http)

@@ -25,6 +25,10 @@ from harness import (ACCOUNT_PASSWORD_PATH, API, FEED_PATH, INTROSPECT_PATH, MET
 
 ACCESS_TTL = 300
 
+# the endpoints that tell about others' tokens are for clients granted them (migrations/0005_client_rights.sql)
+INTROSPECTION = ["--allow", "introspection"]
+FEED = ["--allow", "revocation-feed"]
+
 
 class SessionCase(harness.ServiceTestCase):
     """Helpers for the three endpoints and the password change, with their assertions."""
@@ -108,10 +112,12 @@ class SessionCase(harness.ServiceTestCase):
 class RevokeAndIntrospectTests(SessionCase):
     users = {"alice": "alice-password", "bob": "bob-password", "erin": "erin-password", "frank": "frank-password"}
     clients = [
-        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read write"),
-        Client("partner", grants=["password", "refresh_token"], audiences=[API], scope="read"),
-        Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True),
-        Client("rs", grants=["client_credentials"], audiences=[API], scope="introspect"),
+        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read write", options=INTROSPECTION),
+        Client("partner", grants=["password", "refresh_token"], audiences=[API], scope="read", options=INTROSPECTION),
+        Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True,
+               options=INTROSPECTION),
+        Client("rs", grants=["client_credentials"], audiences=[API], scope="introspect",
+               options=INTROSPECTION + FEED),
     ]
     serve_args = ["--access-ttl", str(ACCESS_TTL)]
 
@@ -352,9 +358,11 @@ class RevokeAndIntrospectTests(SessionCase):
 class FeedTests(SessionCase):
     users = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password", "erin": "erin-password"}
     clients = [
-        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read"),
-        Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True),
-        Client("rs", grants=["client_credentials"], audiences=[API], scope="introspect"),
+        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read", options=INTROSPECTION),
+        Client("mobile", grants=["password", "refresh_token"], audiences=[API], scope="read", public=True,
+               options=INTROSPECTION),
+        Client("rs", grants=["client_credentials"], audiences=[API], scope="introspect",
+               options=INTROSPECTION + FEED),
     ]
 
     def test_feed_requires_client_authentication(self):
@@ -435,9 +443,10 @@ class PasswordChangeTests(SessionCase):
     users = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password", "dave": "dave-password",
              "gina": "gina-password", "hank": "hank-password"}
     clients = [
-        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read write"),
-        Client("partner", grants=["password", "refresh_token"], audiences=[API], scope="read"),
-        Client("rs", grants=["client_credentials"], audiences=[API], scope="introspect"),
+        Client("web", grants=["password", "refresh_token"], audiences=[API], scope="read write", options=INTROSPECTION),
+        Client("partner", grants=["password", "refresh_token"], audiences=[API], scope="read", options=INTROSPECTION),
+        Client("rs", grants=["client_credentials"], audiences=[API], scope="introspect",
+               options=INTROSPECTION + FEED),
     ]
 
     def test_wrong_current_password(self):
