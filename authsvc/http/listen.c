@@ -65,7 +65,7 @@ static void init_admin(as_http_server_t *server, const as_http_server_config_t *
     h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_admin_req;
-    server->admin_limits = as_http__limits_new(ADMIN_MAX_CONNECTIONS, 0);
+    server->admin_limits = as_http__limits_new(ADMIN_MAX_CONNECTIONS, 0, config->h2_reset_budget, config->h2_frame_budget);
 }
 
 void as_http_server_init(as_http_server_t *server, const as_http_server_config_t *config, struct ssl_ctx_st *ssl_ctx)
