@@ -3,6 +3,7 @@
  * and the JWS algorithm names. See README.md for the invariants of crypto/.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +45,42 @@ void as_wipe(void *p, size_t len)
     OPENSSL_cleanse(p, len);
 }
 
+/*
+ * SHA-256 on a context kept per thread. EVP_Digest with EVP_sha256() fetches the algorithm again (a hash-table
+ * lookup under a shared lock) and allocates two contexts on every call; SHA-256 runs on every token request (the
+ * client secret, the JWS signing input). Here the algorithm is fetched once for the process, and each thread
+ * re-initialises its own context, which allocates nothing once made.
+ */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha256_ctx_key;
+
+static void sha256_ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
+
+static void sha256_init_once(void)
+{
+    if ((sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+        fatal("EVP_MD_fetch(SHA256)");
+    if (pthread_key_create(&sha256_ctx_key, sha256_ctx_free) != 0)
+        fatal("pthread_key_create");
+}
+
 void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN])
 {
+    EVP_MD_CTX *ctx;
     unsigned outlen = 0;
 
+    pthread_once(&sha256_once, sha256_init_once);
+    if ((ctx = pthread_getspecific(sha256_ctx_key)) == NULL) {
+        if ((ctx = EVP_MD_CTX_new()) == NULL || pthread_setspecific(sha256_ctx_key, ctx) != 0)
+            fatal("EVP_MD_CTX_new");
+    }
     /* fails only when OpenSSL cannot allocate or its default provider is missing */
-    if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 || outlen != AS_SHA256_LEN)
+    if (EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
+        EVP_DigestFinal_ex(ctx, out, &outlen) != 1 || outlen != AS_SHA256_LEN)
         fatal("EVP_Digest(SHA-256)");
 }
 

@@ -519,6 +519,35 @@ START_TEST(test_es256_sign_verify)
 }
 END_TEST
 
+/* The signature comes out of OpenSSL as DER and is turned into r || s: a coordinate with leading zero octets
+ * (one signature in 128 has one) is left-padded, and every signature verifies. Keys are interleaved past the
+ * per-thread cache of signing contexts, so each signature must be made with its own key. */
+START_TEST(test_es256_many_signatures_padding_and_keys)
+{
+    enum { NKEYS = 6, NSIGS = 3000 };
+    as_key_t *keys[NKEYS];
+    size_t padded = 0;
+
+    for (size_t k = 0; k != NKEYS; ++k)
+        ck_assert_int_eq(as_key_generate(AS_ALG_ES256, &keys[k]), 0);
+    for (size_t i = 0; i != NSIGS; ++i) {
+        uint8_t sig[AS_SIG_MAX];
+        size_t siglen = 0;
+        as_key_t *key = keys[i * 7 % NKEYS];
+        ck_assert_int_eq(as_jws_sign(key, ES_INPUT, strlen(ES_INPUT), sig, &siglen), 0);
+        ck_assert_uint_eq(siglen, 64);
+        ck_assert_msg(as_jws_verify(key, ES_INPUT, strlen(ES_INPUT), sig, siglen) == 0, "signature %zu", i);
+        ck_assert_int_eq(as_jws_verify(keys[(i * 7 + 1) % NKEYS], ES_INPUT, strlen(ES_INPUT), sig, siglen), -1);
+        if (sig[0] == 0 || sig[32] == 0)
+            ++padded;
+    }
+    /* about 23 expected; none in 3000 has a probability of e^-23 */
+    ck_assert_uint_gt(padded, 0);
+    for (size_t k = 0; k != NKEYS; ++k)
+        as_key_release(keys[k]);
+}
+END_TEST
+
 START_TEST(test_es256_public_jwk_roundtrip)
 {
     as_key_t *key = NULL, *pub = NULL;
@@ -1004,6 +1033,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_rfc8037_a_ed25519);
     tcase_add_test(tc, test_rfc7638_rsa_thumbprint);
     tcase_add_test(tc, test_es256_sign_verify);
+    tcase_add_test(tc, test_es256_many_signatures_padding_and_keys);
     tcase_add_test(tc, test_es256_public_jwk_roundtrip);
     tcase_add_test(tc, test_es256_pem_roundtrip);
     tcase_add_test(tc, test_load_pem_refuses_wrong_types);
