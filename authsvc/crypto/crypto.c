@@ -22,16 +22,27 @@ _Noreturn static void fatal(const char *what)
     abort();
 }
 
+/*
+ * Randomness from this thread's public DRBG. RAND_bytes finds it again on every call through the default library
+ * context and takes a process-wide write lock on the way (RAND_get_rand_method, for engines we never use); every
+ * request draws twice (its request id, its token's jti). The DRBG OpenSSL keeps per thread lives as long as the
+ * thread, so its address is kept here, per thread too; it reseeds from the primary DRBG as OpenSSL decides.
+ */
+static _Thread_local EVP_RAND_CTX *thread_drbg;
+
 void as_random_bytes(void *buf, size_t len)
 {
     uint8_t *p = buf;
 
+    if (thread_drbg == NULL && (thread_drbg = RAND_get0_public(NULL)) == NULL)
+        fatal("RAND_get0_public");
     while (len != 0) {
-        int chunk = len > INT_MAX ? INT_MAX : (int)len;
-        if (RAND_bytes(p, chunk) != 1)
+        /* a DRBG answers at most its max_request bytes (65536 for OpenSSL's) at a time */
+        size_t chunk = len > 4096 ? 4096 : len;
+        if (EVP_RAND_generate(thread_drbg, p, chunk, 0, 0, NULL, 0) != 1)
             fatal("RAND_bytes");
         p += chunk;
-        len -= (size_t)chunk;
+        len -= chunk;
     }
 }
 
