@@ -9,12 +9,10 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include "authsvc/crypto/crypto.h"
-
-/** Block size of SHA-256, the length above which HMAC hashes its key first (RFC 2104 §2). */
-#define SHA256_BLOCK_LEN 64
 
 _Noreturn static void fatal(const char *what)
 {
@@ -102,24 +100,57 @@ void as_sha512(const void *data, size_t len, uint8_t out[AS_SHA512_LEN])
         fatal("EVP_Digest(SHA-512)");
 }
 
+/*
+ * HMAC-SHA-256 on a MAC context kept per thread, like SHA-256 above: HMAC() fetches the MAC and the digest and
+ * builds three contexts on every call (a refresh rotation and every sign-in form make one or two). The context
+ * keeps the derived pads of the last key it was given until the next call or the thread's end, as the key itself
+ * stays in memory for the process's life (the refresh key and the keys derived from it).
+ */
+static EVP_MAC *hmac_mac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t hmac_ctx_key;
+
+static void hmac_ctx_free(void *ctx)
+{
+    EVP_MAC_CTX_free(ctx);
+}
+
+static void hmac_init_once(void)
+{
+    if ((hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+        fatal("EVP_MAC_fetch(HMAC)");
+    if (pthread_key_create(&hmac_ctx_key, hmac_ctx_free) != 0)
+        fatal("pthread_key_create");
+}
+
+static EVP_MAC_CTX *hmac_ctx(void)
+{
+    EVP_MAC_CTX *ctx;
+
+    pthread_once(&hmac_once, hmac_init_once);
+    if ((ctx = pthread_getspecific(hmac_ctx_key)) == NULL) {
+        char digest[] = "SHA256";
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+        if ((ctx = EVP_MAC_CTX_new(hmac_mac)) == NULL || EVP_MAC_CTX_set_params(ctx, params) != 1 ||
+            pthread_setspecific(hmac_ctx_key, ctx) != 0)
+            fatal("EVP_MAC_CTX_new(HMAC-SHA256)");
+    }
+    return ctx;
+}
+
 void as_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[AS_HMAC_SHA256_LEN])
 {
     static const uint8_t empty = 0;
-    uint8_t hashed_key[AS_SHA256_LEN];
-    unsigned outlen = 0;
+    EVP_MAC_CTX *ctx = hmac_ctx();
+    size_t outlen = 0;
 
-    /* HMAC() takes an int key length. A key longer than the block size is replaced by its hash anyway (RFC 2104 §2),
-     * so doing that here gives the same MAC and keeps every key length representable. */
-    if (keylen > SHA256_BLOCK_LEN) {
-        as_sha256(key, keylen, hashed_key);
-        key = hashed_key;
-        keylen = sizeof(hashed_key);
-    } else if (keylen == 0) {
-        key = &empty; /* to OpenSSL's HMAC API a NULL key means "no new key", not "the empty key" */
-    }
-    if (HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen) == NULL || outlen != AS_HMAC_SHA256_LEN)
+    /* to EVP_MAC_init a NULL key means "the previous key again", not "the empty key" */
+    if (keylen == 0)
+        key = &empty;
+    /* a key longer than the block size is hashed first (RFC 2104 §2): OpenSSL does it */
+    if (EVP_MAC_init(ctx, key, keylen, NULL) != 1 || EVP_MAC_update(ctx, data, len) != 1 ||
+        EVP_MAC_final(ctx, out, &outlen, AS_HMAC_SHA256_LEN) != 1 || outlen != AS_HMAC_SHA256_LEN)
         fatal("HMAC(SHA-256)");
-    as_wipe(hashed_key, sizeof(hashed_key));
 }
 
 const char *as_alg_name(as_alg_t alg)
