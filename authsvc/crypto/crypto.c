@@ -55,38 +55,61 @@ void as_wipe(void *p, size_t len)
 }
 
 /*
- * SHA-256 on a context kept per thread. EVP_Digest with EVP_sha256() fetches the algorithm again (a hash-table
- * lookup under a shared lock) and allocates two contexts on every call; SHA-256 runs on every token request (the
- * client secret, the JWS signing input). Here the algorithm is fetched once for the process, and each thread
- * re-initialises its own context, which allocates nothing once made.
+ * SHA-256 and HMAC-SHA-256 on contexts kept per thread. EVP_Digest with EVP_sha256() fetches the algorithm again
+ * (a hash-table lookup under a shared lock) and allocates two contexts on every call, and HMAC() fetches the MAC
+ * and the digest and builds three; SHA-256 runs on every token request (the client secret, the JWS signing
+ * input), HMAC on every rotation and sign-in form. Here both algorithms are fetched once for the process, and each
+ * thread re-initialises its own two contexts. The MAC context keeps the pads of the last key it was given until
+ * the next call or the thread's end; that key stays in memory for the process's life anyway (the refresh key and
+ * the keys derived from it).
  */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static pthread_key_t sha256_ctx_key;
+typedef struct st_thread_ctx_t {
+    EVP_MD_CTX *sha256;
+    EVP_MAC_CTX *hmac;
+} thread_ctx_t;
 
-static void sha256_ctx_free(void *ctx)
+static EVP_MD *sha256_md;
+static EVP_MAC *hmac_mac;
+static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t thread_ctx_key;
+
+static void thread_ctx_free(void *p)
 {
-    EVP_MD_CTX_free(ctx);
+    thread_ctx_t *t = p;
+    EVP_MD_CTX_free(t->sha256);
+    EVP_MAC_CTX_free(t->hmac);
+    free(t);
 }
 
-static void sha256_init_once(void)
+static void thread_ctx_init(void)
 {
-    if ((sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
-        fatal("EVP_MD_fetch(SHA256)");
-    if (pthread_key_create(&sha256_ctx_key, sha256_ctx_free) != 0)
+    if ((sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL || (hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+        fatal("EVP_MD_fetch(SHA256) / EVP_MAC_fetch(HMAC)");
+    if (pthread_key_create(&thread_ctx_key, thread_ctx_free) != 0)
         fatal("pthread_key_create");
+}
+
+static thread_ctx_t *thread_ctx(void)
+{
+    thread_ctx_t *t;
+
+    pthread_once(&thread_ctx_once, thread_ctx_init);
+    if ((t = pthread_getspecific(thread_ctx_key)) == NULL) {
+        char digest[] = "SHA256";
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+        if ((t = calloc(1, sizeof(*t))) == NULL || (t->sha256 = EVP_MD_CTX_new()) == NULL ||
+            (t->hmac = EVP_MAC_CTX_new(hmac_mac)) == NULL || EVP_MAC_CTX_set_params(t->hmac, params) != 1 ||
+            pthread_setspecific(thread_ctx_key, t) != 0)
+            fatal("thread contexts");
+    }
+    return t;
 }
 
 void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN])
 {
-    EVP_MD_CTX *ctx;
+    EVP_MD_CTX *ctx = thread_ctx()->sha256;
     unsigned outlen = 0;
 
-    pthread_once(&sha256_once, sha256_init_once);
-    if ((ctx = pthread_getspecific(sha256_ctx_key)) == NULL) {
-        if ((ctx = EVP_MD_CTX_new()) == NULL || pthread_setspecific(sha256_ctx_key, ctx) != 0)
-            fatal("EVP_MD_CTX_new");
-    }
     /* fails only when OpenSSL cannot allocate or its default provider is missing */
     if (EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
         EVP_DigestFinal_ex(ctx, out, &outlen) != 1 || outlen != AS_SHA256_LEN)
@@ -100,48 +123,10 @@ void as_sha512(const void *data, size_t len, uint8_t out[AS_SHA512_LEN])
         fatal("EVP_Digest(SHA-512)");
 }
 
-/*
- * HMAC-SHA-256 on a MAC context kept per thread, like SHA-256 above: HMAC() fetches the MAC and the digest and
- * builds three contexts on every call (a refresh rotation and every sign-in form make one or two). The context
- * keeps the derived pads of the last key it was given until the next call or the thread's end, as the key itself
- * stays in memory for the process's life (the refresh key and the keys derived from it).
- */
-static EVP_MAC *hmac_mac;
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-static pthread_key_t hmac_ctx_key;
-
-static void hmac_ctx_free(void *ctx)
-{
-    EVP_MAC_CTX_free(ctx);
-}
-
-static void hmac_init_once(void)
-{
-    if ((hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
-        fatal("EVP_MAC_fetch(HMAC)");
-    if (pthread_key_create(&hmac_ctx_key, hmac_ctx_free) != 0)
-        fatal("pthread_key_create");
-}
-
-static EVP_MAC_CTX *hmac_ctx(void)
-{
-    EVP_MAC_CTX *ctx;
-
-    pthread_once(&hmac_once, hmac_init_once);
-    if ((ctx = pthread_getspecific(hmac_ctx_key)) == NULL) {
-        char digest[] = "SHA256";
-        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
-        if ((ctx = EVP_MAC_CTX_new(hmac_mac)) == NULL || EVP_MAC_CTX_set_params(ctx, params) != 1 ||
-            pthread_setspecific(hmac_ctx_key, ctx) != 0)
-            fatal("EVP_MAC_CTX_new(HMAC-SHA256)");
-    }
-    return ctx;
-}
-
 void as_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[AS_HMAC_SHA256_LEN])
 {
     static const uint8_t empty = 0;
-    EVP_MAC_CTX *ctx = hmac_ctx();
+    EVP_MAC_CTX *ctx = thread_ctx()->hmac;
     size_t outlen = 0;
 
     /* to EVP_MAC_init a NULL key means "the previous key again", not "the empty key" */
