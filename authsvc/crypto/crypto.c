@@ -13,6 +13,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/crypto/thread.h"
 
 _Noreturn static void fatal(const char *what)
 {
@@ -61,13 +62,8 @@ void as_wipe(void *p, size_t len)
  * input), HMAC on every rotation and sign-in form. Here both algorithms are fetched once for the process, and each
  * thread re-initialises its own two contexts. The MAC context keeps the pads of the last key it was given until
  * the next call or the thread's end; that key stays in memory for the process's life anyway (the refresh key and
- * the keys derived from it).
+ * the keys derived from it). The same holder keeps jws.c's signing contexts (thread.h).
  */
-typedef struct st_thread_ctx_t {
-    EVP_MD_CTX *sha256;
-    EVP_MAC_CTX *hmac;
-} thread_ctx_t;
-
 static EVP_MD *sha256_md;
 static EVP_MAC *hmac_mac;
 static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
@@ -75,7 +71,9 @@ static pthread_key_t thread_ctx_key;
 
 static void thread_ctx_free(void *p)
 {
-    thread_ctx_t *t = p;
+    as_crypto_thread_t *t = p;
+    if (t->sign != NULL)
+        as_crypto__sign_cache_free(t->sign);
     EVP_MD_CTX_free(t->sha256);
     EVP_MAC_CTX_free(t->hmac);
     free(t);
@@ -89,9 +87,9 @@ static void thread_ctx_init(void)
         fatal("pthread_key_create");
 }
 
-static thread_ctx_t *thread_ctx(void)
+as_crypto_thread_t *as_crypto__thread(void)
 {
-    thread_ctx_t *t;
+    as_crypto_thread_t *t;
 
     pthread_once(&thread_ctx_once, thread_ctx_init);
     if ((t = pthread_getspecific(thread_ctx_key)) == NULL) {
@@ -107,7 +105,7 @@ static thread_ctx_t *thread_ctx(void)
 
 void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN])
 {
-    EVP_MD_CTX *ctx = thread_ctx()->sha256;
+    EVP_MD_CTX *ctx = as_crypto__thread()->sha256;
     unsigned outlen = 0;
 
     /* fails only when OpenSSL cannot allocate or its default provider is missing */
@@ -126,7 +124,7 @@ void as_sha512(const void *data, size_t len, uint8_t out[AS_SHA512_LEN])
 void as_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[AS_HMAC_SHA256_LEN])
 {
     static const uint8_t empty = 0;
-    EVP_MAC_CTX *ctx = thread_ctx()->hmac;
+    EVP_MAC_CTX *ctx = as_crypto__thread()->hmac;
     size_t outlen = 0;
 
     /* to EVP_MAC_init a NULL key means "the previous key again", not "the empty key" */

@@ -7,7 +7,6 @@
  * atomic reference count. See README.md for the invariants of crypto/.
  */
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/crypto/thread.h"
 
 #define P256_COORD_LEN 32
 #define ES256_SIG_LEN 64 /* r || s, 32 bytes each */
@@ -546,14 +546,11 @@ typedef struct st_sign_entry_t {
     EVP_MD_CTX *md_ctx;     /* EdDSA, RS256 */
 } sign_entry_t;
 
-typedef struct st_sign_cache_t {
+typedef struct st_as_crypto_sign_cache_t {
     sign_entry_t entries[SIGN_CACHE_SIZE];
     unsigned next;    /* the entry replaced on a miss */
     EVP_MD_CTX *work; /* the copy an EdDSA or RS256 signature is made with */
 } sign_cache_t;
-
-static pthread_key_t sign_cache_key;
-static pthread_once_t sign_cache_once = PTHREAD_ONCE_INIT;
 
 static void sign_entry_clear(sign_entry_t *e)
 {
@@ -562,35 +559,27 @@ static void sign_entry_clear(sign_entry_t *e)
     *e = (sign_entry_t){0};
 }
 
-static void sign_cache_free(void *p)
+void as_crypto__sign_cache_free(sign_cache_t *c)
 {
-    sign_cache_t *c = p;
     for (size_t i = 0; i != SIGN_CACHE_SIZE; ++i)
         sign_entry_clear(c->entries + i);
     EVP_MD_CTX_free(c->work);
     free(c);
 }
 
-static void sign_cache_init(void)
-{
-    if (pthread_key_create(&sign_cache_key, sign_cache_free) != 0)
-        fatal("pthread_key_create");
-}
-
+/** This thread's signing cache (kept with its other contexts, crypto/thread.h). */
 static sign_cache_t *sign_cache(void)
 {
-    sign_cache_t *c;
+    as_crypto_thread_t *t = as_crypto__thread();
 
-    pthread_once(&sign_cache_once, sign_cache_init);
-    if ((c = pthread_getspecific(sign_cache_key)) == NULL) {
-        c = xmalloc(sizeof(*c));
+    if (t->sign == NULL) {
+        sign_cache_t *c = xmalloc(sizeof(*c));
         memset(c, 0, sizeof(*c));
         if ((c->work = EVP_MD_CTX_new()) == NULL)
             fatal("EVP_MD_CTX_new");
-        if (pthread_setspecific(sign_cache_key, c) != 0)
-            fatal("pthread_setspecific");
+        t->sign = c;
     }
-    return c;
+    return t->sign;
 }
 
 /** Makes `e` ready to sign with `key`; 0 or -1 (the entry is then left empty). */
