@@ -136,17 +136,11 @@ void as_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len
         fatal("HMAC(SHA-256)");
 }
 
+static const char *const alg_names[] = {[AS_ALG_ES256] = "ES256", [AS_ALG_EDDSA] = "EdDSA", [AS_ALG_RS256] = "RS256"};
+
 const char *as_alg_name(as_alg_t alg)
 {
-    switch (alg) {
-    case AS_ALG_ES256:
-        return "ES256";
-    case AS_ALG_EDDSA:
-        return "EdDSA";
-    case AS_ALG_RS256:
-        return "RS256";
-    }
-    return "unknown";
+    return (size_t)alg < sizeof(alg_names) / sizeof(alg_names[0]) && alg_names[alg] != NULL ? alg_names[alg] : "unknown";
 }
 
 int as_alg_parse(const char *name, as_alg_t *alg)

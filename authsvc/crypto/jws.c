@@ -73,6 +73,14 @@ static void *xmalloc(size_t sz)
     return p;
 }
 
+/** The exit of every public call: a failure leaves no error on the thread's queue (README: TLS reads it). */
+static int done(int ret)
+{
+    if (ret != 0)
+        ERR_clear_error();
+    return ret;
+}
+
 /** Never prompt on a terminal for a passphrase (OpenSSL's default): an encrypted PEM is simply refused. */
 static int on_pem_password(char *buf, int size, int rwflag, void *u)
 {
@@ -282,11 +290,9 @@ int as_key_load_private_pem(as_alg_t alg, const char *pem, size_t len, as_key_t 
     pkey = NULL;
 
 Exit:
-    if (ret != 0)
-        ERR_clear_error();
     EVP_PKEY_free(pkey);
     BIO_free(bio);
-    return ret;
+    return done(ret);
 }
 
 /** The string member `name`, or NULL (absent or not a string); *len excludes the NUL, and counts embedded NULs. */
@@ -433,9 +439,7 @@ int as_key_from_public_jwk(as_alg_t alg, json_t *jwk, as_key_t **out)
     if (pkey != NULL)
         ret = check_and_make(alg, pkey, 0, out);
 Exit:
-    if (ret != 0)
-        ERR_clear_error();
-    return ret;
+    return done(ret);
 }
 
 /* --- using keys ----------------------------------------------------------- */
@@ -463,10 +467,8 @@ int as_key_private_pem(const as_key_t *key, char **pem, size_t *len)
     ret = 0;
 
 Exit:
-    if (ret != 0)
-        ERR_clear_error();
     BIO_free(bio);
-    return ret;
+    return done(ret);
 }
 
 as_alg_t as_key_alg(const as_key_t *key)
@@ -683,9 +685,7 @@ int as_jws_sign(const as_key_t *key, const void *input, size_t len, uint8_t *sig
     ret = 0;
 
 Exit:
-    if (ret != 0)
-        ERR_clear_error();
-    return ret;
+    return done(ret);
 }
 
 /** r || s (exactly 64 bytes) -> DER, which is what OpenSSL verifies. */
@@ -749,10 +749,8 @@ int as_jws_verify(const as_key_t *key, const void *input, size_t len, const uint
     ret = 0;
 
 Exit:
-    if (ret != 0)
-        ERR_clear_error();
     EVP_MD_CTX_free(mdctx);
-    return ret;
+    return done(ret);
 }
 
 as_key_t *as_key_retain(as_key_t *key)
