@@ -1,9 +1,10 @@
 /*
  * An LD_PRELOAD library that counts calls to malloc, calloc, realloc and the aligned allocators, process-wide,
- * and writes the count to the file named by MALLOC_COUNT_FILE whenever the process receives SIGUSR2 (and at exit).
+ * and writes the count to the file named by MALLOC_COUNT_FILE whenever the process receives SIGUSR2 (only then:
+ * other programs started with the same environment, sed or sleep, must not overwrite it when they exit).
  * bench/run reads it before and after N requests: (after - before) / N is the heap allocations per request.
  *
- *   cc -O2 -shared -fPIC -o malloc_count.so bench/malloc_count.c -ldl
+ *   cc -O2 -shared -fPIC -o malloc_count.so bench/malloc_count.c
  *   MALLOC_COUNT_FILE=/tmp/count LD_PRELOAD=./malloc_count.so authsvc serve ...; kill -USR2 PID; cat /tmp/count
  *
  * The real allocator is glibc's, reached through its __libc_* entry points (no dlsym, which may itself allocate).
@@ -96,5 +97,4 @@ __attribute__((constructor)) static void init(void)
     sa.sa_handler = on_usr2;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR2, &sa, NULL);
-    atexit(write_count);
 }
