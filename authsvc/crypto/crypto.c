@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
@@ -19,30 +20,6 @@ _Noreturn static void fatal(const char *what)
 {
     (void)fprintf(stderr, "authsvc: crypto: %s failed\n", what);
     abort();
-}
-
-/*
- * Randomness from this thread's public DRBG. RAND_bytes finds it again on every call through the default library
- * context and takes a process-wide write lock on the way (RAND_get_rand_method, for engines we never use); every
- * request draws twice (its request id, its token's jti). The DRBG OpenSSL keeps per thread lives as long as the
- * thread, so its address is kept here, per thread too; it reseeds from the primary DRBG as OpenSSL decides.
- */
-static _Thread_local EVP_RAND_CTX *thread_drbg;
-
-void as_random_bytes(void *buf, size_t len)
-{
-    uint8_t *p = buf;
-
-    if (thread_drbg == NULL && (thread_drbg = RAND_get0_public(NULL)) == NULL)
-        fatal("RAND_get0_public");
-    while (len != 0) {
-        /* a DRBG answers at most its max_request bytes (65536 for OpenSSL's) at a time */
-        size_t chunk = len > 4096 ? 4096 : len;
-        if (EVP_RAND_generate(thread_drbg, p, chunk, 0, 0, NULL, 0) != 1)
-            fatal("RAND_bytes");
-        p += chunk;
-        len -= chunk;
-    }
 }
 
 int as_memeq(const void *a, const void *b, size_t len)
@@ -64,6 +41,17 @@ void as_wipe(void *p, size_t len)
  * the next call or the thread's end; that key stays in memory for the process's life anyway (the refresh key and
  * the keys derived from it). The same holder keeps jws.c's signing contexts (thread.h).
  */
+/* as_random_bytes' buffer, below */
+#define RAND_BUF_LEN 1024
+#define RAND_BUFFERED_MAX 64
+
+struct st_as_crypto_rand_buf_t {
+    size_t avail; /* the unused bytes are the last `avail` of `bytes` */
+    uint8_t bytes[RAND_BUF_LEN];
+};
+
+static struct st_as_crypto_rand_buf_t *rand_buf_new(void);
+
 static EVP_MD *sha256_md;
 static EVP_MAC *hmac_mac;
 static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
@@ -76,6 +64,10 @@ static void thread_ctx_free(void *p)
         as_crypto__sign_cache_free(t->sign);
     EVP_MD_CTX_free(t->sha256);
     EVP_MAC_CTX_free(t->hmac);
+    if (t->rand != NULL) {
+        OPENSSL_cleanse(t->rand, sizeof(*t->rand));
+        munmap(t->rand, 4096);
+    }
     free(t);
 }
 
@@ -99,9 +91,70 @@ as_crypto_thread_t *as_crypto__thread(void)
             (t->hmac = EVP_MAC_CTX_new(hmac_mac)) == NULL || EVP_MAC_CTX_set_params(t->hmac, params) != 1 ||
             pthread_setspecific(thread_ctx_key, t) != 0)
             fatal("thread contexts");
+        t->rand = rand_buf_new();
     }
     return t;
 }
+
+/*
+ * Randomness: this thread's public DRBG, through a small buffer. RAND_bytes finds the DRBG again on every call
+ * through the default library context and takes a process-wide write lock on the way (RAND_get_rand_method, for
+ * engines we never use), and every generate call reads the DRBG's parameters and checks for a fork: about 3 µs
+ * for 16 bytes, and every request draws twice (its request id, its token's jti). So each thread keeps the DRBG's
+ * address (OpenSSL keeps that DRBG as long as the thread lives; it reseeds from the primary DRBG as OpenSSL
+ * decides) and draws RAND_BUF_LEN bytes at a time; requests up to RAND_BUFFERED_MAX bytes are served from them,
+ * and each byte handed out is wiped from the buffer at once. The buffer is a page of its own marked
+ * MADV_WIPEONFORK, its count included: a forked child finds it empty and draws afresh (OpenSSL's DRBG reseeds
+ * after a fork), so parent and child never hand out the same bytes. Without MADV_WIPEONFORK (Linux < 4.14) there
+ * is no buffer.
+ */
+static _Thread_local EVP_RAND_CTX *thread_drbg;
+
+static void drbg_bytes(uint8_t *p, size_t len)
+{
+    if (thread_drbg == NULL && (thread_drbg = RAND_get0_public(NULL)) == NULL)
+        fatal("RAND_get0_public");
+    while (len != 0) {
+        /* a DRBG answers at most its max_request bytes (65536 for OpenSSL's) at a time */
+        size_t chunk = len > 4096 ? 4096 : len;
+        if (EVP_RAND_generate(thread_drbg, p, chunk, 0, 0, NULL, 0) != 1)
+            fatal("RAND_bytes");
+        p += chunk;
+        len -= chunk;
+    }
+}
+
+static struct st_as_crypto_rand_buf_t *rand_buf_new(void)
+{
+    _Static_assert(sizeof(struct st_as_crypto_rand_buf_t) <= 4096, "one page");
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        fatal("mmap");
+    if (madvise(page, 4096, MADV_WIPEONFORK) != 0) {
+        munmap(page, 4096);
+        return NULL;
+    }
+    return page; /* zero-filled: avail = 0 */
+}
+
+void as_random_bytes(void *buf, size_t len)
+{
+    struct st_as_crypto_rand_buf_t *r = as_crypto__thread()->rand;
+
+    if (r == NULL || len > RAND_BUFFERED_MAX) {
+        drbg_bytes(buf, len);
+        return;
+    }
+    if (r->avail < len) {
+        drbg_bytes(r->bytes, RAND_BUF_LEN);
+        r->avail = RAND_BUF_LEN;
+    }
+    uint8_t *src = r->bytes + RAND_BUF_LEN - r->avail;
+    memcpy(buf, src, len);
+    OPENSSL_cleanse(src, len);
+    r->avail -= len;
+}
+
 
 void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN])
 {

@@ -9,11 +9,13 @@
 #include <openssl/evp.h>
 
 struct st_as_crypto_sign_cache_t;
+struct st_as_crypto_rand_buf_t;
 
 typedef struct st_as_crypto_thread_t {
     EVP_MD_CTX *sha256;                     /* as_sha256 */
     EVP_MAC_CTX *hmac;                      /* as_hmac_sha256 */
     struct st_as_crypto_sign_cache_t *sign; /* as_jws_sign's signing contexts, NULL until the thread signs */
+    struct st_as_crypto_rand_buf_t *rand;   /* as_random_bytes' buffer (a page), NULL without MADV_WIPEONFORK */
 } as_crypto_thread_t;
 
 /** This thread's contexts (made on its first call). Any thread. */

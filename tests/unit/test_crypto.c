@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <argon2.h>
 #include <openssl/err.h>
 #include "authsvc/crypto/crypto.h"
@@ -283,6 +285,45 @@ START_TEST(test_hmac_sha256_rfc4231)
     as_hmac_sha256("", 0, "", 0, got);
     unhex("b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad", want);
     ck_assert_mem_eq(got, want, sizeof(want));
+}
+END_TEST
+
+/* as_random_bytes serves small draws from a per-thread buffer: every draw is fresh, of any size, and a forked
+ * child never hands out the bytes its parent hands out next (the buffer is wiped in the child) */
+START_TEST(test_random_draws_and_fork)
+{
+    uint8_t seen[200][16], big[5000], zero[sizeof(big)] = {0}, mine[16], childs[16];
+    int fds[2];
+    pid_t pid;
+
+    for (size_t i = 0; i != 200; ++i) { /* more than one buffer's worth */
+        as_random_bytes(seen[i], sizeof(seen[i]));
+        for (size_t j = 0; j != i; ++j)
+            ck_assert_int_ne(memcmp(seen[i], seen[j], sizeof(seen[i])), 0);
+    }
+    for (size_t len = 1; len <= 65; len += 16) {
+        uint8_t a[65] = {0}, b[65] = {0};
+        as_random_bytes(a, len);
+        as_random_bytes(b, len);
+        ck_assert_int_ne(memcmp(a, b, len), 0);
+    }
+    as_random_bytes(big, sizeof(big));
+    ck_assert_int_ne(memcmp(big, zero, sizeof(big)), 0);
+    ck_assert_int_ne(memcmp(big + sizeof(big) - 64, zero, 64), 0);
+
+    as_random_bytes(mine, sizeof(mine)); /* the buffer holds more bytes now */
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_ne(pid = fork(), -1);
+    if (pid == 0) {
+        as_random_bytes(childs, sizeof(childs));
+        _exit(write(fds[1], childs, sizeof(childs)) == (ssize_t)sizeof(childs) ? 0 : 1);
+    }
+    as_random_bytes(mine, sizeof(mine));
+    ck_assert_int_eq(read(fds[0], childs, sizeof(childs)), (ssize_t)sizeof(childs));
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+    ck_assert_int_ne(memcmp(mine, childs, sizeof(mine)), 0);
 }
 END_TEST
 
@@ -1024,6 +1065,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_sha256_abc);
     tcase_add_test(tc, test_hmac_sha256_rfc4231);
     tcase_add_test(tc, test_memeq_wipe_random);
+    tcase_add_test(tc, test_random_draws_and_fork);
     tcase_add_test(tc, test_alg_parse);
     suite_add_tcase(s, tc);
 
