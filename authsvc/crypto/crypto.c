@@ -32,15 +32,6 @@ void as_wipe(void *p, size_t len)
     OPENSSL_cleanse(p, len);
 }
 
-/*
- * SHA-256 and HMAC-SHA-256 on contexts kept per thread. EVP_Digest with EVP_sha256() fetches the algorithm again
- * (a hash-table lookup under a shared lock) and allocates two contexts on every call, and HMAC() fetches the MAC
- * and the digest and builds three; SHA-256 runs on every token request (the client secret, the JWS signing
- * input), HMAC on every rotation and sign-in form. Here both algorithms are fetched once for the process, and each
- * thread re-initialises its own two contexts. The MAC context keeps the pads of the last key it was given until
- * the next call or the thread's end; that key stays in memory for the process's life anyway (the refresh key and
- * the keys derived from it). The same holder keeps jws.c's signing contexts (thread.h).
- */
 /* as_random_bytes' buffer, below */
 #define RAND_BUF_LEN 1024
 #define RAND_BUFFERED_MAX 64
@@ -52,6 +43,15 @@ struct st_as_crypto_rand_buf_t {
 
 static struct st_as_crypto_rand_buf_t *rand_buf_new(void);
 
+/*
+ * SHA-256 and HMAC-SHA-256 on contexts kept per thread. EVP_Digest with EVP_sha256() fetches the algorithm again
+ * (a hash-table lookup under a shared lock) and allocates two contexts on every call, and HMAC() fetches the MAC
+ * and the digest and builds three; SHA-256 runs on every token request (the client secret, the JWS signing
+ * input), HMAC on every rotation and sign-in form. Here both algorithms are fetched once for the process, and each
+ * thread re-initialises its own two contexts. The MAC context keeps the pads of the last key it was given until
+ * the next call or the thread's end; that key stays in memory for the process's life anyway (the refresh key and
+ * the keys derived from it). The same holder keeps jws.c's signing contexts (thread.h).
+ */
 static EVP_MD *sha256_md;
 static EVP_MAC *hmac_mac;
 static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
