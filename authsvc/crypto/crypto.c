@@ -155,7 +155,6 @@ void as_random_bytes(void *buf, size_t len)
     r->avail -= len;
 }
 
-
 void as_sha256(const void *data, size_t len, uint8_t out[AS_SHA256_LEN])
 {
     EVP_MD_CTX *ctx = as_crypto__thread()->sha256;

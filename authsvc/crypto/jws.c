@@ -588,8 +588,7 @@ static sign_cache_t *sign_cache(void)
 static int sign_entry_init(sign_entry_t *e, const as_key_t *key)
 {
     if (key->alg == AS_ALG_ES256) {
-        if ((e->pkey_ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL)) == NULL ||
-            EVP_PKEY_sign_init(e->pkey_ctx) != 1)
+        if ((e->pkey_ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL)) == NULL || EVP_PKEY_sign_init(e->pkey_ctx) != 1)
             goto Fail;
     } else {
         if ((e->md_ctx = EVP_MD_CTX_new()) == NULL)
@@ -664,8 +663,7 @@ int as_jws_sign(const as_key_t *key, const void *input, size_t len, uint8_t *sig
         uint8_t digest[AS_SHA256_LEN], der[ECDSA_DER_MAX];
         size_t derlen = sizeof(der);
         as_sha256(input, len, digest);
-        if (EVP_PKEY_sign(e->pkey_ctx, der, &derlen, digest, sizeof(digest)) != 1 ||
-            es256_der_to_raw(der, derlen, sig) != 0)
+        if (EVP_PKEY_sign(e->pkey_ctx, der, &derlen, digest, sizeof(digest)) != 1 || es256_der_to_raw(der, derlen, sig) != 0)
             goto Exit;
         *siglen = ES256_SIG_LEN;
         break;
