@@ -2,7 +2,8 @@
  * token/jwt — RFC 9068 access tokens and OpenID Connect id_tokens: the header
  * and the claims are written as JSON straight into one buffer (base/jsonw, no
  * JSON tree), base64url-encoded in place, signed with crypto/'s JWS
- * (interface in jwt.h). One allocation per token: the caller's pool or the heap.
+ * (interface in jwt.h). The claims and the token are allocated from the caller's pool (the request path) or
+ * the heap.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +32,21 @@ typedef struct st_out_t {
     size_t cap;
 } out_t;
 
+static void *out_mem(const out_t *o, size_t sz)
+{
+    return o->pool != NULL ? h2o_mem_alloc_pool(o->pool, sz) : as_malloc(sz);
+}
+
+static void out_free(const out_t *o, void *p)
+{
+    if (o->pool == NULL)
+        free(p);
+}
+
 static void out_alloc(out_t *o, size_t cap)
 {
     o->cap = cap;
-    o->buf = o->pool != NULL ? h2o_mem_alloc_pool(o->pool, cap) : as_malloc(cap);
+    o->buf = out_mem(o, cap);
 }
 
 /**
@@ -72,13 +84,14 @@ static size_t token_cap(size_t json_max)
     return AS_B64URL_ENCLEN(256) + 1 + AS_B64URL_ENCLEN(json_max) + 1 + AS_B64URL_ENCLEN(AS_SIG_MAX) + 1;
 }
 
-/** Writes the claims of an access token into a buffer sized for them; returns it (heap) and its length, or NULL. */
-static char *access_claims(const as_access_claims_t *c, const char *jti, size_t *len)
+/** Writes the claims of an access token into a buffer sized for them (`o`'s pool, or the heap); returns it and its
+ * length, or NULL. */
+static char *access_claims(const out_t *o, const as_access_claims_t *c, const char *jti, size_t *len)
 {
     size_t max = 256 + json_len(c->issuer) + json_len(c->subject) + json_len(c->client_id) + json_len(c->scope) + AS_JTI_LEN;
     for (size_t i = 0; i != c->num_audiences; ++i)
         max += json_len(c->audiences[i]) + 1;
-    char *buf = as_malloc(max);
+    char *buf = out_mem(o, max);
     as_jsonw_t w;
 
     as_jsonw_init(&w, buf, max);
@@ -110,7 +123,7 @@ static char *access_claims(const as_access_claims_t *c, const char *jti, size_t 
     }
     as_jsonw_raw(&w, "}", 1);
     if (w.failed) {
-        free(buf);
+        out_free(o, buf);
         return NULL;
     }
     *len = w.len;
@@ -127,14 +140,13 @@ static int mint_access(out_t *o, const as_key_t *key, const char *kid, const as_
         snprintf(jti, AS_JTI_LEN + 1, "%s", c->jti);
     else
         as_jwt_new_jti(jti);
-    if ((claims = access_claims(c, jti, &clen)) == NULL)
+    if ((claims = access_claims(o, c, jti, &clen)) == NULL)
         return AS_ERR_INTERNAL;
     out_alloc(o, token_cap(clen));
     n = sign_compact(o, key, kid, "at+jwt", claims, clen);
-    free(claims);
+    out_free(o, claims);
     if (n == 0) {
-        if (o->pool == NULL)
-            free(o->buf);
+        out_free(o, o->buf);
         return AS_ERR_INTERNAL;
     }
     o->buf[n] = '\0';

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <argon2.h>
 #include <openssl/err.h>
 #include "authsvc/crypto/crypto.h"
@@ -286,6 +288,45 @@ START_TEST(test_hmac_sha256_rfc4231)
 }
 END_TEST
 
+/* as_random_bytes serves small draws from a per-thread buffer: every draw is fresh, of any size, and a forked
+ * child never hands out the bytes its parent hands out next (the buffer is wiped in the child) */
+START_TEST(test_random_draws_and_fork)
+{
+    uint8_t seen[200][16], big[5000], zero[sizeof(big)] = {0}, mine[16], childs[16];
+    int fds[2];
+    pid_t pid;
+
+    for (size_t i = 0; i != 200; ++i) { /* more than one buffer's worth */
+        as_random_bytes(seen[i], sizeof(seen[i]));
+        for (size_t j = 0; j != i; ++j)
+            ck_assert_int_ne(memcmp(seen[i], seen[j], sizeof(seen[i])), 0);
+    }
+    for (size_t len = 1; len <= 65; len += 16) {
+        uint8_t a[65] = {0}, b[65] = {0};
+        as_random_bytes(a, len);
+        as_random_bytes(b, len);
+        ck_assert_int_ne(memcmp(a, b, len), 0);
+    }
+    as_random_bytes(big, sizeof(big));
+    ck_assert_int_ne(memcmp(big, zero, sizeof(big)), 0);
+    ck_assert_int_ne(memcmp(big + sizeof(big) - 64, zero, 64), 0);
+
+    as_random_bytes(mine, sizeof(mine)); /* the buffer holds more bytes now */
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_ne(pid = fork(), -1);
+    if (pid == 0) {
+        as_random_bytes(childs, sizeof(childs));
+        _exit(write(fds[1], childs, sizeof(childs)) == (ssize_t)sizeof(childs) ? 0 : 1);
+    }
+    as_random_bytes(mine, sizeof(mine));
+    ck_assert_int_eq(read(fds[0], childs, sizeof(childs)), (ssize_t)sizeof(childs));
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+    ck_assert_int_ne(memcmp(mine, childs, sizeof(mine)), 0);
+}
+END_TEST
+
 START_TEST(test_memeq_wipe_random)
 {
     uint8_t a[32], b[32], zero[32] = {0};
@@ -516,6 +557,35 @@ START_TEST(test_es256_sign_verify)
     ck_assert_int_eq(as_jws_verify(key, ES_INPUT, strlen(ES_INPUT), zero, 64), -1); /* r = s = 0 */
 
     as_key_release(key);
+}
+END_TEST
+
+/* The signature comes out of OpenSSL as DER and is turned into r || s: a coordinate with leading zero octets
+ * (one signature in 128 has one) is left-padded, and every signature verifies. Keys are interleaved past the
+ * per-thread cache of signing contexts, so each signature must be made with its own key. */
+START_TEST(test_es256_many_signatures_padding_and_keys)
+{
+    enum { NKEYS = 6, NSIGS = 3000 };
+    as_key_t *keys[NKEYS];
+    size_t padded = 0;
+
+    for (size_t k = 0; k != NKEYS; ++k)
+        ck_assert_int_eq(as_key_generate(AS_ALG_ES256, &keys[k]), 0);
+    for (size_t i = 0; i != NSIGS; ++i) {
+        uint8_t sig[AS_SIG_MAX];
+        size_t siglen = 0;
+        as_key_t *key = keys[i * 7 % NKEYS];
+        ck_assert_int_eq(as_jws_sign(key, ES_INPUT, strlen(ES_INPUT), sig, &siglen), 0);
+        ck_assert_uint_eq(siglen, 64);
+        ck_assert_msg(as_jws_verify(key, ES_INPUT, strlen(ES_INPUT), sig, siglen) == 0, "signature %zu", i);
+        ck_assert_int_eq(as_jws_verify(keys[(i * 7 + 1) % NKEYS], ES_INPUT, strlen(ES_INPUT), sig, siglen), -1);
+        if (sig[0] == 0 || sig[32] == 0)
+            ++padded;
+    }
+    /* about 23 expected; none in 3000 has a probability of e^-23 */
+    ck_assert_uint_gt(padded, 0);
+    for (size_t k = 0; k != NKEYS; ++k)
+        as_key_release(keys[k]);
 }
 END_TEST
 
@@ -995,6 +1065,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_sha256_abc);
     tcase_add_test(tc, test_hmac_sha256_rfc4231);
     tcase_add_test(tc, test_memeq_wipe_random);
+    tcase_add_test(tc, test_random_draws_and_fork);
     tcase_add_test(tc, test_alg_parse);
     suite_add_tcase(s, tc);
 
@@ -1004,6 +1075,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_rfc8037_a_ed25519);
     tcase_add_test(tc, test_rfc7638_rsa_thumbprint);
     tcase_add_test(tc, test_es256_sign_verify);
+    tcase_add_test(tc, test_es256_many_signatures_padding_and_keys);
     tcase_add_test(tc, test_es256_public_jwk_roundtrip);
     tcase_add_test(tc, test_es256_pem_roundtrip);
     tcase_add_test(tc, test_load_pem_refuses_wrong_types);

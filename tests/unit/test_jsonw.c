@@ -1,6 +1,7 @@
 /* base/jsonw: the JSON writer escapes strings byte for byte as jansson does, refuses what jansson refuses, and
  * never writes past its buffer. */
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -42,6 +43,33 @@ static size_t random_string(unsigned char *s)
     }
     return n;
 }
+
+/* integers (exp, iat, expires_in...) are written as jansson writes them, the extremes included */
+START_TEST(integers_like_jansson)
+{
+    static const json_int_t values[] = {0, 1, -1, 9, 10, 99, 100, 1767225600, -1767225600, INT32_MAX, INT32_MIN,
+                                        INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    for (size_t i = 0; i != sizeof(values) / sizeof(values[0]); ++i) {
+        char buf[32], *expected;
+        as_jsonw_t w;
+        json_t *j = json_integer(values[i]);
+        expected = json_dumps(j, JSON_ENCODE_ANY);
+        as_jsonw_init(&w, buf, sizeof(buf));
+        as_jsonw_int(&w, values[i]);
+        ck_assert(!w.failed);
+        ck_assert_uint_eq(w.len, strlen(expected));
+        ck_assert_msg(memcmp(buf, expected, w.len) == 0, "%s", expected);
+        free(expected);
+        json_decref(j);
+    }
+    /* no room: nothing written past the buffer, and the writer says so */
+    char small[4];
+    as_jsonw_t w;
+    as_jsonw_init(&w, small, sizeof(small));
+    as_jsonw_int(&w, 12345);
+    ck_assert(w.failed);
+}
+END_TEST
 
 START_TEST(escapes_like_jansson)
 {
@@ -117,6 +145,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, escapes_like_jansson);
+    tcase_add_test(tc, integers_like_jansson);
     tcase_add_test(tc, invalid_utf8_is_refused);
     tcase_add_test(tc, never_writes_past_the_buffer);
     suite_add_tcase(s, tc);

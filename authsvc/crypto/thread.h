@@ -1,0 +1,26 @@
+/*
+ * crypto/ internal: the OpenSSL contexts each thread keeps, made on the thread's first use and freed when it ends
+ * (crypto.c owns the holder; jws.c owns what `sign` points to). Not part of crypto.h: nothing outside crypto/ sees
+ * OpenSSL types.
+ */
+#ifndef AUTHSVC_CRYPTO_THREAD_H
+#define AUTHSVC_CRYPTO_THREAD_H
+
+#include <openssl/evp.h>
+
+struct st_as_crypto_sign_cache_t;
+struct st_as_crypto_rand_buf_t;
+
+typedef struct st_as_crypto_thread_t {
+    EVP_MD_CTX *sha256;                     /* as_sha256 */
+    EVP_MAC_CTX *hmac;                      /* as_hmac_sha256 */
+    struct st_as_crypto_sign_cache_t *sign; /* as_jws_sign's signing contexts, NULL until the thread signs */
+    struct st_as_crypto_rand_buf_t *rand;   /* as_random_bytes' buffer (a page), NULL without MADV_WIPEONFORK */
+} as_crypto_thread_t;
+
+/** This thread's contexts (made on its first call). Any thread. */
+as_crypto_thread_t *as_crypto__thread(void);
+/** Frees a signing cache (jws.c); called when its thread ends. */
+void as_crypto__sign_cache_free(struct st_as_crypto_sign_cache_t *cache);
+
+#endif
