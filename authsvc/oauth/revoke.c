@@ -40,25 +40,15 @@ static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
     uint8_t hash[AS_SHA256_LEN];
     as_jwt_t jwt;
 
-    switch (as_client_req_classify(cr, rr->token, hash, &jwt)) {
-    case AS_PRESENTED_REFRESH:
+    as_presented_t kind = as_client_req_classify(cr, rr->token, hash, &jwt);
+    if (kind == AS_PRESENTED_REFRESH)
         as_store_revoke_refresh(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_revoked, rr, &cr->job);
-        return;
-    case AS_PRESENTED_ACCESS:
-        break;
-    case AS_PRESENTED_NEITHER:
-        as_jwt_clear(&jwt);
-        reply_ok(rr); /* invalid or expired: nothing left to revoke, and 200 all the same */
-        return;
-    }
-    if (strcmp(jwt.client_id, client->client_id) == 0) {
+    else if (kind == AS_PRESENTED_ACCESS && strcmp(jwt.client_id, client->client_id) == 0)
         as_store_revoke_access(cr->ctx->db, &cr->req->pool, h2o_strdup(&cr->req->pool, jwt.jti, SIZE_MAX).base, jwt.exp,
                                client->client_id, on_revoked, rr, &cr->job);
-        as_jwt_clear(&jwt);
-        return;
-    }
+    else /* invalid, expired or another client's: nothing of its own to revoke, and 200 all the same (it reveals nothing) */
+        reply_ok(rr);
     as_jwt_clear(&jwt);
-    reply_ok(rr); /* another client's: 200 all the same (the answer reveals nothing) */
 }
 
 AS_HANDLER(as_oauth_revoke)

@@ -364,13 +364,11 @@ void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num)
         return;
     for (size_t i = 0; i != num; ++i) {
         as_admin_client_info_t *c = infos + i;
+        as_strlist_t *lists[] = {&c->grant_types, &c->audiences, &c->scopes, &c->redirect_uris, &c->post_logout_redirect_uris,
+                                 &c->rights};
+        for (size_t j = 0; j != sizeof(lists) / sizeof(lists[0]); ++j)
+            strlist_free(lists[j]);
         free(c->client_id);
-        strlist_free(&c->grant_types);
-        strlist_free(&c->audiences);
-        strlist_free(&c->scopes);
-        strlist_free(&c->redirect_uris);
-        strlist_free(&c->post_logout_redirect_uris);
-        strlist_free(&c->rights);
         free(c->display_name);
         free(c->created_at);
     }

@@ -4,6 +4,8 @@
  * typed result in the caller's memory pool (interface in store.h; the
  * invariants behind the statements are in README.md).
  */
+#include <assert.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,9 @@ enum {
     STMT__COUNT
 };
 
+/* A user as user_from_row reads it (the lookups by name and by id) */
+#define USER_SELECT "SELECT id, password_hash, token_version, disabled, username FROM users WHERE "
+
 const as_stmt_t as_store_statements[] = {
     [STMT_CLIENT_GET] = {"client_get",
                          "SELECT client_id, public, secret_hash, array_to_json(grant_types), array_to_json(audiences),"
@@ -49,8 +54,8 @@ const as_stmt_t as_store_statements[] = {
                          " coalesce(refresh_max_ttl, 0), array_to_json(redirect_uris), array_to_json(post_logout_redirect_uris),"
                          " display_name, consent, logout_revokes_refresh, array_to_json(rights) FROM clients WHERE client_id = $1",
                          1},
-    [STMT_USER_BY_NAME] = {"user_by_name",
-                           "SELECT id, password_hash, token_version, disabled, username FROM users WHERE username = $1", 1},
+    [STMT_USER_BY_NAME] = {"user_by_name", USER_SELECT "username = $1", 1},
+    [STMT_USER_BY_ID] = {"user_by_id", USER_SELECT "id = $1::uuid", 1},
     /* $1 user id, $2 client id, $3 token_version seen at login, $4 scope, $5 token hash, $6 idle ttl, $7 absolute ttl */
     [STMT_FAMILY_CREATE] = {"family_create",
                             "WITH f AS ("
@@ -119,8 +124,6 @@ const as_stmt_t as_store_statements[] = {
                             " 'revoked', (SELECT count(*) FROM rev)) FROM v WHERE v.verdict = 'reuse')"
                             " SELECT verdict, user_id, scope, token_version, family_id FROM v",
                             4},
-    [STMT_USER_BY_ID] = {"user_by_id",
-                         "SELECT id, password_hash, token_version, disabled, username FROM users WHERE id = $1::uuid", 1},
     /* RFC 7009 for a refresh token: the whole family goes. $1 token hash, $2 the requesting client (only its own). */
     [STMT_REVOKE_REFRESH] = {"revoke_refresh",
                              "WITH t AS (SELECT t.family_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
@@ -400,6 +403,77 @@ static int one_row(int err, const PGresult *res, const char *what, int none)
     return PQntuples(res) == 1 ? 0 : none;
 }
 
+/**
+ * The start of a callback whose statement answers one row read into a struct: the struct, zeroed, in the
+ * request's pool; or NULL with *err set (the statement's error, or `none` when it found no row).
+ */
+static void *row_new(const call_t *c, int *err, const PGresult *res, const char *what, int none, size_t size)
+{
+    if ((*err = one_row(*err, res, what, none)) != 0)
+        return NULL;
+    void *row = h2o_mem_alloc_pool(c->mem, size);
+    memset(row, 0, size);
+    return row;
+}
+
+/** The most parameters a statement takes. */
+#define MAX_PARAMS 10
+
+/**
+ * Queues statement `stmt` for `call` (its callback `on_result`). `kinds` says what follows, one letter a parameter:
+ * 't' a string (const char *; NULL is SQL NULL), 'h' a SHA-256 hash sent as bytea (const uint8_t *; NULL is SQL
+ * NULL), 'i' an int, 'l' an int64_t. The pool copies the values.
+ */
+static void send_stmt(as_pool_t *pool, size_t stmt, as_pool_cb on_result, void *call, as_pool_job_t **handle, const char *kinds,
+                      ...)
+{
+    const char *values[MAX_PARAMS];
+    int lengths[MAX_PARAMS], formats[MAX_PARAMS], n = 0;
+    char numbers[MAX_PARAMS][24];
+    va_list ap;
+
+    va_start(ap, kinds);
+    for (const char *k = kinds; *k != '\0'; ++k, ++n) {
+        assert(n < MAX_PARAMS);
+        lengths[n] = 0;
+        formats[n] = 0;
+        switch (*k) {
+        case 't':
+            values[n] = va_arg(ap, const char *);
+            break;
+        case 'h':
+            values[n] = (const char *)va_arg(ap, const uint8_t *);
+            lengths[n] = values[n] != NULL ? AS_SHA256_LEN : 0;
+            formats[n] = 1;
+            break;
+        case 'i':
+            snprintf(numbers[n], sizeof(numbers[n]), "%d", va_arg(ap, int));
+            values[n] = numbers[n];
+            break;
+        case 'l':
+            snprintf(numbers[n], sizeof(numbers[n]), "%lld", (long long)va_arg(ap, int64_t));
+            values[n] = numbers[n];
+            break;
+        default:
+            assert(!"unknown parameter kind");
+        }
+    }
+    va_end(ap);
+    as_pool_query(pool, stmt, n, values, lengths, formats, on_result, call, handle);
+}
+
+/** A user's columns id, password_hash, token_version, disabled, username (USER_SELECT's), from column `col` of row 0. */
+static as_user_t *user_from_row(h2o_mem_pool_t *mem, const PGresult *res, int col)
+{
+    as_user_t *user = h2o_mem_alloc_pool(mem, sizeof(*user));
+    user->id = dup_value(mem, res, 0, col);
+    user->password_hash = dup_value(mem, res, 0, col + 1);
+    user->token_version = strtoll(PQgetvalue(res, 0, col + 2), NULL, 10);
+    user->disabled = PQgetvalue(res, 0, col + 3)[0] == 't';
+    user->username = dup_value(mem, res, 0, col + 4);
+    return user;
+}
+
 /* --- clients ---------------------------------------------------------------- */
 
 static void on_client(void *ctx, int err, const PGresult *res)
@@ -466,8 +540,7 @@ static void on_client(void *ctx, int err, const PGresult *res)
 void as_store_client_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *client_id, as_store_client_cb cb, void *ctx,
                          as_pool_job_t **handle)
 {
-    const char *values[] = {client_id};
-    as_pool_query(pool, STMT_CLIENT_GET, 1, values, NULL, NULL, on_client, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_CLIENT_GET, on_client, call_new(mem, (void (*)(void))cb, ctx), handle, "t", client_id);
 }
 
 /* --- users ------------------------------------------------------------------ */
@@ -475,27 +548,14 @@ void as_store_client_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *clien
 static void on_user(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
-    as_store_user_cb cb = (as_store_user_cb)c->cb;
-    as_user_t *user;
-
-    if ((err = one_row(err, res, "user lookup", AS_ERR_NOT_FOUND)) != 0) {
-        cb(c->ctx, err, NULL);
-        return;
-    }
-    user = h2o_mem_alloc_pool(c->mem, sizeof(*user));
-    user->id = dup_value(c->mem, res, 0, 0);
-    user->password_hash = dup_value(c->mem, res, 0, 1);
-    user->token_version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    user->disabled = PQgetvalue(res, 0, 3)[0] == 't';
-    user->username = dup_value(c->mem, res, 0, 4);
-    cb(c->ctx, 0, user);
+    err = one_row(err, res, "user lookup", AS_ERR_NOT_FOUND);
+    ((as_store_user_cb)c->cb)(c->ctx, err, err == 0 ? user_from_row(c->mem, res, 0) : NULL);
 }
 
 void as_store_user_by_name(as_pool_t *pool, h2o_mem_pool_t *mem, const char *username, as_store_user_cb cb, void *ctx,
                            as_pool_job_t **handle)
 {
-    const char *values[] = {username};
-    as_pool_query(pool, STMT_USER_BY_NAME, 1, values, NULL, NULL, on_user, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_USER_BY_NAME, on_user, call_new(mem, (void (*)(void))cb, ctx), handle, "t", username);
 }
 
 /* --- refresh tokens ---------------------------------------------------------- */
@@ -508,13 +568,8 @@ typedef struct st_family_call_t {
 static void on_family_created(void *ctx, int err, const PGresult *res)
 {
     family_call_t *fc = ctx;
-    as_store_refresh_cb cb = (as_store_refresh_cb)fc->call.cb;
-
-    if ((err = one_row(err, res, "family creation", AS_ERR_CONFLICT)) != 0) {
-        cb(fc->call.ctx, err, NULL);
-        return;
-    }
-    cb(fc->call.ctx, 0, &fc->result);
+    err = one_row(err, res, "family creation", AS_ERR_CONFLICT);
+    ((as_store_refresh_cb)fc->call.cb)(fc->call.ctx, err, err == 0 ? &fc->result : NULL);
 }
 
 void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
@@ -522,17 +577,10 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
                             int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
 {
     family_call_t *fc = h2o_mem_alloc_pool(mem, sizeof(*fc));
-    char ver[24], idle[16], max[16];
-    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
-    snprintf(idle, sizeof(idle), "%d", idle_ttl);
-    snprintf(max, sizeof(max), "%d", max_ttl);
-    const char *values[] = {user_id, client_id, ver, scope, (const char *)token_hash, idle, max};
-    const int lengths[] = {0, 0, 0, 0, AS_SHA256_LEN, 0, 0};
-    const int formats[] = {0, 0, 0, 0, 1, 0, 0};
-
     fc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     fc->result = (as_refresh_t){user_id, scope, token_version, AS_REFRESH_ROTATED};
-    as_pool_query(pool, STMT_FAMILY_CREATE, 7, values, lengths, formats, on_family_created, fc, handle);
+    send_stmt(pool, STMT_FAMILY_CREATE, on_family_created, fc, handle, "ttlthii", user_id, client_id, token_version, scope,
+              token_hash, idle_ttl, max_ttl);
 }
 
 /*
@@ -612,12 +660,8 @@ static void on_checked(void *ctx, int err, const PGresult *res)
 /** Nothing consumed: find out why, in a statement that sees what a racing winner committed. */
 static void check_rotation(rotate_call_t *rc)
 {
-    char grace[16];
-    snprintf(grace, sizeof(grace), "%d", rc->grace);
-    const char *values[] = {(const char *)rc->old_hash, rc->client_id, (const char *)rc->new_hash, grace};
-    const int lengths[] = {AS_SHA256_LEN, 0, AS_SHA256_LEN, 0};
-    const int formats[] = {1, 0, 1, 0};
-    as_pool_query(rc->pool, STMT_REFRESH_CHECK, 4, values, lengths, formats, on_checked, rc, rc->handle);
+    send_stmt(rc->pool, STMT_REFRESH_CHECK, on_checked, rc, rc->handle, "hthi", rc->old_hash, rc->client_id, rc->new_hash,
+              rc->grace);
 }
 
 /** Appends `s` to a PostgreSQL array literal as a quoted element ("" and \ escaped), or NULL. */
@@ -887,7 +931,7 @@ static void on_ping(void *ctx, int err, const PGresult *res)
 
 void as_store_ping(as_pool_t *pool, h2o_mem_pool_t *mem, as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    as_pool_query(pool, STMT_PING, 0, NULL, NULL, NULL, on_ping, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_PING, on_ping, call_new(mem, (void (*)(void))cb, ctx), handle, "");
 }
 
 /* --- revocation, introspection, feed ---------------------------------------------- */
@@ -901,19 +945,13 @@ static void on_done(void *ctx, int err, const PGresult *res)
 void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
                              as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    const char *values[] = {(const char *)hash, client_id};
-    const int lengths[] = {AS_SHA256_LEN, 0};
-    const int formats[] = {1, 0};
-    as_pool_query(pool, STMT_REVOKE_REFRESH, 2, values, lengths, formats, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_REVOKE_REFRESH, on_done, call_new(mem, (void (*)(void))cb, ctx), handle, "ht", hash, client_id);
 }
 
 void as_store_revoke_access(as_pool_t *pool, h2o_mem_pool_t *mem, const char *jti, int64_t exp, const char *client_id,
                             as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    char expbuf[24];
-    snprintf(expbuf, sizeof(expbuf), "%lld", (long long)exp);
-    const char *values[] = {jti, expbuf, client_id};
-    as_pool_query(pool, STMT_REVOKE_ACCESS, 3, values, NULL, NULL, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_REVOKE_ACCESS, on_done, call_new(mem, (void (*)(void))cb, ctx), handle, "tlt", jti, exp, client_id);
 }
 
 static void on_access_status(void *ctx, int err, const PGresult *res)
@@ -930,69 +968,52 @@ static void on_access_status(void *ctx, int err, const PGresult *res)
 void as_store_access_status(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *jti, int64_t token_version,
                             as_store_flag_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    char ver[24];
-    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
-    const char *values[] = {user_id, jti, ver};
-    as_pool_query(pool, STMT_ACCESS_STATUS, 3, values, NULL, NULL, on_access_status, call_new(mem, (void (*)(void))cb, ctx),
-                  handle);
+    send_stmt(pool, STMT_ACCESS_STATUS, on_access_status, call_new(mem, (void (*)(void))cb, ctx), handle, "ttl", user_id, jti,
+              token_version);
 }
 
 static void on_refresh_info(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
-    as_store_refresh_info_cb cb = (as_store_refresh_info_cb)c->cb;
-    as_refresh_info_t *info;
-    if ((err = one_row(err, res, "refresh-token introspection", AS_ERR_NOT_FOUND)) != 0) {
-        cb(c->ctx, err, NULL);
-        return;
+    as_refresh_info_t *info = row_new(c, &err, res, "refresh-token introspection", AS_ERR_NOT_FOUND, sizeof(*info));
+    if (info != NULL) {
+        info->user_id = dup_value(c->mem, res, 0, 0);
+        info->scope = dup_value(c->mem, res, 0, 1);
+        info->exp = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        info->iat = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+        info->token_version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     }
-    info = h2o_mem_alloc_pool(c->mem, sizeof(*info));
-    info->user_id = dup_value(c->mem, res, 0, 0);
-    info->scope = dup_value(c->mem, res, 0, 1);
-    info->exp = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    info->iat = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    info->token_version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    cb(c->ctx, 0, info);
+    ((as_store_refresh_info_cb)c->cb)(c->ctx, err, info);
 }
 
 void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
                            as_store_refresh_info_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    const char *values[] = {(const char *)hash, client_id};
-    const int lengths[] = {AS_SHA256_LEN, 0};
-    const int formats[] = {1, 0};
-    as_pool_query(pool, STMT_REFRESH_INFO, 2, values, lengths, formats, on_refresh_info, call_new(mem, (void (*)(void))cb, ctx),
-                  handle);
+    send_stmt(pool, STMT_REFRESH_INFO, on_refresh_info, call_new(mem, (void (*)(void))cb, ctx), handle, "ht", hash, client_id);
 }
 
 static void on_feed(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
-    as_store_feed_cb cb = (as_store_feed_cb)c->cb;
-    as_feed_t *feed;
-    if ((err = one_row(err, res, "revocation feed", AS_ERR_INTERNAL)) != 0) {
-        cb(c->ctx, err, NULL);
-        return;
+    as_feed_t *feed = row_new(c, &err, res, "revocation feed", AS_ERR_INTERNAL, sizeof(*feed));
+    if (feed != NULL) {
+        feed->cursor = dup_value(c->mem, res, 0, 0);
+        feed->reset = PQgetvalue(res, 0, 1)[0] == 't';
+        feed->subjects_json = dup_value(c->mem, res, 0, 2);
+        feed->jtis_json = dup_value(c->mem, res, 0, 3);
     }
-    feed = h2o_mem_alloc_pool(c->mem, sizeof(*feed));
-    feed->cursor = dup_value(c->mem, res, 0, 0);
-    feed->reset = PQgetvalue(res, 0, 1)[0] == 't';
-    feed->subjects_json = dup_value(c->mem, res, 0, 2);
-    feed->jtis_json = dup_value(c->mem, res, 0, 3);
-    cb(c->ctx, 0, feed);
+    ((as_store_feed_cb)c->cb)(c->ctx, err, feed);
 }
 
 void as_store_feed(as_pool_t *pool, h2o_mem_pool_t *mem, const char *since, as_store_feed_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    const char *values[] = {since};
-    as_pool_query(pool, STMT_FEED, 1, values, NULL, NULL, on_feed, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_FEED, on_feed, call_new(mem, (void (*)(void))cb, ctx), handle, "t", since);
 }
 
 void as_store_user_by_id(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, as_store_user_cb cb, void *ctx,
                          as_pool_job_t **handle)
 {
-    const char *values[] = {user_id};
-    as_pool_query(pool, STMT_USER_BY_ID, 1, values, NULL, NULL, on_user, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_USER_BY_ID, on_user, call_new(mem, (void (*)(void))cb, ctx), handle, "t", user_id);
 }
 
 static void on_password_changed(void *ctx, int err, const PGresult *res)
@@ -1009,11 +1030,8 @@ static void on_password_changed(void *ctx, int err, const PGresult *res)
 void as_store_password_change(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *new_hash,
                               int64_t token_version, as_store_version_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    char ver[24];
-    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
-    const char *values[] = {user_id, new_hash, ver};
-    as_pool_query(pool, STMT_PASSWORD_CHANGE, 3, values, NULL, NULL, on_password_changed, call_new(mem, (void (*)(void))cb, ctx),
-                  handle);
+    send_stmt(pool, STMT_PASSWORD_CHANGE, on_password_changed, call_new(mem, (void (*)(void))cb, ctx), handle, "ttl", user_id,
+              new_hash, token_version);
 }
 
 static void on_cleanup(void *ctx, int err, const PGresult *res)
@@ -1034,10 +1052,7 @@ static void on_cleanup(void *ctx, int err, const PGresult *res)
 void as_store_cleanup(as_pool_t *pool, h2o_mem_pool_t *mem, int feed_retention, as_store_done_cb cb, void *ctx,
                       as_pool_job_t **handle)
 {
-    char ret[16];
-    snprintf(ret, sizeof(ret), "%d", feed_retention);
-    const char *values[] = {ret};
-    as_pool_query(pool, STMT_CLEANUP, 1, values, NULL, NULL, on_cleanup, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_CLEANUP, on_cleanup, call_new(mem, (void (*)(void))cb, ctx), handle, "i", feed_retention);
 }
 
 /* --- browser login: sessions, codes, consents ----------------------------------------- */
@@ -1045,46 +1060,30 @@ void as_store_cleanup(as_pool_t *pool, h2o_mem_pool_t *mem, int feed_retention, 
 static void on_session(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
-    as_store_session_cb cb = (as_store_session_cb)c->cb;
-    as_session_t *s;
-    if ((err = one_row(err, res, "session", c->none)) != 0) {
-        cb(c->ctx, err, NULL);
-        return;
+    as_session_t *s = row_new(c, &err, res, "session", c->none, sizeof(*s));
+    if (s != NULL) {
+        s->id = dup_value(c->mem, res, 0, 0);
+        s->user_id = dup_value(c->mem, res, 0, 1);
+        s->username = dup_value(c->mem, res, 0, 2);
+        s->auth_time = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+        s->token_version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     }
-    s = h2o_mem_alloc_pool(c->mem, sizeof(*s));
-    s->id = dup_value(c->mem, res, 0, 0);
-    s->user_id = dup_value(c->mem, res, 0, 1);
-    s->username = dup_value(c->mem, res, 0, 2);
-    s->auth_time = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    s->token_version = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    cb(c->ctx, 0, s);
+    ((as_store_session_cb)c->cb)(c->ctx, err, s);
 }
 
 void as_store_session_create(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const uint8_t *replaced,
                              const char *user_id, int64_t token_version, int idle_ttl, int max_ttl, as_store_session_cb cb, void *ctx,
                              as_pool_job_t **handle)
 {
-    char ver[24], idle[16], max[16];
-    snprintf(ver, sizeof(ver), "%lld", (long long)token_version);
-    snprintf(idle, sizeof(idle), "%d", idle_ttl);
-    snprintf(max, sizeof(max), "%d", max_ttl);
-    const char *values[] = {(const char *)hash, user_id, ver, idle, max, (const char *)replaced};
-    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0, replaced != NULL ? AS_SHA256_LEN : 0};
-    const int formats[] = {1, 0, 0, 0, 0, 1};
     call_t *c = call_new(mem, (void (*)(void))cb, ctx);
     c->none = AS_ERR_CONFLICT;
-    as_pool_query(pool, STMT_SESSION_CREATE, 6, values, lengths, formats, on_session, c, handle);
+    send_stmt(pool, STMT_SESSION_CREATE, on_session, c, handle, "htliih", hash, user_id, token_version, idle_ttl, max_ttl, replaced);
 }
 
 void as_store_session_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int idle_ttl,
                           as_store_session_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    char idle[16];
-    snprintf(idle, sizeof(idle), "%d", idle_ttl);
-    const char *values[] = {(const char *)hash, idle};
-    const int lengths[] = {AS_SHA256_LEN, 0};
-    const int formats[] = {1, 0};
-    as_pool_query(pool, STMT_SESSION_USE, 2, values, lengths, formats, on_session, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_SESSION_USE, on_session, call_new(mem, (void (*)(void))cb, ctx), handle, "hi", hash, idle_ttl);
 }
 
 static void on_count(void *ctx, int err, const PGresult *res)
@@ -1101,22 +1100,16 @@ static void on_count(void *ctx, int err, const PGresult *res)
 void as_store_session_end(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t *hash, const char *session_id, const char *reason,
                           void (*cb)(void *ctx, int err, int flag), void *ctx, as_pool_job_t **handle)
 {
-    const char *values[] = {(const char *)hash, session_id != NULL && as_is_uuid(session_id) ? session_id : NULL, reason};
-    const int lengths[] = {hash != NULL ? AS_SHA256_LEN : 0, 0, 0};
-    const int formats[] = {1, 0, 0};
-    as_pool_query(pool, STMT_SESSION_END, 3, values, lengths, formats, on_count, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_SESSION_END, on_count, call_new(mem, (void (*)(void))cb, ctx), handle, "htt", hash,
+              session_id != NULL && as_is_uuid(session_id) ? session_id : NULL, reason);
 }
 
 void as_store_code_create(as_pool_t *pool, h2o_mem_pool_t *mem, const as_code_t *code, as_store_done_cb cb, void *ctx,
                           as_pool_job_t **handle)
 {
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%d", code->ttl);
-    const char *values[] = {(const char *)code->hash, code->client_id,  code->session_id, code->user_id, code->redirect_uri,
-                            code->code_challenge,     code->scope,      code->nonce,      ttl};
-    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0, 0, 0, 0, 0};
-    const int formats[] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
-    as_pool_query(pool, STMT_CODE_CREATE, 9, values, lengths, formats, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_CODE_CREATE, on_done, call_new(mem, (void (*)(void))cb, ctx), handle, "httttttti", code->hash,
+              code->client_id, code->session_id, code->user_id, code->redirect_uri, code->code_challenge, code->scope, code->nonce,
+              code->ttl);
 }
 
 typedef struct st_code_call_t {
@@ -1130,17 +1123,12 @@ typedef struct st_code_call_t {
 static void on_code_checked(void *ctx, int err, const PGresult *res)
 {
     code_call_t *cc = ctx;
-    as_store_code_cb cb = (as_store_code_cb)cc->call.cb;
-    if ((err = one_row(err, res, "code check", AS_ERR_NOT_FOUND)) != 0) {
-        cb(cc->call.ctx, err, NULL);
-        return;
+    if ((err = one_row(err, res, "code check", AS_ERR_NOT_FOUND)) == 0) { /* a replay, or a code that never matched */
+        err = strcmp(PQgetvalue(res, 0, 0), "replay") == 0 ? AS_ERR_CONFLICT : AS_ERR_NOT_FOUND;
+        if (err == AS_ERR_CONFLICT)
+            as_warn("authorization code replayed by client %s: what was issued from it is revoked", cc->client_id);
     }
-    if (strcmp(PQgetvalue(res, 0, 0), "replay") == 0) {
-        as_warn("authorization code replayed by client %s: what was issued from it is revoked", cc->client_id);
-        cb(cc->call.ctx, AS_ERR_CONFLICT, NULL);
-        return;
-    }
-    cb(cc->call.ctx, AS_ERR_NOT_FOUND, NULL);
+    ((as_store_code_cb)cc->call.cb)(cc->call.ctx, err, NULL);
 }
 
 static void on_code_redeemed(void *ctx, int err, const PGresult *res)
@@ -1150,10 +1138,7 @@ static void on_code_redeemed(void *ctx, int err, const PGresult *res)
     h2o_mem_pool_t *mem = cc->call.mem;
     if ((err = one_row(err, res, "code redemption", AS_ERR_NOT_FOUND)) == AS_ERR_NOT_FOUND) {
         /* a fresh statement (its own snapshot) tells a replay from a code that never matched */
-        const char *values[] = {(const char *)cc->hash, cc->client_id};
-        const int lengths[] = {AS_SHA256_LEN, 0};
-        const int formats[] = {1, 0};
-        as_pool_query(cc->pool, STMT_CODE_CHECK, 2, values, lengths, formats, on_code_checked, cc, cc->handle);
+        send_stmt(cc->pool, STMT_CODE_CHECK, on_code_checked, cc, cc->handle, "ht", cc->hash, cc->client_id);
         return;
     }
     if (err != 0) {
@@ -1175,22 +1160,14 @@ void as_store_code_redeem(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t ha
                           void *ctx, as_pool_job_t **handle)
 {
     code_call_t *cc = h2o_mem_alloc_pool(mem, sizeof(*cc));
-    char idle[16], max[16], access_ttl[16];
-    snprintf(idle, sizeof(idle), "%d", issue->idle_ttl);
-    snprintf(max, sizeof(max), "%d", issue->max_ttl);
-    snprintf(access_ttl, sizeof(access_ttl), "%d", issue->access_ttl);
-    const char *values[] = {(const char *)hash, client_id, redirect_uri, challenge, issue->family_id,
-                            issue->family_id != NULL ? (const char *)issue->refresh_hash : NULL, idle, max, issue->access_jti,
-                            access_ttl};
-    const int lengths[] = {AS_SHA256_LEN, 0, 0, 0, 0, AS_SHA256_LEN, 0, 0, 0, 0};
-    const int formats[] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0};
-
     cc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     cc->pool = pool;
     cc->handle = handle;
     memcpy(cc->hash, hash, AS_SHA256_LEN);
     snprintf(cc->client_id, sizeof(cc->client_id), "%s", client_id);
-    as_pool_query(pool, STMT_CODE_REDEEM, 10, values, lengths, formats, on_code_redeemed, cc, handle);
+    send_stmt(pool, STMT_CODE_REDEEM, on_code_redeemed, cc, handle, "htttthiiti", hash, client_id, redirect_uri, challenge,
+              issue->family_id, issue->family_id != NULL ? issue->refresh_hash : NULL, issue->idle_ttl, issue->max_ttl,
+              issue->access_jti, issue->access_ttl);
 }
 
 static void on_consent(void *ctx, int err, const PGresult *res)
@@ -1207,15 +1184,13 @@ static void on_consent(void *ctx, int err, const PGresult *res)
 void as_store_consent_get(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
                           void (*cb)(void *ctx, int err, const char *scope), void *ctx, as_pool_job_t **handle)
 {
-    const char *values[] = {user_id, client_id};
-    as_pool_query(pool, STMT_CONSENT_GET, 2, values, NULL, NULL, on_consent, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_CONSENT_GET, on_consent, call_new(mem, (void (*)(void))cb, ctx), handle, "tt", user_id, client_id);
 }
 
 void as_store_consent_put(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id, const char *scope,
                           as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    const char *values[] = {user_id, client_id, scope};
-    as_pool_query(pool, STMT_CONSENT_PUT, 3, values, NULL, NULL, on_done, call_new(mem, (void (*)(void))cb, ctx), handle);
+    send_stmt(pool, STMT_CONSENT_PUT, on_done, call_new(mem, (void (*)(void))cb, ctx), handle, "ttt", user_id, client_id, scope);
 }
 
 /* --- forms of the login pages ------------------------------------------------------------ */
@@ -1229,13 +1204,7 @@ static void on_form_token(void *ctx, int err, const PGresult *res)
 void as_store_form_token_use(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], int64_t expires_at,
                              as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    char exp[24];
-    snprintf(exp, sizeof(exp), "%lld", (long long)expires_at);
-    const char *values[] = {(const char *)hash, exp};
-    const int lengths[] = {AS_SHA256_LEN, 0};
-    const int formats[] = {1, 0};
-    as_pool_query(pool, STMT_FORM_TOKEN_USE, 2, values, lengths, formats, on_form_token, call_new(mem, (void (*)(void))cb, ctx),
-                  handle);
+    send_stmt(pool, STMT_FORM_TOKEN_USE, on_form_token, call_new(mem, (void (*)(void))cb, ctx), handle, "hl", hash, expires_at);
 }
 
 /* --- brute-force throttling ------------------------------------------------------------------ */
@@ -1255,35 +1224,22 @@ static void throttle_keys(h2o_mem_pool_t *mem, const char *username, const char 
 static void on_login_lookup(void *ctx, int err, const PGresult *res)
 {
     call_t *c = ctx;
-    as_store_login_cb cb = (as_store_login_cb)c->cb;
-    as_login_lookup_t *l;
-    if ((err = one_row(err, res, "login lookup", AS_ERR_INTERNAL)) != 0) {
-        cb(c->ctx, err, NULL);
-        return;
+    as_login_lookup_t *l = row_new(c, &err, res, "login lookup", AS_ERR_INTERNAL, sizeof(*l));
+    if (l != NULL) {
+        l->user = PQgetisnull(res, 0, 0) ? NULL : user_from_row(c->mem, res, 0);
+        l->retry_after = atoi(PQgetvalue(res, 0, 5));
+        l->had_failures = PQgetvalue(res, 0, 6)[0] == 't';
     }
-    l = h2o_mem_alloc_pool(c->mem, sizeof(*l));
-    memset(l, 0, sizeof(*l));
-    if (!PQgetisnull(res, 0, 0)) {
-        as_user_t *user = h2o_mem_alloc_pool(c->mem, sizeof(*user));
-        user->id = dup_value(c->mem, res, 0, 0);
-        user->password_hash = dup_value(c->mem, res, 0, 1);
-        user->token_version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-        user->disabled = PQgetvalue(res, 0, 3)[0] == 't';
-        user->username = dup_value(c->mem, res, 0, 4);
-        l->user = user;
-    }
-    l->retry_after = atoi(PQgetvalue(res, 0, 5));
-    l->had_failures = PQgetvalue(res, 0, 6)[0] == 't';
-    cb(c->ctx, 0, l);
+    ((as_store_login_cb)c->cb)(c->ctx, err, l);
 }
 
 void as_store_login_lookup(as_pool_t *pool, h2o_mem_pool_t *mem, const char *username, const char *address, as_store_login_cb cb,
                            void *ctx, as_pool_job_t **handle)
 {
-    const char *values[3];
-    values[0] = username;
-    throttle_keys(mem, username, address, &values[1], &values[2]);
-    as_pool_query(pool, STMT_LOGIN_LOOKUP, 3, values, NULL, NULL, on_login_lookup, call_new(mem, (void (*)(void))cb, ctx), handle);
+    const char *user_key, *addr_key;
+    throttle_keys(mem, username, address, &user_key, &addr_key);
+    send_stmt(pool, STMT_LOGIN_LOOKUP, on_login_lookup, call_new(mem, (void (*)(void))cb, ctx), handle, "ttt", username, user_key,
+              addr_key);
 }
 
 /* What is recorded after a login is answered needs no answer: its job outlives the request, so it points at this. */
@@ -1296,22 +1252,19 @@ static void on_recorded(void *ctx, int err, const PGresult *res)
 void as_store_login_failed(as_pool_t *pool, const char *username, const char *address, const char *client_id)
 {
     h2o_mem_pool_t mem;
-    const char *values[5];
+    const char *user_key, *addr_key;
     h2o_mem_init_pool(&mem);
-    throttle_keys(&mem, username, address, &values[0], &values[1]);
-    values[2] = username;
-    values[3] = client_id;
-    values[4] = address;
-    as_pool_query(pool, STMT_LOGIN_FAILED, 5, values, NULL, NULL, on_recorded, NULL, NULL); /* values are copied */
-    h2o_mem_clear_pool(&mem);
+    throttle_keys(&mem, username, address, &user_key, &addr_key);
+    send_stmt(pool, STMT_LOGIN_FAILED, on_recorded, NULL, NULL, "ttttt", user_key, addr_key, username, client_id, address);
+    h2o_mem_clear_pool(&mem); /* the pool copied the values */
 }
 
 void as_store_login_succeeded(as_pool_t *pool, const char *username, const char *address)
 {
     h2o_mem_pool_t mem;
-    const char *values[2];
+    const char *user_key, *addr_key;
     h2o_mem_init_pool(&mem);
-    throttle_keys(&mem, username, address, &values[0], &values[1]);
-    as_pool_query(pool, STMT_LOGIN_SUCCEEDED, 1, values, NULL, NULL, on_recorded, NULL, NULL);
+    throttle_keys(&mem, username, address, &user_key, &addr_key);
+    send_stmt(pool, STMT_LOGIN_SUCCEEDED, on_recorded, NULL, NULL, "t", user_key);
     h2o_mem_clear_pool(&mem);
 }

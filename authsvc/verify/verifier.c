@@ -460,6 +460,21 @@ static json_t *explain_part(const char *b64, size_t len, const char *name, char 
     return j;
 }
 
+/**
+ * The header's string member `name`, sanitized into `out` (at most `max` characters); NULL, with "the header has no
+ * NAME" in `detail`, when there is none.
+ */
+static const char *header_member(json_t *header, const char *name, size_t max, char *out, char *detail, size_t dlen)
+{
+    const char *value = json_string_value(json_object_get(header, name));
+    if (value == NULL) {
+        snprintf(detail, dlen, "the header has no %s", name);
+        return NULL;
+    }
+    asv__sanitize(value, max, out);
+    return value;
+}
+
 /** Says why as_jwt_verify_access refused the token (`err`, as an asv_err_t). Runs only on failure, so it may decode again. */
 static void explain(asv_verifier_t *v, int err, const char *token, size_t len, const as_jwt_t *jwt, const lookup_t *l,
                     refetch_t refetch, int64_t now, char *detail, size_t dlen)
@@ -491,12 +506,9 @@ static void explain(asv_verifier_t *v, int err, const char *token, size_t len, c
             payload = explain_part(dot1 + 1, dot2 - dot1 - 1, "payload", detail, dlen); /* checked after the signature */
         break;
     case ASV_ERR_BAD_ALGORITHM: {
-        const char *alg = json_string_value(json_object_get(header, "alg"));
-        if (alg == NULL) {
-            snprintf(detail, dlen, "the header has no alg");
+        const char *alg = header_member(header, "alg", 32, s, detail, dlen);
+        if (alg == NULL)
             break;
-        }
-        asv__sanitize(alg, 32, s);
         if (l->key != NULL)
             snprintf(detail, dlen, "the header says %s but its kid names an %s key", s, as_alg_name(as_key_alg(l->key)));
         else if (strcmp(alg, "none") == 0)
@@ -516,12 +528,8 @@ static void explain(asv_verifier_t *v, int err, const char *token, size_t len, c
         break;
     }
     case ASV_ERR_UNKNOWN_KEY: {
-        const char *kid = json_string_value(json_object_get(header, "kid"));
-        if (kid == NULL) {
-            snprintf(detail, dlen, "the header has no kid");
+        if (header_member(header, "kid", 64, s, detail, dlen) == NULL)
             break;
-        }
-        asv__sanitize(kid, 64, s);
         snprintf(detail, dlen, "kid \"%s\" is not in the JWKS%s", s,
                  refetch == REFETCH_DONE           ? " (refetched)"
                  : refetch == REFETCH_FAILED       ? " (the refetch failed)"
