@@ -194,6 +194,81 @@ int as_admin_user_enable(as_admin_t *conn, const char *username)
     return err;
 }
 
+int as_admin_user_remove(as_admin_t *conn, const char *username, char id[AS_ADMIN_UUID_SIZE])
+{
+    const char *params[] = {username, NULL};
+    PGresult *res = NULL;
+    int err;
+
+    /* several statements, one transaction: authsvc_revoke_user updates the row the DELETE then removes, which one
+     * statement could not do (a row is modified once per statement) */
+    if ((err = run_script(conn, "removing the user", "BEGIN")) != 0)
+        return err;
+    if ((res = run(conn, &err, PGRES_TUPLES_OK, "removing the user",
+                   "SELECT id, authsvc_revoke_user(id, 'user_remove', NULL, true, 'cli') FROM users WHERE username = $1",
+                   1, params, NULL, NULL)) == NULL)
+        goto Exit;
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+        err = AS_ERR_NOT_FOUND;
+        goto Exit;
+    }
+    snprintf(id, AS_ADMIN_UUID_SIZE, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    params[1] = id;
+    if ((res = run(conn, &err, PGRES_TUPLES_OK, "removing the user",
+                   "WITH d AS (DELETE FROM users WHERE id = $2::uuid RETURNING id)"
+                   " INSERT INTO audit_events (kind, user_id, detail)"
+                   " SELECT 'user_remove', id, jsonb_build_object('username', $1::text, 'by', 'cli') FROM d RETURNING id",
+                   2, params, NULL, NULL)) == NULL)
+        goto Exit;
+    if (PQntuples(res) != 1) {
+        err = AS_ERR_NOT_FOUND;
+        goto Exit;
+    }
+    err = run_script(conn, "removing the user", "COMMIT");
+Exit:
+    PQclear(res);
+    if (err != 0 && PQstatus(conn->pg) == CONNECTION_OK)
+        PQclear(PQexec(conn->pg, "ROLLBACK"));
+    return err;
+}
+
+int as_admin_user_list(as_admin_t *conn, as_admin_user_info_t **infos, size_t *num)
+{
+    int err = 0;
+    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "reading the users",
+                        "SELECT username, id, disabled,"
+                        " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                        " FROM users ORDER BY username",
+                        0, NULL, NULL, NULL);
+    *infos = NULL;
+    *num = 0;
+    if (res == NULL)
+        return err;
+    *num = PQntuples(res);
+    *infos = as_calloc(*num != 0 ? *num : 1, sizeof(**infos));
+    for (size_t i = 0; i != *num; ++i) {
+        as_admin_user_info_t *u = *infos + i;
+        u->username = as_strdup(PQgetvalue(res, (int)i, 0));
+        snprintf(u->id, sizeof(u->id), "%s", PQgetvalue(res, (int)i, 1));
+        u->disabled = PQgetvalue(res, (int)i, 2)[0] == 't';
+        u->created_at = as_strdup(PQgetvalue(res, (int)i, 3));
+    }
+    PQclear(res);
+    return 0;
+}
+
+void as_admin_user_infos_free(as_admin_user_info_t *infos, size_t num)
+{
+    if (infos == NULL)
+        return;
+    for (size_t i = 0; i != num; ++i) {
+        free(infos[i].username);
+        free(infos[i].created_at);
+    }
+    free(infos);
+}
+
 /* --- clients ------------------------------------------------------------------------ */
 
 /** `list` as a PostgreSQL array literal, every element quoted, so that any text round-trips. Owner: the caller (free). */
@@ -373,6 +448,60 @@ void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num)
         free(c->created_at);
     }
     free(infos);
+}
+
+int as_admin_client_remove(as_admin_t *conn, const char *client_id, int64_t *families, int64_t *codes)
+{
+    const char *params[] = {client_id};
+    int err = 0;
+    /* every part sees the rows as they were before the DELETE, whose cascade takes the families, their tokens, the
+     * codes and the consents */
+    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "removing the client",
+                        "WITH f AS (SELECT count(*) AS n FROM refresh_families"
+                        "           WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now()),"
+                        " c AS (SELECT count(*) AS n FROM authorization_codes"
+                        "       WHERE client_id = $1 AND used_at IS NULL AND expires_at > now()),"
+                        " d AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id),"
+                        " a AS (INSERT INTO audit_events (kind, client_id, detail)"
+                        "       SELECT 'client_remove', d.client_id,"
+                        "              jsonb_build_object('families_revoked', f.n, 'codes_revoked', c.n, 'by', 'cli')"
+                        "       FROM d, f, c)"
+                        " SELECT f.n, c.n FROM d, f, c",
+                        1, params, NULL, NULL);
+    if (res == NULL)
+        return err;
+    if (PQntuples(res) != 1) {
+        err = AS_ERR_NOT_FOUND;
+    } else {
+        *families = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *codes = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    PQclear(res);
+    return err;
+}
+
+int as_admin_client_rotate_secret(as_admin_t *conn, const char *client_id, const uint8_t *secret_hash)
+{
+    const char *params[] = {client_id, (const char *)secret_hash};
+    const int lengths[] = {0, AS_SHA256_LEN}, formats[] = {0, 1};
+    int err = 0;
+    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "replacing the client's secret",
+                        "WITH u AS (UPDATE clients SET secret_hash = $2::bytea WHERE client_id = $1 AND NOT public"
+                        "           RETURNING client_id),"
+                        " a AS (INSERT INTO audit_events (kind, client_id, detail)"
+                        "       SELECT 'client_rotate_secret', client_id, '{\"by\":\"cli\"}' FROM u)"
+                        " SELECT public, EXISTS (SELECT 1 FROM u) FROM clients WHERE client_id = $1",
+                        2, params, lengths, formats);
+    if (res == NULL)
+        return err;
+    if (PQntuples(res) != 1)
+        err = AS_ERR_NOT_FOUND;
+    else if (PQgetvalue(res, 0, 0)[0] == 't')
+        err = AS_ERR_UNSUPPORTED;
+    else if (PQgetvalue(res, 0, 1)[0] != 't')
+        err = AS_ERR_NOT_FOUND; /* removed meanwhile */
+    PQclear(res);
+    return err;
 }
 
 /* --- migrations ---------------------------------------------------------------------- */
