@@ -259,8 +259,8 @@ int as_cli_user(int argc, char **argv)
                                  &first)) != -1)
         return ret;
     ret = 1;
-    if (argc - first == 1 && strcmp(argv[first], "list") == 0)
-        return user_list(args.conninfo);
+    if (argc - first >= 1 && strcmp(argv[first], "list") == 0)
+        return argc - first == 1 ? user_list(args.conninfo) : as_cli_usage(usage_user, "%s", "expected: user list");
     if (argc - first != 2)
         return as_cli_usage(usage_user, "%s", "expected an action and a USERNAME (or user list)");
     action = argv[first];
