@@ -245,14 +245,13 @@ int as_admin_user_list(as_admin_t *conn, as_admin_user_info_t **infos, size_t *n
     *num = 0;
     if (res == NULL)
         return err;
-    *num = PQntuples(res);
-    *infos = as_calloc(*num != 0 ? *num : 1, sizeof(**infos));
-    for (size_t i = 0; i != *num; ++i) {
-        as_admin_user_info_t *u = *infos + i;
-        u->username = as_strdup(PQgetvalue(res, (int)i, 0));
-        snprintf(u->id, sizeof(u->id), "%s", PQgetvalue(res, (int)i, 1));
-        u->disabled = PQgetvalue(res, (int)i, 2)[0] == 't';
-        u->created_at = as_strdup(PQgetvalue(res, (int)i, 3));
+    *infos = as_calloc(PQntuples(res) + 1, sizeof(**infos));
+    for (int row = 0; row != PQntuples(res); ++row, ++*num) {
+        as_admin_user_info_t *u = *infos + row;
+        snprintf(u->id, sizeof(u->id), "%s", PQgetvalue(res, row, 1));
+        u->username = as_strdup(PQgetvalue(res, row, 0));
+        u->created_at = as_strdup(PQgetvalue(res, row, 3));
+        u->disabled = PQgetvalue(res, row, 2)[0] == 't';
     }
     PQclear(res);
     return 0;
@@ -260,11 +259,9 @@ int as_admin_user_list(as_admin_t *conn, as_admin_user_info_t **infos, size_t *n
 
 void as_admin_user_infos_free(as_admin_user_info_t *infos, size_t num)
 {
-    if (infos == NULL)
-        return;
-    for (size_t i = 0; i != num; ++i) {
-        free(infos[i].username);
-        free(infos[i].created_at);
+    for (as_admin_user_info_t *u = infos; u != NULL && u != infos + num; ++u) {
+        free(u->username);
+        free(u->created_at);
     }
     free(infos);
 }
@@ -450,57 +447,54 @@ void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num)
     free(infos);
 }
 
+/*
+ * Every part of the statement sees the rows as they were before the DELETE, whose cascade takes the client's
+ * refresh families and their tokens, its authorization codes and its consents; what was still usable is counted
+ * for the audit event and the operator.
+ */
+static const char client_remove_sql[] =
+    "WITH f AS (SELECT count(*) AS n FROM refresh_families"
+    "           WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now()),"
+    " c AS (SELECT count(*) AS n FROM authorization_codes WHERE client_id = $1 AND used_at IS NULL AND expires_at > now()),"
+    " d AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id),"
+    " a AS (INSERT INTO audit_events (kind, client_id, detail)"
+    "       SELECT 'client_remove', d.client_id, jsonb_build_object('families_revoked', f.n, 'codes_revoked', c.n, 'by', 'cli')"
+    "       FROM d, f, c)"
+    " SELECT f.n, c.n FROM d, f, c";
+
 int as_admin_client_remove(as_admin_t *conn, const char *client_id, int64_t *families, int64_t *codes)
 {
-    const char *params[] = {client_id};
     int err = 0;
-    /* every part sees the rows as they were before the DELETE, whose cascade takes the families, their tokens, the
-     * codes and the consents */
-    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "removing the client",
-                        "WITH f AS (SELECT count(*) AS n FROM refresh_families"
-                        "           WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now()),"
-                        " c AS (SELECT count(*) AS n FROM authorization_codes"
-                        "       WHERE client_id = $1 AND used_at IS NULL AND expires_at > now()),"
-                        " d AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id),"
-                        " a AS (INSERT INTO audit_events (kind, client_id, detail)"
-                        "       SELECT 'client_remove', d.client_id,"
-                        "              jsonb_build_object('families_revoked', f.n, 'codes_revoked', c.n, 'by', 'cli')"
-                        "       FROM d, f, c)"
-                        " SELECT f.n, c.n FROM d, f, c",
-                        1, params, NULL, NULL);
-    if (res == NULL)
-        return err;
-    if (PQntuples(res) != 1) {
-        err = AS_ERR_NOT_FOUND;
-    } else {
-        *families = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        *codes = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "removing the client", client_remove_sql, 1, &client_id, NULL, NULL);
+    if (res != NULL) {
+        err = PQntuples(res) == 1 ? 0 : AS_ERR_NOT_FOUND;
+        *families = err == 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+        *codes = err == 0 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
+        PQclear(res);
     }
-    PQclear(res);
     return err;
 }
+
+/* the client's type, and whether its secret was replaced (only a confidential client has one) */
+static const char rotate_secret_sql[] =
+    "WITH u AS (UPDATE clients SET secret_hash = $2::bytea WHERE client_id = $1 AND NOT public RETURNING client_id),"
+    " a AS (INSERT INTO audit_events (kind, client_id, detail)"
+    "       SELECT 'client_rotate_secret', client_id, '{\"by\":\"cli\"}' FROM u)"
+    " SELECT public, EXISTS (SELECT 1 FROM u) FROM clients WHERE client_id = $1";
 
 int as_admin_client_rotate_secret(as_admin_t *conn, const char *client_id, const uint8_t *secret_hash)
 {
     const char *params[] = {client_id, (const char *)secret_hash};
     const int lengths[] = {0, AS_SHA256_LEN}, formats[] = {0, 1};
     int err = 0;
-    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "replacing the client's secret",
-                        "WITH u AS (UPDATE clients SET secret_hash = $2::bytea WHERE client_id = $1 AND NOT public"
-                        "           RETURNING client_id),"
-                        " a AS (INSERT INTO audit_events (kind, client_id, detail)"
-                        "       SELECT 'client_rotate_secret', client_id, '{\"by\":\"cli\"}' FROM u)"
-                        " SELECT public, EXISTS (SELECT 1 FROM u) FROM clients WHERE client_id = $1",
-                        2, params, lengths, formats);
-    if (res == NULL)
-        return err;
-    if (PQntuples(res) != 1)
-        err = AS_ERR_NOT_FOUND;
-    else if (PQgetvalue(res, 0, 0)[0] == 't')
-        err = AS_ERR_UNSUPPORTED;
-    else if (PQgetvalue(res, 0, 1)[0] != 't')
-        err = AS_ERR_NOT_FOUND; /* removed meanwhile */
-    PQclear(res);
+    PGresult *res =
+        run(conn, &err, PGRES_TUPLES_OK, "replacing the client's secret", rotate_secret_sql, 2, params, lengths, formats);
+    if (res != NULL) {
+        int found = PQntuples(res) == 1, is_public = found && PQgetvalue(res, 0, 0)[0] == 't';
+        /* found but not replaced: removed meanwhile */
+        err = is_public ? AS_ERR_UNSUPPORTED : found && PQgetvalue(res, 0, 1)[0] == 't' ? 0 : AS_ERR_NOT_FOUND;
+        PQclear(res);
+    }
     return err;
 }
 
