@@ -201,7 +201,8 @@ int as_admin_user_remove(as_admin_t *conn, const char *username, char id[AS_ADMI
     int err;
 
     /* several statements, one transaction: authsvc_revoke_user updates the row the DELETE then removes, which one
-     * statement could not do (a row is modified once per statement) */
+     * statement could not do (a row is modified once per statement); its audit event (kind user_remove, with the
+     * families and sessions ended) gets the username, which the deleted row no longer tells */
     if ((err = run_script(conn, "removing the user", "BEGIN")) != 0)
         return err;
     if ((res = run(conn, &err, PGRES_TUPLES_OK, "removing the user",
@@ -216,9 +217,10 @@ int as_admin_user_remove(as_admin_t *conn, const char *username, char id[AS_ADMI
     PQclear(res);
     params[1] = id;
     if ((res = run(conn, &err, PGRES_TUPLES_OK, "removing the user",
-                   "WITH d AS (DELETE FROM users WHERE id = $2::uuid RETURNING id)"
-                   " INSERT INTO audit_events (kind, user_id, detail)"
-                   " SELECT 'user_remove', id, jsonb_build_object('username', $1::text, 'by', 'cli') FROM d RETURNING id",
+                   "WITH d AS (DELETE FROM users WHERE id = $2::uuid RETURNING id),"
+                   " a AS (UPDATE audit_events SET detail = detail || jsonb_build_object('username', $1::text)"
+                   "       WHERE id = (SELECT max(id) FROM audit_events WHERE kind = 'user_remove' AND user_id = $2::uuid))"
+                   " SELECT id FROM d",
                    2, params, NULL, NULL)) == NULL)
         goto Exit;
     if (PQntuples(res) != 1) {

@@ -71,8 +71,8 @@ int as_admin_user_enable(as_admin_t *conn, const char *username);
  * as_admin_user_revoke (a new token_version in the revocation feed, so offline
  * verifiers refuse the user's access tokens; every refresh family and session
  * ended), then the row is deleted with, by cascade, its refresh tokens, codes,
- * sessions and consents, and a "user_remove" audit event (username, id) is
- * written. The username is free again; a new user of that name gets another id,
+ * sessions and consents; the one audit event, "user_remove", tells the id, the
+ * username and what was revoked. The username is free again; a new user of that name gets another id,
  * so the old tokens (whose subject is the id) never become theirs. Copies the id
  * to `id`. AS_ERR_NOT_FOUND: no such user.
  */

@@ -33,7 +33,8 @@ def dispatcher_words():
     commands = re.findall(r'\{"([a-z-]+)", as_cli_\w+\}', read_source("main.c"))
     actions = {}
     for command, source in (("user", "user.c"), ("client", "client.c"), ("keys", "keys.c")):
-        actions[command] = set(re.findall(r'strcmp\((?:r->|r\.)?action, "([a-z-]+)"\)', read_source(source)))
+        actions[command] = set(re.findall(r'strcmp\((?:r->action|r\.action|action|argv\[first\]), "([a-z-]+)"\)',
+                                         read_source(source)))
     return commands, actions
 
 
@@ -227,8 +228,8 @@ class AdminCommandTests(harness.ServiceTestCase):
         self.assertEqual(self.refresh(self.client["app"], tokens["refresh_token"]).status, 400)
         # offline verifiers learn it from the feed; the audit trail keeps who it was
         self.assertEqual(self.db.query(f"SELECT count(*) FROM revocation_events WHERE subject = '{user_id}'"), "1")
-        self.assertEqual(self.db.query("SELECT detail->>'username' FROM audit_events WHERE kind = 'user_remove'"
-                                       f" AND user_id = '{user_id}'"), "carl")
+        self.assertEqual(self.db.query("SELECT detail->>'username', detail->>'families_revoked' FROM audit_events"
+                                       f" WHERE kind = 'user_remove' AND user_id = '{user_id}'"), "carl|1")
         self.assertNotIn("carl", self.cli.run("user", "list").stdout)
         # the name is free again, for a new user with another id
         self.cli.add_user("carl", "carl-other-pw-2")
