@@ -83,6 +83,7 @@ typedef struct st_app_thread_t {
 typedef struct st_app_t {
     as_app_config_t *config;
     char admin_listen[300]; /* HOST:PORT of the management listener; "" without one */
+    char issuer[320];       /* the default issuer, http://HOST:PORT of --listen with the port bound; "" with --issuer */
     double start_time;
     as_http_server_t http;
     as_pwcheck_t *pwcheck;
@@ -397,23 +398,6 @@ int as_app_run(as_app_config_t *cfg)
         as_error("cannot compute the dummy password hash");
         goto Exit;
     }
-    as_router_init(&table, 0);
-    register_modules(&table, NULL, NULL);
-    as_oauth_build_metadata(&cfg->oauth, &table);
-    {
-        const char *paths[AS_METRICS_MAX_ROUTES];
-        size_t n = 0;
-        for (size_t i = 0; i != table.num_routes && n != AS_METRICS_MAX_ROUTES; ++i)
-            paths[n++] = table.routes[i].path; /* literals: they outlive the table */
-        as_metrics_set_routes(paths, n);
-    }
-    as_router_dispose(&table);
-    cfg->oauth.cookie_secure = strncmp(cfg->oauth.issuer, "https://", 8) == 0;
-    /* RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, has Path=/ and no Domain, so no sibling host can set it */
-    cfg->oauth.session_cookie = cfg->oauth.cookie_secure ? "__Host-authsvc-session" : "authsvc-session";
-    snprintf(cfg->oauth.jwks_cache_control, sizeof(cfg->oauth.jwks_cache_control), "public, max-age=%d, must-revalidate",
-             cfg->oauth.jwks_max_age);
-
     if (cfg->tls_listen != NULL && (ssl_ctx = as_tls_server_ctx(cfg->tls_cert, cfg->tls_key)) == NULL)
         goto Exit;
     /* h2o's own limit answers in text/plain (HTTP/1.1) or refuses the stream (HTTP/2): keep it as a backstop
@@ -459,6 +443,32 @@ int as_app_run(as_app_config_t *cfg)
     }
     if (open_listeners(&app, &port, &tls_port, &admin_port) != 0)
         goto Exit;
+    if (cfg->oauth.issuer == NULL) {
+        /* known only now: with --listen HOST:0 the kernel picks the port */
+        char host[256], portstr[16];
+        as_http_parse_hostport(cfg->listen, host, sizeof(host), portstr, sizeof(portstr));
+        snprintf(app.issuer, sizeof(app.issuer), "http://%s%s%s:%d", strchr(host, ':') != NULL ? "[" : "", host,
+                 strchr(host, ':') != NULL ? "]" : "", port);
+        cfg->oauth.issuer = app.issuer;
+    }
+    /* the metadata document and the cookies follow from the issuer */
+    as_router_init(&table, 0);
+    register_modules(&table, NULL, NULL);
+    as_oauth_build_metadata(&cfg->oauth, &table);
+    {
+        const char *paths[AS_METRICS_MAX_ROUTES];
+        size_t n = 0;
+        for (size_t i = 0; i != table.num_routes && n != AS_METRICS_MAX_ROUTES; ++i)
+            paths[n++] = table.routes[i].path; /* literals: they outlive the table */
+        as_metrics_set_routes(paths, n);
+    }
+    as_router_dispose(&table);
+    cfg->oauth.cookie_secure = strncmp(cfg->oauth.issuer, "https://", 8) == 0;
+    /* RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, has Path=/ and no Domain, so no sibling host can set it */
+    cfg->oauth.session_cookie = cfg->oauth.cookie_secure ? "__Host-authsvc-session" : "authsvc-session";
+    snprintf(cfg->oauth.jwks_cache_control, sizeof(cfg->oauth.jwks_cache_control), "public, max-age=%d, must-revalidate",
+             cfg->oauth.jwks_max_age);
+
     pthread_mutex_init(&app.ready_mutex, NULL);
     pthread_cond_init(&app.ready_cond, NULL);
     for (size_t i = 0; i != app.num_threads; ++i)
@@ -500,6 +510,8 @@ Exit:
     as_metrics_dispose_all(); /* every thread that counted or scraped has been joined */
     free(cfg->oauth.dummy_hash);
     free(cfg->oauth.metadata);
+    if (cfg->oauth.issuer == app.issuer)
+        cfg->oauth.issuer = NULL; /* app.issuer ends here */
     as_log_stop();
     return ret;
 }

@@ -6,6 +6,7 @@
 #ifndef AS_CLI_H
 #define AS_CLI_H
 
+#include <stdio.h>
 #include "authsvc/store/admin.h"
 
 /** Prints "authsvc: MESSAGE" and the usage to standard error; returns 2 (a usage error). */
@@ -19,6 +20,9 @@ int as_cli_parse_int(const char *s, long min, long max, long *out);
  * error and returns NULL. Owner: the caller (as_admin_close).
  */
 as_admin_t *as_cli_db_open(const char *conninfo);
+
+/** Writes `s` to `out`, every control character shown as '?' (the database may hold what the CLI would refuse). */
+void as_cli_print_safe(FILE *out, const char *s);
 
 /** Prints "authsvc: " and as_admin_error(db) to standard error, ending the line if the message does not. */
 void as_cli_db_error(const as_admin_t *db);
@@ -37,10 +41,13 @@ int as_cli_serve(int argc, char **argv);
 /** `authsvc migrate …`: applies pending migrations; returns the exit status. */
 int as_cli_migrate(int argc, char **argv);
 
-/** `authsvc user add|passwd|revoke|disable|enable USERNAME …`; returns the exit status. */
+/** `authsvc user add|passwd|revoke|disable|enable|remove USERNAME …`, `authsvc user list`; returns the exit status. */
 int as_cli_user(int argc, char **argv);
 
-/** `authsvc client add|list|show …`: registers (its secret printed once), lists or shows clients; returns the exit status. */
+/**
+ * `authsvc client add|list|show|remove|rotate-secret …`: registers (its secret printed once), lists, shows or
+ * removes clients, or replaces a secret; returns the exit status.
+ */
 int as_cli_client(int argc, char **argv);
 
 /** `authsvc keys …`: the signing-key lifecycle (keys/README.md); returns the exit status. */

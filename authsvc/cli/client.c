@@ -1,8 +1,9 @@
 /*
- * authsvc client add|list|show — client administration: checks the options of
- * a new client (grants, redirect URIs, lifetimes), makes its secret (only its
- * SHA-256 is stored, by store/admin) and prints it once; lists the clients and
- * shows what one has registered, never its secret.
+ * authsvc client add|list|show|remove|rotate-secret — client administration:
+ * checks the options of a new client (grants, redirect URIs, lifetimes), makes
+ * its secret (only its SHA-256 is stored, by store/admin) and prints it once;
+ * lists the clients and shows what one has registered, never its secret;
+ * removes a client with everything issued to it; replaces a secret.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,16 @@ static const char usage_client[] =
     "                          [--db CONNINFO]\n"
     "       authsvc client list [--db CONNINFO]           (one line a client: id, type, grants, name)\n"
     "       authsvc client show CLIENT_ID [--db CONNINFO] (everything registered but the secret)\n"
+    "       authsvc client remove CLIENT_ID [--db CONNINFO]\n"
+    "       authsvc client rotate-secret CLIENT_ID [--db CONNINFO]\n"
+    "  remove deletes the client and, in the same transaction, every refresh token family, authorization\n"
+    "  code and consent it has: none of its refresh tokens or codes works any more. Access tokens it was\n"
+    "  issued stay valid until they expire (resource servers check them offline). Running servers stop\n"
+    "  accepting the client within --client-cache-ttl (5 s by default).\n"
+    "  rotate-secret gives a confidential client a new secret, printed once as the last line; the old\n"
+    "  secret stops working at once (within --client-cache-ttl at running servers): a rotation is\n"
+    "  mostly done because a secret leaked, and there is no overlap in which both work. Refresh tokens\n"
+    "  the client holds stay valid (used with the new secret).\n"
     "  The TTL options override the server's defaults for this client.\n"
     "  GRANT is client_credentials, password, refresh_token or authorization_code (default:\n"
     "  client_credentials; a public client must name its grants and cannot have client_credentials).\n"
@@ -264,18 +275,21 @@ static int parse_request(int argc, char **argv, request_t *r)
     for (size_t i = 1; i != NUM_CLIENT_OPTS; ++i) /* client_opts[0] is --db */
         add_options |= given[i];
     if (argc - first < 1)
-        return as_cli_usage(usage_client, "%s", "expected: client add|list|show");
+        return as_cli_usage(usage_client, "%s", "expected: client add|list|show|remove|rotate-secret");
     r->action = argv[first];
-    if (strcmp(r->action, "list") == 0 || strcmp(r->action, "show") == 0) {
-        if (argc - first != (strcmp(r->action, "list") == 0 ? 1 : 2))
-            return as_cli_usage(usage_client, "expected: client %s", strcmp(r->action, "list") == 0 ? "list" : "show CLIENT_ID");
+    if (strcmp(r->action, "list") == 0 || strcmp(r->action, "show") == 0 || strcmp(r->action, "remove") == 0 ||
+        strcmp(r->action, "rotate-secret") == 0) {
+        int is_list = strcmp(r->action, "list") == 0;
+        if (argc - first != (is_list ? 1 : 2))
+            return as_cli_usage(usage_client, "expected: client %s%s", r->action, is_list ? "" : " CLIENT_ID");
         if (add_options)
             return as_cli_usage(usage_client, "client %s takes no option but --db", r->action);
         r->client.client_id = argv[first + 1]; /* list: argv's NULL */
         return -1;
     }
     if (argc - first != 2 || strcmp(r->action, "add") != 0)
-        return as_cli_usage(usage_client, "%s", "expected: client add CLIENT_ID, client list or client show CLIENT_ID");
+        return as_cli_usage(usage_client, "%s",
+                            "expected: client add CLIENT_ID, client list, client show|remove|rotate-secret CLIENT_ID");
     r->client.client_id = argv[first + 1];
     if (r->client.client_id[0] == '\0' || strlen(r->client.client_id) > 255 || strpbrk(r->client.client_id, ":") != NULL)
         return as_cli_usage(usage_client, "invalid client id (1 to 255 characters, no colon): %s", r->client.client_id);
@@ -311,11 +325,9 @@ static int parse_request(int argc, char **argv, request_t *r)
     return -1;
 }
 
-/** Prints `s`, every control character shown as '?' (the database may hold what the CLI would refuse). */
 static void print_safe(const char *s)
 {
-    for (; *s != '\0'; ++s)
-        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+    as_cli_print_safe(stdout, s);
 }
 
 /** Prints a list separated by `sep`, or `none` if it is empty. */
@@ -433,6 +445,64 @@ static int client_read(const request_t *r)
     return err == 0 ? 0 : 1;
 }
 
+/** `client remove CLIENT_ID`. */
+static int client_remove(const request_t *r)
+{
+    int64_t families = 0, codes = 0;
+    as_admin_t *db = as_cli_db_open(r->conninfo);
+    int err;
+
+    if (db == NULL)
+        return 1;
+    if ((err = as_admin_client_remove(db, r->client.client_id, &families, &codes)) == 0) {
+        fputs("client ", stdout);
+        print_safe(r->client.client_id);
+        printf(" removed; revoked with it: %lld refresh token families, %lld unused authorization codes\n", (long long)families,
+               (long long)codes);
+    } else {
+        as_cli_db_failed(db, err, "client", "no client ", r->client.client_id);
+    }
+    as_admin_close(db);
+    return err == 0 ? 0 : 1;
+}
+
+/** Makes a secret: 256 random bits as base64url in `text`, and its SHA-256 (what the database keeps) in `hash`. */
+static void make_secret(char text[AS_B64URL_ENCLEN(32) + 1], uint8_t hash[AS_SHA256_LEN])
+{
+    uint8_t secret[32];
+    as_random_bytes(secret, sizeof(secret));
+    as_b64url_encode(secret, sizeof(secret), text);
+    as_sha256(text, strlen(text), hash);
+    as_wipe(secret, sizeof(secret));
+}
+
+/** `client rotate-secret CLIENT_ID`: a new secret, printed once; the old one no longer matches. */
+static int client_rotate_secret(const request_t *r)
+{
+    uint8_t hash[AS_SHA256_LEN];
+    char text[AS_B64URL_ENCLEN(32) + 1];
+    as_admin_t *db = as_cli_db_open(r->conninfo);
+    int err;
+
+    if (db == NULL)
+        return 1;
+    make_secret(text, hash);
+    if ((err = as_admin_client_rotate_secret(db, r->client.client_id, hash)) == 0) {
+        fputs("client ", stdout);
+        print_safe(r->client.client_id);
+        printf(": new secret; the old one no longer works\nclient secret (shown only once):\n%s\n", text);
+    } else if (err == AS_ERR_UNSUPPORTED) {
+        fputs("authsvc: client ", stderr);
+        as_cli_print_safe(stderr, r->client.client_id);
+        fputs(" is public: it has no secret\n", stderr);
+    } else {
+        as_cli_db_failed(db, err, "client", "no client ", r->client.client_id);
+    }
+    as_wipe(text, sizeof(text));
+    as_admin_close(db);
+    return err == 0 ? 0 : 1;
+}
+
 /** The settings `client add` was given beyond the first line's, one line each (nothing without them). */
 static void print_added_settings(const request_t *r)
 {
@@ -463,7 +533,7 @@ int as_cli_client(int argc, char **argv)
 {
     request_t r = {.conninfo = "", .grants.shown = "{", .auds.shown = "{", .scopes.shown = "{", .rights.shown = "{"};
     /* 256 random bits, so a fast hash suffices: the database keeps SHA-256 of the secret's text, never the secret */
-    uint8_t secret[32], hash[AS_SHA256_LEN];
+    uint8_t hash[AS_SHA256_LEN];
     char secret_text[AS_B64URL_ENCLEN(32) + 1] = "";
     as_admin_t *db = NULL;
     int ret, err;
@@ -471,13 +541,13 @@ int as_cli_client(int argc, char **argv)
     if ((ret = parse_request(argc, argv, &r)) != -1)
         goto Exit;
     if (strcmp(r.action, "add") != 0) {
-        ret = client_read(&r);
+        ret = strcmp(r.action, "remove") == 0          ? client_remove(&r)
+              : strcmp(r.action, "rotate-secret") == 0 ? client_rotate_secret(&r)
+                                                       : client_read(&r);
         goto Exit;
     }
     ret = 1;
-    as_random_bytes(secret, sizeof(secret));
-    as_b64url_encode(secret, sizeof(secret), secret_text);
-    as_sha256(secret_text, strlen(secret_text), hash);
+    make_secret(secret_text, hash);
     r.client.secret_hash = r.is_public ? NULL : hash;
     r.client.grant_types = r.grants.items;
     r.client.audiences = r.auds.items;
@@ -499,7 +569,6 @@ int as_cli_client(int argc, char **argv)
         printf("client secret (shown only once):\n%s\n", secret_text);
     ret = 0;
 Exit:
-    as_wipe(secret, sizeof(secret));
     as_wipe(secret_text, sizeof(secret_text));
     as_admin_close(db);
     list_dispose(&r.grants);

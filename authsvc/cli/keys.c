@@ -40,6 +40,21 @@ typedef struct st_dir_entry_t {
     char err[512];
 } dir_entry_t;
 
+/**
+ * Says which directory could not be read (made absolute when it was given relative, since the default "keys" is
+ * relative to the current directory) and how to name another one.
+ */
+static void key_dir_error(const char *dir, int err)
+{
+    char cwd[4096];
+    fprintf(stderr, "authsvc: cannot read the key directory %s", dir);
+    if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+        fprintf(stderr, " (%s/%s)", strcmp(cwd, "/") == 0 ? "" : cwd, dir);
+    fprintf(stderr, ": %s\nauthsvc: give the key directory with --keys DIR (the default, keys, is relative to the current "
+                    "directory)\n",
+            strerror(err));
+}
+
 /** Reads every key of `dir` (loading each private key, to report what the server would refuse). */
 static int scan(const char *dir, dir_entry_t *entries, size_t *num)
 {
@@ -47,7 +62,7 @@ static int scan(const char *dir, dir_entry_t *entries, size_t *num)
     struct dirent *de;
     *num = 0;
     if (d == NULL) {
-        fprintf(stderr, "authsvc: %s: %s\n", dir, strerror(errno));
+        key_dir_error(dir, errno);
         return -1;
     }
     while ((de = readdir(d)) != NULL && *num < MAX_KEYS) {

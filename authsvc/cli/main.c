@@ -9,21 +9,32 @@
 #include "authsvc/cli/cli.h"
 #include "authsvc/verify/cli_verify.h"
 
-static const char usage_main[] = "usage: authsvc COMMAND [OPTIONS]\n"
-                                 "\n"
-                                 "commands:\n"
-                                 "  serve                 run the token service\n"
-                                 "  migrate               apply pending database migrations\n"
-                                 "  user add USERNAME     create a user (password on standard input)\n"
-                                 "  user passwd USERNAME  set a user's password (standard input); revokes all their tokens\n"
-                                 "  client add CLIENT_ID  register a client; prints its secret last\n"
-                                 "  client list|show ID   the registered clients, or one client's settings\n"
-                                 "  keys generate|rotate|list|retire|prune   the signing-key lifecycle\n"
-                                 "  verify TOKEN          check an access token offline, as a resource server does\n"
-                                 "  routes                print the HTTP routes (METHOD PATH)\n"
-                                 "\n"
-                                 "Every command takes --help. The database is found through libpq's environment\n"
-                                 "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO.\n";
+static const char usage_main[] =
+    "usage: authsvc COMMAND [OPTIONS]\n"
+    "       authsvc --version | --help\n"
+    "\n"
+    "commands:\n"
+    "  serve                    run the token service\n"
+    "  migrate                  apply pending database migrations\n"
+    "  user add USERNAME        create a user (asks for the password on a terminal, else reads a line)\n"
+    "  user passwd USERNAME     set a user's password (as for add); revokes all their tokens\n"
+    "  user revoke USERNAME     end every session and refresh token of the user\n"
+    "  user disable USERNAME    revoke, and refuse the user's logins\n"
+    "  user enable USERNAME     allow a disabled user's logins again\n"
+    "  user remove USERNAME     revoke everything of the user and delete them\n"
+    "  user list                the users: username, id, disabled, created\n"
+    "  client add CLIENT_ID     register a client; prints its secret last\n"
+    "  client list              the registered clients\n"
+    "  client show CLIENT_ID    one client's settings (never its secret)\n"
+    "  client remove CLIENT_ID  delete a client with its refresh tokens, codes and consents\n"
+    "  client rotate-secret CLIENT_ID   a new secret, printed once; the old one stops working\n"
+    "  keys generate|rotate|list|retire|prune   the signing-key lifecycle (--keys DIR, default ./keys)\n"
+    "  verify TOKEN             check an access token offline, as a resource server does\n"
+    "  routes                   print the HTTP routes (METHOD PATH)\n"
+    "\n"
+    "Every command takes --help. The database is found through libpq's environment\n"
+    "(PGHOST, PGPORT, PGUSER, PGDATABASE, ...) or --db CONNINFO; in a checkout,\n"
+    "eval \"$(deploy/run env)\" sets them for the development database.\n";
 
 /** "authsvc: MSG" on standard error; libpq's messages end with a newline already, ours do not. */
 static void print_error(const char *msg)
@@ -48,10 +59,10 @@ void as_cli_db_error(const as_admin_t *db)
     print_error(as_admin_error(db));
 }
 
-static void print_safe_stderr(const char *s)
+void as_cli_print_safe(FILE *out, const char *s)
 {
     for (; *s != '\0'; ++s)
-        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, stderr);
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
 }
 
 int as_cli_db_failed(const as_admin_t *db, int err, const char *noun, const char *not_found, const char *name)
@@ -62,7 +73,7 @@ int as_cli_db_failed(const as_admin_t *db, int err, const char *noun, const char
             fprintf(stderr, "%s ", noun);
         else
             fputs(not_found, stderr);
-        print_safe_stderr(name);
+        as_cli_print_safe(stderr, name);
         fputs(err == AS_ERR_CONFLICT ? " already exists\n" : "\n", stderr);
     } else {
         as_cli_db_error(db);

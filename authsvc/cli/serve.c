@@ -6,6 +6,7 @@
  * either `--check` (validate everything, serve nothing) or the service (app/app.h).
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,15 +245,29 @@ Exit:
 }
 
 /** Checks what the settings alone can tell; 0 or the exit status after the message. */
-static int check_settings(serve_t *s, const char *usage, char *issuer, size_t issuerlen)
+/** 1 if `listen` (HOST:PORT) binds every address: 0.0.0.0, [::] or no host, which no client can use in a URL. */
+static int is_wildcard(const char *listen)
+{
+    char host[256], port[16];
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (as_http_parse_hostport(listen, host, sizeof(host), port, sizeof(port)) != 0)
+        return 0; /* said later, by whoever binds it */
+    if (host[0] == '\0')
+        return 1;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return v4.s_addr == htonl(INADDR_ANY);
+    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6);
+}
+
+static int check_settings(serve_t *s, const char *usage)
 {
     if (s->app.tls_listen != NULL && (s->app.tls_cert == NULL || s->app.tls_key == NULL))
         return as_cli_usage(usage, "%s", "--tls-listen needs --tls-cert and --tls-key");
-    if (s->app.oauth.issuer == NULL) {
-        snprintf(issuer, issuerlen, "http://%s", s->app.listen);
-        s->app.oauth.issuer = issuer;
-    }
-    if (strlen(s->app.oauth.issuer) > 400 || strncmp(s->app.oauth.issuer, "http", 4) != 0)
+    /* without --issuer, app/ makes http://HOST:PORT of --listen once the port is bound */
+    if (s->app.oauth.issuer == NULL && is_wildcard(s->app.listen))
+        return as_cli_usage(usage, "%s", "--listen on a wildcard address needs --issuer (the URL clients use)");
+    if (s->app.oauth.issuer != NULL && (strlen(s->app.oauth.issuer) > 400 || strncmp(s->app.oauth.issuer, "http", 4) != 0))
         return as_cli_usage(usage, "the issuer must be an http(s) URL of at most 400 characters: %s", s->app.oauth.issuer);
     if (s->db_password_file != NULL && load_db_password(s->db_password_file) != 0)
         return 1;
@@ -355,7 +370,7 @@ static int run_check(const serve_t *s)
 int as_cli_serve(int argc, char **argv)
 {
     serve_t s;
-    char *usage = make_usage(), *file_text = NULL, *env_text = NULL, issuer[512], blocklist[4096];
+    char *usage = make_usage(), *file_text = NULL, *env_text = NULL, blocklist[4096];
     as_policy_t *policy = NULL;
     int ret;
 
@@ -364,7 +379,7 @@ int as_cli_serve(int argc, char **argv)
         goto Exit;
     if (s.verbose)
         as_log_level = AS_LOG_DEBUG;
-    if ((ret = check_settings(&s, usage, issuer, sizeof(issuer))) != 0)
+    if ((ret = check_settings(&s, usage)) != 0)
         goto Exit;
     ret = 1;
     if (as_cli_share_file(AS_POLICY_BLOCKLIST_NAME, blocklist, sizeof(blocklist)) != 0) {

@@ -194,6 +194,80 @@ int as_admin_user_enable(as_admin_t *conn, const char *username)
     return err;
 }
 
+int as_admin_user_remove(as_admin_t *conn, const char *username, char id[AS_ADMIN_UUID_SIZE])
+{
+    const char *params[] = {username, NULL};
+    PGresult *res = NULL;
+    int err;
+
+    /* several statements, one transaction: authsvc_revoke_user updates the row the DELETE then removes, which one
+     * statement could not do (a row is modified once per statement); its audit event (kind user_remove, with the
+     * families and sessions ended) gets the username, which the deleted row no longer tells */
+    if ((err = run_script(conn, "removing the user", "BEGIN")) != 0)
+        return err;
+    if ((res = run(conn, &err, PGRES_TUPLES_OK, "removing the user",
+                   "SELECT id, authsvc_revoke_user(id, 'user_remove', NULL, true, 'cli') FROM users WHERE username = $1",
+                   1, params, NULL, NULL)) == NULL)
+        goto Exit;
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+        err = AS_ERR_NOT_FOUND;
+        goto Exit;
+    }
+    snprintf(id, AS_ADMIN_UUID_SIZE, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    params[1] = id;
+    if ((res = run(conn, &err, PGRES_TUPLES_OK, "removing the user",
+                   "WITH d AS (DELETE FROM users WHERE id = $2::uuid RETURNING id),"
+                   " a AS (UPDATE audit_events SET detail = detail || jsonb_build_object('username', $1::text)"
+                   "       WHERE id = (SELECT max(id) FROM audit_events WHERE kind = 'user_remove' AND user_id = $2::uuid))"
+                   " SELECT id FROM d",
+                   2, params, NULL, NULL)) == NULL)
+        goto Exit;
+    if (PQntuples(res) != 1) {
+        err = AS_ERR_NOT_FOUND;
+        goto Exit;
+    }
+    err = run_script(conn, "removing the user", "COMMIT");
+Exit:
+    PQclear(res);
+    if (err != 0 && PQstatus(conn->pg) == CONNECTION_OK)
+        PQclear(PQexec(conn->pg, "ROLLBACK"));
+    return err;
+}
+
+int as_admin_user_list(as_admin_t *conn, as_admin_user_info_t **infos, size_t *num)
+{
+    int err = 0;
+    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "reading the users",
+                        "SELECT username, id, disabled,"
+                        " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                        " FROM users ORDER BY username",
+                        0, NULL, NULL, NULL);
+    *infos = NULL;
+    *num = 0;
+    if (res == NULL)
+        return err;
+    *infos = as_calloc(PQntuples(res) + 1, sizeof(**infos));
+    for (int row = 0; row != PQntuples(res); ++row, ++*num) {
+        as_admin_user_info_t *u = *infos + row;
+        snprintf(u->id, sizeof(u->id), "%s", PQgetvalue(res, row, 1));
+        u->username = as_strdup(PQgetvalue(res, row, 0));
+        u->created_at = as_strdup(PQgetvalue(res, row, 3));
+        u->disabled = PQgetvalue(res, row, 2)[0] == 't';
+    }
+    PQclear(res);
+    return 0;
+}
+
+void as_admin_user_infos_free(as_admin_user_info_t *infos, size_t num)
+{
+    for (as_admin_user_info_t *u = infos; u != NULL && u != infos + num; ++u) {
+        free(u->username);
+        free(u->created_at);
+    }
+    free(infos);
+}
+
 /* --- clients ------------------------------------------------------------------------ */
 
 /** `list` as a PostgreSQL array literal, every element quoted, so that any text round-trips. Owner: the caller (free). */
@@ -373,6 +447,57 @@ void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num)
         free(c->created_at);
     }
     free(infos);
+}
+
+/*
+ * Every part of the statement sees the rows as they were before the DELETE, whose cascade takes the client's
+ * refresh families and their tokens, its authorization codes and its consents; what was still usable is counted
+ * for the audit event and the operator.
+ */
+static const char client_remove_sql[] =
+    "WITH f AS (SELECT count(*) AS n FROM refresh_families"
+    "           WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > now()),"
+    " c AS (SELECT count(*) AS n FROM authorization_codes WHERE client_id = $1 AND used_at IS NULL AND expires_at > now()),"
+    " d AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id),"
+    " a AS (INSERT INTO audit_events (kind, client_id, detail)"
+    "       SELECT 'client_remove', d.client_id, jsonb_build_object('families_revoked', f.n, 'codes_revoked', c.n, 'by', 'cli')"
+    "       FROM d, f, c)"
+    " SELECT f.n, c.n FROM d, f, c";
+
+int as_admin_client_remove(as_admin_t *conn, const char *client_id, int64_t *families, int64_t *codes)
+{
+    int err = 0;
+    PGresult *res = run(conn, &err, PGRES_TUPLES_OK, "removing the client", client_remove_sql, 1, &client_id, NULL, NULL);
+    if (res != NULL) {
+        err = PQntuples(res) == 1 ? 0 : AS_ERR_NOT_FOUND;
+        *families = err == 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+        *codes = err == 0 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
+        PQclear(res);
+    }
+    return err;
+}
+
+/* the client's type, and whether its secret was replaced (only a confidential client has one) */
+static const char rotate_secret_sql[] =
+    "WITH u AS (UPDATE clients SET secret_hash = $2::bytea WHERE client_id = $1 AND NOT public RETURNING client_id),"
+    " a AS (INSERT INTO audit_events (kind, client_id, detail)"
+    "       SELECT 'client_rotate_secret', client_id, '{\"by\":\"cli\"}' FROM u)"
+    " SELECT public, EXISTS (SELECT 1 FROM u) FROM clients WHERE client_id = $1";
+
+int as_admin_client_rotate_secret(as_admin_t *conn, const char *client_id, const uint8_t *secret_hash)
+{
+    const char *params[] = {client_id, (const char *)secret_hash};
+    const int lengths[] = {0, AS_SHA256_LEN}, formats[] = {0, 1};
+    int err = 0;
+    PGresult *res =
+        run(conn, &err, PGRES_TUPLES_OK, "replacing the client's secret", rotate_secret_sql, 2, params, lengths, formats);
+    if (res != NULL) {
+        int found = PQntuples(res) == 1, is_public = found && PQgetvalue(res, 0, 0)[0] == 't';
+        /* found but not replaced: removed meanwhile */
+        err = is_public ? AS_ERR_UNSUPPORTED : found && PQgetvalue(res, 0, 1)[0] == 't' ? 0 : AS_ERR_NOT_FOUND;
+        PQclear(res);
+    }
+    return err;
 }
 
 /* --- migrations ---------------------------------------------------------------------- */

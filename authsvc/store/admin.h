@@ -66,6 +66,32 @@ int as_admin_user_disable(as_admin_t *conn, const char *username, int64_t *token
 /** Allows a disabled user's logins again (token_version stays), with an audit event. AS_ERR_NOT_FOUND: no such user. */
 int as_admin_user_enable(as_admin_t *conn, const char *username);
 
+/**
+ * Removes a user: in one transaction, everything the user holds is revoked as by
+ * as_admin_user_revoke (a new token_version in the revocation feed, so offline
+ * verifiers refuse the user's access tokens; every refresh family and session
+ * ended), then the row is deleted with, by cascade, its refresh tokens, codes,
+ * sessions and consents; the one audit event, "user_remove", tells the id, the
+ * username and what was revoked. The username is free again; a new user of that name gets another id,
+ * so the old tokens (whose subject is the id) never become theirs. Copies the id
+ * to `id`. AS_ERR_NOT_FOUND: no such user.
+ */
+int as_admin_user_remove(as_admin_t *conn, const char *username, char id[AS_ADMIN_UUID_SIZE]);
+
+/** A user as `user list` prints it: never the password hash. */
+typedef struct st_as_admin_user_info_t {
+    char *username; /* each string malloc'd, freed by as_admin_user_infos_free */
+    char id[AS_ADMIN_UUID_SIZE];
+    int disabled;
+    char *created_at; /* ISO 8601, UTC */
+} as_admin_user_info_t;
+
+/** Reads every user, ordered by username. Sets *infos (owner: the caller, as_admin_user_infos_free) and *num. */
+int as_admin_user_list(as_admin_t *conn, as_admin_user_info_t **infos, size_t *num);
+
+/** Frees what as_admin_user_list returned (NULL is fine). */
+void as_admin_user_infos_free(as_admin_user_info_t *infos, size_t num);
+
 /** A client to register; every pointer is borrowed for the call. */
 typedef struct st_as_admin_client_t {
     const char *client_id;
@@ -120,6 +146,25 @@ int as_admin_client_list(as_admin_t *conn, const char *client_id, as_admin_clien
 
 /** Frees what as_admin_client_list returned (NULL is fine). */
 void as_admin_client_infos_free(as_admin_client_info_t *infos, size_t num);
+
+/**
+ * Removes a client in one statement (one transaction): its row, and by cascade
+ * every refresh family and token, authorization code and consent it has, so
+ * none of its refresh tokens or codes works any more; a "client_remove" audit
+ * event records how many families were still live and codes unused (*families,
+ * *codes). Access tokens already issued stay valid until they expire (they are
+ * verified offline). AS_ERR_NOT_FOUND: no such client.
+ */
+int as_admin_client_remove(as_admin_t *conn, const char *client_id, int64_t *families, int64_t *codes);
+
+/**
+ * Replaces a confidential client's secret hash (AS_SHA256_LEN bytes) with an
+ * audit event "client_rotate_secret", in one statement: the old secret no longer
+ * matches the database at once (servers see it within their client cache's TTL).
+ * AS_ERR_NOT_FOUND: no such client; AS_ERR_UNSUPPORTED: a public client (it has
+ * no secret).
+ */
+int as_admin_client_rotate_secret(as_admin_t *conn, const char *client_id, const uint8_t *secret_hash);
 
 /** Called after each migration file has committed, with its file name. */
 typedef void (*as_admin_migrate_cb)(void *ctx, const char *name);

@@ -7,8 +7,9 @@ import subprocess
 
 import harness
 
-SUBCOMMANDS = (["serve"], ["migrate"], ["user", "add"], ["user", "passwd"], ["client", "add"], ["client", "list"],
-               ["client", "show"], ["keys", "generate"])
+SUBCOMMANDS = (["serve"], ["migrate"], ["user", "add"], ["user", "passwd"], ["user", "list"], ["user", "remove"],
+               ["client", "add"], ["client", "list"], ["client", "show"], ["client", "remove"],
+               ["client", "rotate-secret"], ["keys", "generate"])
 
 
 class CliTests(harness.ServiceTestCase):
@@ -57,6 +58,9 @@ class CliTests(harness.ServiceTestCase):
                  (["keys", "rotate", "--publish-lead", "-5"], "--publish-lead: invalid number (0 to 2592000): -5"),
                  (["keys", "generate", "--alg", "HS256"], "unsupported algorithm: HS256"),
                  (["client", "list", "--grant", "password"], "client list takes no option but --db"),
+                 (["client", "remove", "x", "--public"], "client remove takes no option but --db"),
+                 (["client", "rotate-secret"], "expected: client rotate-secret CLIENT_ID"),
+                 (["user", "list", "extra"], "expected: user list"),
                  (["migrate", "extra"], "unexpected argument: extra")]
         for args, message in cases:
             with self.subTest(args=args):
