@@ -327,6 +327,11 @@ class Server:
         with open(self.stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def wait_for_log(self, text):
+        """Waits until the server's log has `text`: a logger thread writes the lines, so one can follow the answer
+        it belongs to."""
+        return wait_for(f"the server to log {text!r}", lambda: text in self.stderr_text(), context=self.log)
+
     def stop(self):
         """SIGTERM, then wait; returns the exit status, or None if it had to be killed."""
         if self.proc is None:

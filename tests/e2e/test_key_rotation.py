@@ -325,7 +325,7 @@ class PeriodicReloadTests(KeyDirTestCase):
         (kid_b,) = set(self.kids_on_disk()) - {kid_a}
         self.poll("the periodic re-read to publish B", lambda: set(kids_of(self.jwks())) == {kid_a, kid_b})
         self.assertEqual(kid_of(self.issue()), kid_a)
-        self.assertIn("keys reloaded", self.server.stderr_text())
+        self.server.wait_for_log("keys reloaded")
 
 
 # ---------------------------------------------------------------------------------------------------------
