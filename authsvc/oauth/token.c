@@ -19,6 +19,7 @@
 #include "authsvc/http/respond.h"
 #include "authsvc/keys/keyset.h"
 #include "authsvc/metrics/metrics.h"
+#include "authsvc/oauth/bearer.h"
 #include "authsvc/oauth/client_auth.h"
 #include "authsvc/oauth/issue.h"
 #include "authsvc/oauth/oauth.h"
@@ -218,20 +219,6 @@ static void new_uuid(char out[37])
              b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-/** 1 if the space-separated `scope` holds `token`. */
-static int scope_has(const char *scope, const char *token)
-{
-    size_t n = strlen(token);
-    for (const char *p = scope; p != NULL && *p != '\0';) {
-        const char *end = strchr(p, ' ');
-        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (len == n && memcmp(p, token, n) == 0)
-            return 1;
-        p = end != NULL ? end + 1 : NULL;
-    }
-    return 0;
-}
-
 #define BAD_CODE                                                                                                                   \
     "the authorization code is invalid, expired or already used, or was issued for another client, redirect_uri or code_verifier"
 
@@ -255,7 +242,7 @@ static void on_code_redeemed(void *ctx, int err, const as_code_grant_t *g)
                              .scope = g->scope,
                              .refresh = tr->have_refresh ? tr->issued_raw : NULL,
                              .jti = tr->jti,
-                             .id_token = scope_has(g->scope, "openid"),
+                             .id_token = g->scope != NULL && as_oauth__scope_has(g->scope, "openid"),
                              .nonce = g->nonce,
                              .sid = g->session_id,
                              .auth_time = g->auth_time};
