@@ -17,6 +17,7 @@
 #include <argon2.h>
 #include <openssl/err.h>
 #include "authsvc/crypto/crypto.h"
+#include "check_run.h"
 
 /* --- helpers -------------------------------------------------------------- */
 
@@ -1097,11 +1098,5 @@ static Suite *crypto_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(crypto_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(crypto_suite());
 }

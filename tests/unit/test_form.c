@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "authsvc/http/form.h"
+#include "check_run.h"
 
 static h2o_mem_pool_t pool;
 
@@ -205,9 +206,5 @@ int main(void)
     tcase_add_test(tc, cookie_attributes);
     tcase_add_test(tc, media_types);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(s);
 }

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <string.h>
 #include "authsvc/token/grants.h"
+#include "check_run.h"
 
 static h2o_mem_pool_t pool;
 
@@ -301,9 +302,5 @@ int main(void)
     tcase_add_test(tc, loopback_redirect_uris_may_change_port);
     tcase_add_test(tc, registrable_redirect_uris);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include "authsvc/token/access.h"
 #include "authsvc/token/jwt.h"
+#include "check_run.h"
 
 #define ISSUER "https://auth.example"
 #define NOW 1700000000
@@ -272,9 +273,5 @@ int main(void)
     tcase_add_test(tc, an_access_token_is_no_hint);
     tcase_add_test(tc, claims_a_hint_needs);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "authsvc/base/jsonw.h"
+#include "check_run.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -149,9 +150,5 @@ int main(void)
     tcase_add_test(tc, invalid_utf8_is_refused);
     tcase_add_test(tc, never_writes_past_the_buffer);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(s);
 }

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include "authsvc/keys/keyset.h"
+#include "check_run.h"
 
 /** A key published at 100, signing from 200, retired at 300 and unpublished at 400 (0: not scheduled). */
 static as_keymeta_t meta(int64_t retired_at, int64_t unpublish_at)
@@ -118,20 +119,10 @@ START_TEST(a_request_keeps_the_set_it_started_with)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("keys");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, states_follow_the_clock);
-    tcase_add_test(tc, unscheduled_keys_stay_active);
-    tcase_add_test(tc, key_published_and_active_at_once);
-    tcase_add_test(tc, state_names);
-    tcase_add_test(tc, a_swap_without_holds_releases_the_old_set);
-    tcase_add_test(tc, a_request_keeps_the_set_it_started_with);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+AS_CHECK_MAIN("keys",
+              states_follow_the_clock,
+              unscheduled_keys_stay_active,
+              key_published_and_active_at_once,
+              state_names,
+              a_swap_without_holds_releases_the_old_set,
+              a_request_keeps_the_set_it_started_with)

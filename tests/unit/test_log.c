@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "authsvc/as.h"
+#include "check_run.h"
 
 static int stalled_until = -1; /* the child writes a byte here when the parent may start reading */
 
@@ -122,16 +123,6 @@ START_TEST(a_full_queue_drops_and_counts)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("log");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, fatal_gets_its_line_out_after_the_queued_ones);
-    tcase_add_test(tc, a_full_queue_drops_and_counts);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+AS_CHECK_MAIN("log",
+              fatal_gets_its_line_out_after_the_queued_ones,
+              a_full_queue_drops_and_counts)

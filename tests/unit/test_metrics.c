@@ -7,6 +7,7 @@
 #include "authsvc/as.h"
 #include "authsvc/metrics/expo.h"
 #include "authsvc/metrics/metrics.h"
+#include "check_run.h"
 
 START_TEST(label_values_are_escaped)
 {
@@ -138,20 +139,10 @@ START_TEST(blocks_of_every_thread_are_summed)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("metrics");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, label_values_are_escaped);
-    tcase_add_test(tc, help_escapes_backslash_and_newline_only);
-    tcase_add_test(tc, samples_without_labels);
-    tcase_add_test(tc, histogram_is_cumulative_with_inclusive_bounds);
-    tcase_add_test(tc, label_tables);
-    tcase_add_test(tc, blocks_of_every_thread_are_summed);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+AS_CHECK_MAIN("metrics",
+              label_values_are_escaped,
+              help_escapes_backslash_and_newline_only,
+              samples_without_labels,
+              histogram_is_cumulative_with_inclusive_bounds,
+              label_tables,
+              blocks_of_every_thread_are_summed)

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "authsvc/cli/options.h"
+#include "check_run.h"
 
 typedef struct st_settings_t {
     const char *name;
@@ -167,19 +168,9 @@ START_TEST(help_and_markdown)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("options");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, defaults_and_bounds);
-    tcase_add_test(tc, flags_choices_and_lists);
-    tcase_add_test(tc, argv_marks_what_was_given);
-    tcase_add_test(tc, env_and_file);
-    tcase_add_test(tc, help_and_markdown);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+AS_CHECK_MAIN("options",
+              defaults_and_bounds,
+              flags_choices_and_lists,
+              argv_marks_what_was_given,
+              env_and_file,
+              help_and_markdown)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "authsvc/as.h"
 #include "authsvc/policy/policy.h"
+#include "check_run.h"
 
 static int check(const as_policy_t *p, const char *pw, const char **why)
 {
@@ -154,9 +155,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(suite());
 }

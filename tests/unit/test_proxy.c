@@ -5,6 +5,7 @@
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/http/request.h"
+#include "check_run.h"
 
 START_TEST(parses_networks)
 {
@@ -115,18 +116,8 @@ START_TEST(walks_x_forwarded_for)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("proxy");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, parses_networks);
-    tcase_add_test(tc, rejects_malformed_networks);
-    tcase_add_test(tc, matches_prefixes);
-    tcase_add_test(tc, walks_x_forwarded_for);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+AS_CHECK_MAIN("proxy",
+              parses_networks,
+              rejects_malformed_networks,
+              matches_prefixes,
+              walks_x_forwarded_for)

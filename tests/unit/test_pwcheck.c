@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include "authsvc/as.h"
 #include "authsvc/work/pwcheck.h"
+#include "check_run.h"
 
 static h2o_loop_t *loop;
 static h2o_multithread_queue_t *queue;
@@ -115,9 +116,5 @@ int main(void)
     tcase_add_test(tc, a_full_queue_turns_away_the_heaviest_source);
     tcase_add_test(tc, a_cancelled_job_never_calls_back);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(s);
 }

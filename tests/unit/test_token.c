@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include "authsvc/token/jwt.h"
 #include "authsvc/token/refresh.h"
+#include "check_run.h"
 
 static json_t *decode_part(const char *b64, size_t len)
 {
@@ -234,22 +235,12 @@ START_TEST(access_token_with_a_chosen_jti)
 }
 END_TEST
 
-int main(void)
-{
-    Suite *s = suite_create("token");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, mints_es256);
-    tcase_add_test(tc, mints_eddsa);
-    tcase_add_test(tc, single_audience_is_a_string_and_client_tokens_have_no_ver);
-    tcase_add_test(tc, refresh_successor_is_derived);
-    tcase_add_test(tc, refresh_text_form);
-    tcase_add_test(tc, mints_id_tokens);
-    tcase_add_test(tc, id_token_without_nonce_sid_or_access_token);
-    tcase_add_test(tc, access_token_with_a_chosen_jti);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+AS_CHECK_MAIN("token",
+              mints_es256,
+              mints_eddsa,
+              single_audience_is_a_string_and_client_tokens_have_no_ver,
+              refresh_successor_is_derived,
+              refresh_text_form,
+              mints_id_tokens,
+              id_token_without_nonce_sid_or_access_token,
+              access_token_with_a_chosen_jti)

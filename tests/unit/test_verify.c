@@ -17,6 +17,7 @@
 #include "authsvc-verify.h"
 #include "authsvc/crypto/crypto.h"
 #include "authsvc/token/jwt.h"
+#include "check_run.h"
 
 /* (mint_t){MINT_DEFAULTS, .sub = "admin"}: a designated initializer overrides a default on purpose */
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -1410,9 +1411,5 @@ static Suite *verify_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(verify_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return as_check_run_suite(verify_suite());
 }
