@@ -682,9 +682,13 @@ static char *array_elem(char *p, const char *s)
 /** Appends a bytea element in hex ("\\x..." inside the literal). */
 static char *array_bytea(char *p, const uint8_t *b, size_t len)
 {
-    p += sprintf(p, "\"\\\\x");
-    for (size_t i = 0; i != len; ++i)
-        p += sprintf(p, "%02x", b[i]);
+    static const char hex[] = "0123456789abcdef";
+    memcpy(p, "\"\\\\x", 4);
+    p += 4;
+    for (size_t i = 0; i != len; ++i) {
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
     *p++ = '"';
     return p;
 }
