@@ -252,6 +252,64 @@ START_TEST(test_b64url_rejects)
 }
 END_TEST
 
+/** A plain reference decoder (RFC 4648 §5 without padding, strict as as_b64url_decode is): its length, or -1. */
+static ssize_t reference_decode(const char *in, size_t len, uint8_t *out)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned acc = 0, bits = 0;
+    size_t o = 0;
+    if (len % 4 == 1)
+        return -1;
+    for (size_t i = 0; i != len; ++i) {
+        const char *at = in[i] != '\0' ? strchr(alphabet, in[i]) : NULL;
+        if (at == NULL)
+            return -1;
+        acc = acc << 6 | (unsigned)(at - alphabet);
+        if ((bits += 6) >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+        acc &= (1U << bits) - 1;
+    }
+    return acc == 0 ? (ssize_t)o : -1;
+}
+
+START_TEST(decoder_agrees_with_a_reference)
+{
+    /* the word-at-a-time decoder against the plain one: every length to 80 (whole words, tails, both), valid text,
+     * text with one byte replaced by anything (each byte value, at each position of a word and of the tail), and
+     * non-canonical final characters */
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char in[80];
+    uint8_t got[64], want[64], r[2];
+
+    for (size_t len = 0; len <= sizeof(in); ++len) {
+        for (int round = 0; round != 200; ++round) {
+            for (size_t i = 0; i != len; ++i) {
+                as_random_bytes(r, 1);
+                in[i] = alphabet[r[0] & 63];
+            }
+            if (round % 2 == 1 && len != 0) { /* one byte of any value somewhere */
+                as_random_bytes(r, 2);
+                in[r[0] % len] = (char)r[1];
+            }
+            ssize_t a = as_b64url_decode(in, len, got), b = reference_decode(in, len, want);
+            ck_assert_msg(a == b, "length %zu round %d: %zd vs %zd", len, round, a, b);
+            if (a > 0)
+                ck_assert_mem_eq(got, want, (size_t)a);
+        }
+    }
+    /* each byte value at each position of one word */
+    for (unsigned c = 0; c != 256; ++c) {
+        for (size_t at = 0; at != 8; ++at) {
+            memcpy(in, "Zm9vYmFy", 8);
+            in[at] = (char)c;
+            ck_assert_int_eq(as_b64url_decode(in, 8, got), reference_decode(in, 8, want));
+        }
+    }
+}
+END_TEST
+
 /* --- primitives ----------------------------------------------------------- */
 
 START_TEST(test_sha256_abc)
@@ -1060,6 +1118,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_b64url_roundtrip);
     tcase_add_test(tc, public_encoder_agrees);
     tcase_add_test(tc, test_b64url_rejects);
+    tcase_add_test(tc, decoder_agrees_with_a_reference);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("primitives");
