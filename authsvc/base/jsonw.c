@@ -69,8 +69,13 @@ void as_jsonw_string(as_jsonw_t *w, const char *str, size_t len)
             return;
         }
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            *p++ = (char)c;
-            ++i;
+            /* a run of printable ASCII (the common case: whole strings), copied at once, as far as the room allows */
+            size_t run = 1, room = (size_t)(end - p) - 1;
+            while (i + run < len && run < room && (c = s[i + run]) >= 0x20 && c != '"' && c != '\\' && c < 0x80)
+                ++run;
+            memcpy(p, s + i, run);
+            p += run;
+            i += run;
             continue;
         }
         if (c >= 0x80) {
