@@ -14,9 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <malloc.h>
 #include <argon2.h>
 #include <openssl/err.h>
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/crypto/thread.h"
 #include "check_run.h"
 
 /* --- helpers -------------------------------------------------------------- */
@@ -1108,6 +1110,72 @@ START_TEST(public_encoder_agrees)
 }
 END_TEST
 
+/* --- OpenSSL's block cache (crypto/mem.c) ----------------------------------------------------------- */
+
+START_TEST(block_cache_sizes_and_reuse)
+{
+    /* every size to past the largest cached one: a block holds what was asked for (ASan checks the writes), a
+     * freed block of a size comes back for the next request of that size, and blocks go back to free(3) fine */
+    for (size_t sz = 0; sz <= 600; ++sz) {
+        unsigned char *a = as_crypto__cache_malloc(sz);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_uint_ge(malloc_usable_size(a), sz);
+        memset(a, 0xA5, sz);
+        as_crypto__cache_free(a);
+        unsigned char *b = as_crypto__cache_malloc(sz);
+        ck_assert_uint_ge(malloc_usable_size(b), sz);
+        memset(b, 0x5A, sz);
+        if (sz >= 1 && sz <= 400)
+            ck_assert_ptr_eq(a, b); /* cached, and the same size class */
+        if (sz % 2 == 0)
+            as_crypto__cache_free(b);
+        else
+            free(b); /* a cached block is malloc's own: free(3) takes it */
+    }
+    as_crypto__cache_free(NULL);
+    /* more blocks of one size than the cache keeps: all come back, the rest go to free(3) */
+    void *many[100];
+    for (size_t i = 0; i != 100; ++i)
+        memset(many[i] = as_crypto__cache_malloc(48), (int)i, 48);
+    for (size_t i = 0; i != 100; ++i)
+        as_crypto__cache_free(many[i]);
+    for (size_t i = 0; i != 100; ++i)
+        memset(many[i] = as_crypto__cache_malloc(48), (int)i, 48);
+    for (size_t i = 0; i != 100; ++i)
+        for (size_t j = i + 1; j != 100; ++j)
+            ck_assert_ptr_ne(many[i], many[j]); /* never one block twice */
+    for (size_t i = 0; i != 100; ++i)
+        as_crypto__cache_free(many[i]);
+}
+END_TEST
+
+static void *free_on_other_thread(void *p)
+{
+    void **blocks = p;
+    for (size_t i = 0; i != 64; ++i)
+        as_crypto__cache_free(blocks[i]); /* into this thread's cache, released when it ends */
+    void *mine = as_crypto__cache_malloc(100);
+    memset(mine, 1, 100);
+    return mine;
+}
+
+START_TEST(block_cache_across_threads)
+{
+    void *blocks[64];
+    pthread_t th;
+    void *from_thread;
+    for (size_t i = 0; i != 64; ++i)
+        memset(blocks[i] = as_crypto__cache_malloc(16 + 8 * i), 7, 16 + 8 * i);
+    ck_assert_int_eq(pthread_create(&th, NULL, free_on_other_thread, blocks), 0);
+    ck_assert_int_eq(pthread_join(th, &from_thread), 0);
+    as_crypto__cache_free(from_thread); /* a block of an ended thread, freed here */
+    /* OpenSSL was used by this process already: the allocator can no longer be changed, and says so */
+    uint8_t d[AS_SHA256_LEN];
+    as_sha256("x", 1, d);
+    ck_assert_int_eq(as_crypto_mem_init(), -1);
+}
+END_TEST
+
 static Suite *crypto_suite(void)
 {
     Suite *s = suite_create("crypto");
@@ -1127,6 +1195,8 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_memeq_wipe_random);
     tcase_add_test(tc, test_random_draws_and_fork);
     tcase_add_test(tc, test_alg_parse);
+    tcase_add_test(tc, block_cache_sizes_and_reuse);
+    tcase_add_test(tc, block_cache_across_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("jws");
