@@ -7,6 +7,7 @@
  * data-dependent memory accesses. Only the position of an invalid character
  * can be learned from timing, and invalid input is not secret.
  */
+#include <endian.h>
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -101,9 +102,9 @@ size_t as_b64url_encode_public(const void *in, size_t len, char *out)
 /** Decodes in[0..8) into out[0..6); 0, or -1 if a character is not of the alphabet. */
 static int decode8(const char *in, uint8_t *out)
 {
-    uint64_t x = 0;
-    for (int k = 0; k != 8; ++k)
-        x |= (uint64_t)(unsigned char)in[k] << (8 * k);
+    uint64_t x;
+    memcpy(&x, in, 8);
+    x = le64toh(x); /* in[k] is byte k: the packing below reads them in that order */
     if ((x & SWAR_HIGH) != 0)
         return -1;
     uint64_t upper = SWAR_GE(x, 'A') & SWAR_LE(x, 'Z'), lower = SWAR_GE(x, 'a') & SWAR_LE(x, 'z'),
