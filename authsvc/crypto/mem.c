@@ -99,8 +99,9 @@ void as_crypto__cache_free(void *p)
 {
     if (p == NULL)
         return;
-    size_t cls = block_class(malloc_usable_size(p));
-    if (cls >= CACHE_CLASSES || cache.count[cls] == CACHE_DEPTH || cache.closed) {
+    size_t usable = malloc_usable_size(p), cls = block_class(usable);
+    /* glibc's blocks hold 24 bytes at least; a sanitizer's may hold less than the link */
+    if (usable < sizeof(free_block_t) || cls >= CACHE_CLASSES || cache.count[cls] == CACHE_DEPTH || cache.closed) {
         free(p);
         return;
     }
@@ -118,6 +119,16 @@ void as_crypto__cache_free(void *p)
     ++cache.count[cls];
 }
 
+/* AddressSanitizer must see every free of OpenSSL's memory to find a use after it: no cache then */
+#if defined(__SANITIZE_ADDRESS__)
+#define AS_MEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AS_MEM_ASAN 1
+#endif
+#endif
+
+#ifndef AS_MEM_ASAN
 static void *ossl_malloc(size_t sz, const char *file, int line)
 {
     (void)file, (void)line;
@@ -135,16 +146,12 @@ static void ossl_free(void *p, const char *file, int line)
     (void)file, (void)line;
     as_crypto__cache_free(p);
 }
+#endif
 
 int as_crypto_mem_init(void)
 {
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define AS_MEM_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(AS_MEM_ASAN)
-    return -1; /* AddressSanitizer must see every OpenSSL free to find a use after it */
+#ifdef AS_MEM_ASAN
+    return -1;
 #else
     return CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free) == 1 ? 0 : -1;
 #endif
