@@ -53,6 +53,11 @@ static size_t utf8_sequence(const unsigned char *s, size_t left)
     return n;
 }
 
+/** 1 for the bytes copied as they are without a look further: printable ASCII but '"' and '\\'. */
+static const unsigned char plain[256] = {
+    [0x20] = 1, [0x21] = 1, [0x23 ... 0x5B] = 1, [0x5D ... 0x7F] = 1,
+};
+
 void as_jsonw_string(as_jsonw_t *w, const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -68,9 +73,14 @@ void as_jsonw_string(as_jsonw_t *w, const char *str, size_t len)
             w->failed = 1;
             return;
         }
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            *p++ = (char)c;
-            ++i;
+        if (plain[c]) {
+            /* a run of printable ASCII (the common case: whole strings), copied at once, as far as the room allows */
+            size_t run = 1, room = (size_t)(end - p) - 1, limit = len - i < room ? len - i : room;
+            while (run < limit && plain[s[i + run]])
+                ++run;
+            memcpy(p, s + i, run);
+            p += run;
+            i += run;
             continue;
         }
         if (c >= 0x80) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "authsvc/as.h"
 #include "authsvc/cli/cli.h"
+#include "authsvc/crypto/crypto.h"
 #include "authsvc/verify/cli_verify.h"
 
 static const char usage_main[] =
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
     } commands[] = {{"serve", as_cli_serve}, {"migrate", as_cli_migrate}, {"user", as_cli_user},    {"client", as_cli_client},
                     {"keys", as_cli_keys},   {"verify", as_cli_verify},   {"routes", as_cli_routes}};
 
+    (void)as_crypto_mem_init(); /* before anything uses OpenSSL; without it (too late, a sanitizer) malloc as before */
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 2;

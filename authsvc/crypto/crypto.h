@@ -33,6 +33,16 @@
 /** Longest password accepted by as_pwhash / as_pwhash_verify (bytes). */
 #define AS_PASSWORD_MAX 1024
 
+/* --- process ------------------------------------------------------------ */
+
+/**
+ * Gives OpenSSL a per-thread cache of freed small blocks (crypto/mem.c): an ES256 signature allocates and frees
+ * some forty. Call it first thing in main(), before anything uses OpenSSL (it must be the first allocation OpenSSL
+ * makes); a library must not call it (the setting is process-wide). Returns 0, or -1 when it is too late, or
+ * under AddressSanitizer (which must see every free): OpenSSL then uses malloc as before.
+ */
+int as_crypto_mem_init(void);
+
 /* --- encoding ----------------------------------------------------------- */
 
 /**

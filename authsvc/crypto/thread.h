@@ -23,4 +23,9 @@ as_crypto_thread_t *as_crypto__thread(void);
 /** Frees a signing cache (jws.c); called when its thread ends. */
 void as_crypto__sign_cache_free(struct st_as_crypto_sign_cache_t *cache);
 
+/** crypto/mem.c's allocator, for its test: a block of at least `sz` bytes (malloc's own, or one this thread cached). */
+void *as_crypto__cache_malloc(size_t sz);
+/** Frees a malloc'd block into this thread's cache, or to free(3) when it is full or the block too large. */
+void as_crypto__cache_free(void *p);
+
 #endif

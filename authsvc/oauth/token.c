@@ -356,11 +356,12 @@ AS_HANDLER(as_oauth_token)
         reply_error(tr, AS_OAUTH_UNSUPPORTED_GRANT_TYPE, "unsupported grant_type");
         return;
     }
-    as_http_client_address(req, tr->address);
-    if (tr->grant == AS_GRANT_PASSWORD &&
-        as_pwcheck_saturated(ctx->pwcheck, tr->address, tr->username != NULL ? tr->username->base : NULL)) {
-        reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
-        return;
+    if (tr->grant == AS_GRANT_PASSWORD) { /* only the password check needs the address (it formats it: not for every grant) */
+        as_http_client_address(req, tr->address);
+        if (as_pwcheck_saturated(ctx->pwcheck, tr->address, tr->username != NULL ? tr->username->base : NULL)) {
+            reply_error(tr, AS_OAUTH_TEMPORARILY_UNAVAILABLE, "too many logins in progress, retry shortly");
+            return;
+        }
     }
     as_client_req_authenticate(&tr->cr, on_authenticated);
 }

@@ -16,7 +16,7 @@ void as_jwt_new_jti(char jti[AS_JTI_LEN + 1])
 {
     uint8_t rnd[16];
     as_random_bytes(rnd, sizeof(rnd));
-    as_b64url_encode(rnd, sizeof(rnd), jti);
+    as_b64url_encode_public(rnd, sizeof(rnd), jti); /* public: it is printed in the token it names */
 }
 
 /** An upper bound of a string's length once written as a JSON string. */
@@ -49,26 +49,79 @@ static void out_alloc(out_t *o, size_t cap)
     o->buf = out_mem(o, cap);
 }
 
+/** Writes base64url({"alg","typ","kid"}) to `out` (AS_B64URL_ENCLEN(HEADER_MAX) + 1 bytes); its length, or 0. */
+#define HEADER_MAX 256
+static size_t encode_header(as_alg_t alg, const char *typ, const char *kid, char *out)
+{
+    char header[HEADER_MAX];
+    as_jsonw_t h;
+
+    as_jsonw_init(&h, header, sizeof(header));
+    as_jsonw_raw(&h, "{", 1);
+    as_jsonw_member_str(&h, "alg", as_alg_name(alg));
+    as_jsonw_member_str(&h, "typ", typ);
+    as_jsonw_member_str(&h, "kid", kid);
+    as_jsonw_raw(&h, "}", 1);
+    return h.failed ? 0 : as_b64url_encode_public(header, h.len, out);
+}
+
+/*
+ * The encoded header of the last token of each type this thread signed: the same key signs every token until the
+ * next rotation, so the header is written and encoded once per key rather than once per token. An entry is found
+ * by what the header holds (algorithm, type, kid), never by a pointer, so a key freed and another allocated at its
+ * address cannot find the old header.
+ */
+#define HEADER_KID_MAX 64
+typedef struct st_header_entry_t {
+    as_alg_t alg;
+    const char *typ; /* one of the literals below: compared by address */
+    size_t len;      /* 0: empty */
+    char kid[HEADER_KID_MAX + 1];
+    char enc[AS_B64URL_ENCLEN(HEADER_MAX) + 1];
+} header_entry_t;
+static const char TYP_ACCESS[] = "at+jwt", TYP_ID[] = "JWT";
+static _Thread_local header_entry_t header_cache[2]; /* [0]: access tokens, [1]: id_tokens */
+
+/** The encoded header for `key`, `kid` and `typ` (TYP_ACCESS or TYP_ID), from this thread's cache or written now into
+ * `scratch`; sets *len (0: the header cannot be written). */
+static const char *header_of(const as_key_t *key, const char *kid, const char *typ, char *scratch, size_t *len)
+{
+    header_entry_t *e = header_cache + (typ == TYP_ID);
+    as_alg_t alg = as_key_alg(key);
+    size_t kidlen = strlen(kid);
+
+    if (e->len != 0 && e->alg == alg && e->typ == typ && strcmp(e->kid, kid) == 0) {
+        *len = e->len;
+        return e->enc;
+    }
+    if (kidlen > HEADER_KID_MAX) { /* not one of ours (a thumbprint is 43 characters): not kept */
+        *len = encode_header(alg, typ, kid, scratch);
+        return scratch;
+    }
+    e->len = 0;
+    if ((*len = encode_header(alg, typ, kid, e->enc)) != 0) {
+        e->alg = alg;
+        e->typ = typ;
+        memcpy(e->kid, kid, kidlen + 1);
+        e->len = *len;
+    }
+    return e->enc;
+}
+
 /**
  * The header and the claims (`claims`, `clen` bytes of JSON) become header.payload.signature in `o`'s buffer,
  * which must hold json_max + the header and the encodings (see token_cap). Returns the token's length, or 0.
  */
 static size_t sign_compact(out_t *o, const as_key_t *key, const char *kid, const char *typ, const char *claims, size_t clen)
 {
-    char header[256];
-    as_jsonw_t h;
+    char scratch[AS_B64URL_ENCLEN(HEADER_MAX) + 1];
+    const char *header;
     uint8_t sig[AS_SIG_MAX];
     size_t siglen, n;
 
-    as_jsonw_init(&h, header, sizeof(header));
-    as_jsonw_raw(&h, "{", 1);
-    as_jsonw_member_str(&h, "alg", as_alg_name(as_key_alg(key)));
-    as_jsonw_member_str(&h, "typ", typ);
-    as_jsonw_member_str(&h, "kid", kid);
-    as_jsonw_raw(&h, "}", 1);
-    if (h.failed)
+    if ((header = header_of(key, kid, typ, scratch, &n)) == NULL || n == 0)
         return 0;
-    n = as_b64url_encode_public(header, h.len, o->buf);
+    memcpy(o->buf, header, n);
     o->buf[n++] = '.';
     n += as_b64url_encode_public(claims, clen, o->buf + n);
     if (as_jws_sign(key, o->buf, n, sig, &siglen) != 0)
@@ -81,7 +134,7 @@ static size_t sign_compact(out_t *o, const as_key_t *key, const char *kid, const
 /** What a token whose claims take at most `json_max` bytes needs: header, payload and signature encoded, NUL. */
 static size_t token_cap(size_t json_max)
 {
-    return AS_B64URL_ENCLEN(256) + 1 + AS_B64URL_ENCLEN(json_max) + 1 + AS_B64URL_ENCLEN(AS_SIG_MAX) + 1;
+    return AS_B64URL_ENCLEN(HEADER_MAX) + 1 + AS_B64URL_ENCLEN(json_max) + 1 + AS_B64URL_ENCLEN(AS_SIG_MAX) + 1;
 }
 
 /** Writes the claims of an access token into a buffer sized for them (`o`'s pool, or the heap); returns it and its
@@ -143,7 +196,7 @@ static int mint_access(out_t *o, const as_key_t *key, const char *kid, const as_
     if ((claims = access_claims(o, c, jti, &clen)) == NULL)
         return AS_ERR_INTERNAL;
     out_alloc(o, token_cap(clen));
-    n = sign_compact(o, key, kid, "at+jwt", claims, clen);
+    n = sign_compact(o, key, kid, TYP_ACCESS, claims, clen);
     out_free(o, claims);
     if (n == 0) {
         out_free(o, o->buf);
@@ -214,7 +267,7 @@ int as_jwt_mint_id(const as_key_t *key, const char *kid, const as_id_claims_t *c
     as_jsonw_raw(&w, "}", 1);
     if (!w.failed) {
         out_alloc(&o, token_cap(w.len));
-        if ((n = sign_compact(&o, key, kid, "JWT", claims, w.len)) == 0)
+        if ((n = sign_compact(&o, key, kid, TYP_ID, claims, w.len)) == 0)
             free(o.buf);
     }
     free(claims);

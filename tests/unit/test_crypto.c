@@ -14,9 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <malloc.h>
 #include <argon2.h>
 #include <openssl/err.h>
 #include "authsvc/crypto/crypto.h"
+#include "authsvc/crypto/thread.h"
 #include "check_run.h"
 
 /* --- helpers -------------------------------------------------------------- */
@@ -249,6 +251,64 @@ START_TEST(test_b64url_rejects)
     ck_assert_uint_eq(out[0], 0xff);
     ck_assert_int_eq(as_b64url_decode("Zm9vZg", 6, out), 4);
     ck_assert_mem_eq(out, "foof", 4);
+}
+END_TEST
+
+/** A plain reference decoder (RFC 4648 §5 without padding, strict as as_b64url_decode is): its length, or -1. */
+static ssize_t reference_decode(const char *in, size_t len, uint8_t *out)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned acc = 0, bits = 0;
+    size_t o = 0;
+    if (len % 4 == 1)
+        return -1;
+    for (size_t i = 0; i != len; ++i) {
+        const char *at = in[i] != '\0' ? strchr(alphabet, in[i]) : NULL;
+        if (at == NULL)
+            return -1;
+        acc = acc << 6 | (unsigned)(at - alphabet);
+        if ((bits += 6) >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+        acc &= (1U << bits) - 1;
+    }
+    return acc == 0 ? (ssize_t)o : -1;
+}
+
+START_TEST(decoder_agrees_with_a_reference)
+{
+    /* the word-at-a-time decoder against the plain one: every length to 80 (whole words, tails, both), valid text,
+     * text with one byte replaced by anything (each byte value, at each position of a word and of the tail), and
+     * non-canonical final characters */
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char in[80];
+    uint8_t got[64], want[64], r[2];
+
+    for (size_t len = 0; len <= sizeof(in); ++len) {
+        for (int round = 0; round != 200; ++round) {
+            for (size_t i = 0; i != len; ++i) {
+                as_random_bytes(r, 1);
+                in[i] = alphabet[r[0] & 63];
+            }
+            if (round % 2 == 1 && len != 0) { /* one byte of any value somewhere */
+                as_random_bytes(r, 2);
+                in[r[0] % len] = (char)r[1];
+            }
+            ssize_t a = as_b64url_decode(in, len, got), b = reference_decode(in, len, want);
+            ck_assert_msg(a == b, "length %zu round %d: %zd vs %zd", len, round, a, b);
+            if (a > 0)
+                ck_assert_mem_eq(got, want, (size_t)a);
+        }
+    }
+    /* each byte value at each position of one word */
+    for (unsigned c = 0; c != 256; ++c) {
+        for (size_t at = 0; at != 8; ++at) {
+            memcpy(in, "Zm9vYmFy", 8);
+            in[at] = (char)c;
+            ck_assert_int_eq(as_b64url_decode(in, 8, got), reference_decode(in, 8, want));
+        }
+    }
 }
 END_TEST
 
@@ -1050,6 +1110,76 @@ START_TEST(public_encoder_agrees)
 }
 END_TEST
 
+/* --- OpenSSL's block cache (crypto/mem.c) ----------------------------------------------------------- */
+
+START_TEST(block_cache_sizes_and_reuse)
+{
+    /* every size to past the largest cached one: a block holds what was asked for (ASan checks the writes), a
+     * freed block of a size comes back for the next request of that size (with glibc's block sizes: a sanitizer's
+     * allocator reports the size asked for, and fewer blocks match), and blocks go back to free(3) fine */
+    void *probe = malloc(1);
+    int glibc_sizes = malloc_usable_size(probe) == 24;
+    free(probe);
+    for (size_t sz = 0; sz <= 600; ++sz) {
+        unsigned char *a = as_crypto__cache_malloc(sz);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_uint_ge(malloc_usable_size(a), sz);
+        memset(a, 0xA5, sz);
+        as_crypto__cache_free(a);
+        unsigned char *b = as_crypto__cache_malloc(sz);
+        ck_assert_uint_ge(malloc_usable_size(b), sz);
+        memset(b, 0x5A, sz);
+        if (glibc_sizes && sz <= 400)
+            ck_assert_ptr_eq(a, b); /* cached, and the same size class */
+        if (sz % 2 == 0)
+            as_crypto__cache_free(b);
+        else
+            free(b); /* a cached block is malloc's own: free(3) takes it */
+    }
+    as_crypto__cache_free(NULL);
+    /* more blocks of one size than the cache keeps: all come back, the rest go to free(3) */
+    void *many[100];
+    for (size_t i = 0; i != 100; ++i)
+        memset(many[i] = as_crypto__cache_malloc(48), (int)i, 48);
+    for (size_t i = 0; i != 100; ++i)
+        as_crypto__cache_free(many[i]);
+    for (size_t i = 0; i != 100; ++i)
+        memset(many[i] = as_crypto__cache_malloc(48), (int)i, 48);
+    for (size_t i = 0; i != 100; ++i)
+        for (size_t j = i + 1; j != 100; ++j)
+            ck_assert_ptr_ne(many[i], many[j]); /* never one block twice */
+    for (size_t i = 0; i != 100; ++i)
+        as_crypto__cache_free(many[i]);
+}
+END_TEST
+
+static void *free_on_other_thread(void *p)
+{
+    void **blocks = p;
+    for (size_t i = 0; i != 64; ++i)
+        as_crypto__cache_free(blocks[i]); /* into this thread's cache, released when it ends */
+    void *mine = as_crypto__cache_malloc(100);
+    memset(mine, 1, 100);
+    return mine;
+}
+
+START_TEST(block_cache_across_threads)
+{
+    void *blocks[64];
+    pthread_t th;
+    void *from_thread;
+    for (size_t i = 0; i != 64; ++i)
+        memset(blocks[i] = as_crypto__cache_malloc(16 + 8 * i), 7, 16 + 8 * i);
+    ck_assert_int_eq(pthread_create(&th, NULL, free_on_other_thread, blocks), 0);
+    ck_assert_int_eq(pthread_join(th, &from_thread), 0);
+    as_crypto__cache_free(from_thread); /* a block of an ended thread, freed here */
+    /* OpenSSL was used by this process already: the allocator can no longer be changed, and says so */
+    uint8_t d[AS_SHA256_LEN];
+    as_sha256("x", 1, d);
+    ck_assert_int_eq(as_crypto_mem_init(), -1);
+}
+END_TEST
+
 static Suite *crypto_suite(void)
 {
     Suite *s = suite_create("crypto");
@@ -1060,6 +1190,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_b64url_roundtrip);
     tcase_add_test(tc, public_encoder_agrees);
     tcase_add_test(tc, test_b64url_rejects);
+    tcase_add_test(tc, decoder_agrees_with_a_reference);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("primitives");
@@ -1068,6 +1199,8 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_memeq_wipe_random);
     tcase_add_test(tc, test_random_draws_and_fork);
     tcase_add_test(tc, test_alg_parse);
+    tcase_add_test(tc, block_cache_sizes_and_reuse);
+    tcase_add_test(tc, block_cache_across_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("jws");

@@ -106,6 +106,58 @@ START_TEST(single_audience_is_a_string_and_client_tokens_have_no_ver)
 }
 END_TEST
 
+/** The header of `token` (decoded JSON). */
+static json_t *header_of(const char *token)
+{
+    return decode_part(token, strchr(token, '.') - token);
+}
+
+START_TEST(header_follows_key_kid_and_type)
+{
+    /* headers are kept per thread between tokens: each token still gets the header of its own key, kid and type,
+     * whatever came before (a new key, the same kid on another algorithm, an id_token in between, an overlong kid) */
+    as_key_t *es, *ed;
+    char *t;
+    char jti[AS_JTI_LEN + 1], longkid[200];
+    const char *auds[] = {"api"};
+    as_access_claims_t c = {.issuer = "i", .subject = "s", .client_id = "c", .audiences = auds, .num_audiences = 1,
+                            .issued_at = 1, .lifetime = 60};
+    as_id_claims_t id = {.issuer = "i", .subject = "s", .audience = "c", .auth_time = 1, .issued_at = 1, .lifetime = 60};
+    static const struct {
+        int eddsa, id_token;
+        const char *kid;
+    } steps[] = {{0, 0, "kid-1"}, {0, 0, "kid-1"}, {0, 0, "kid-2"}, {1, 0, "kid-2"}, {1, 1, "kid-2"},
+                 {1, 0, "kid-2"}, {0, 0, NULL},    {0, 0, "kid-1"}, {0, 1, "kid-1"}};
+
+    memset(longkid, 'k', sizeof(longkid) - 1);
+    longkid[sizeof(longkid) - 1] = '\0';
+    ck_assert_int_eq(as_key_generate(AS_ALG_ES256, &es), 0);
+    ck_assert_int_eq(as_key_generate(AS_ALG_EDDSA, &ed), 0);
+    for (size_t i = 0; i != sizeof(steps) / sizeof(steps[0]); ++i) {
+        as_key_t *key = steps[i].eddsa ? ed : es;
+        const char *kid = steps[i].kid != NULL ? steps[i].kid : longkid;
+        if (steps[i].id_token)
+            ck_assert_int_eq(as_jwt_mint_id(key, kid, &id, &t), 0);
+        else
+            ck_assert_int_eq(as_jwt_mint_access(key, kid, &c, &t, jti), 0);
+        json_t *h = header_of(t);
+        ck_assert_str_eq(json_string_value(json_object_get(h, "alg")), steps[i].eddsa ? "EdDSA" : "ES256");
+        ck_assert_str_eq(json_string_value(json_object_get(h, "typ")), steps[i].id_token ? "JWT" : "at+jwt");
+        ck_assert_str_eq(json_string_value(json_object_get(h, "kid")), kid);
+        ck_assert_int_eq(json_object_size(h), 3);
+        /* and the signature is over this header */
+        char *dot2 = strrchr(t, '.');
+        uint8_t sig[AS_SIG_MAX];
+        ssize_t siglen = as_b64url_decode(dot2 + 1, strlen(dot2 + 1), sig);
+        ck_assert_int_eq(as_jws_verify(key, t, dot2 - t, sig, siglen), 0);
+        json_decref(h);
+        free(t);
+    }
+    as_key_release(es);
+    as_key_release(ed);
+}
+END_TEST
+
 START_TEST(refresh_successor_is_derived)
 {
     uint8_t key1[AS_REFRESH_KEY_LEN], key2[AS_REFRESH_KEY_LEN], parent[AS_REFRESH_RAW_LEN], a[AS_REFRESH_RAW_LEN],
@@ -238,6 +290,7 @@ END_TEST
 AS_CHECK_MAIN("token",
               mints_es256,
               mints_eddsa,
+              header_follows_key_kid_and_type,
               single_audience_is_a_string_and_client_tokens_have_no_ver,
               refresh_successor_is_derived,
               refresh_text_form,
