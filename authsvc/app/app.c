@@ -434,7 +434,7 @@ int as_app_run(as_app_config_t *cfg)
 
     size_t pw_threads = cfg->pwcheck_threads != 0 ? cfg->pwcheck_threads : (size_t)(ncpu > 0 ? ncpu : 1);
     /* about a second of queued argon2id work per worker; beyond it logins get 503 at once, not after 25 s */
-    app.pwcheck = as_pwcheck_create(pw_threads, pw_threads * 32, 2000);
+    app.pwcheck = as_pwcheck_create(pw_threads, pw_threads * 32, 2000, cfg->pwcheck_nice);
     app.threads = as_calloc(app.num_threads, sizeof(*app.threads));
     for (size_t i = 0; i != app.num_threads; ++i) {
         app.threads[i].app = &app;

@@ -25,6 +25,7 @@ typedef struct st_as_app_config_t {
     size_t db_connections;    /* per event thread */
     uint64_t db_timeout;      /* milliseconds */
     size_t pwcheck_threads;   /* argon2id workers; 0: one per core */
+    int pwcheck_nice;         /* how much lower the workers' CPU priority is than the event threads' (nice steps) */
     size_t max_body;          /* bytes: a larger request body gets 413 */
     int keys_reload_interval; /* seconds between re-reads of the key directory */
     int drain_delay;          /* seconds between SIGTERM (/readyz then says draining) and closing the listeners */

@@ -65,6 +65,9 @@ static const as_opt_t serve_opts[] = {
      .shown_def = "36000 (10 h)", .arg = "SECONDS", .help = "a sign-in ends this long after the password was entered"},
     {.name = "threads", AS_OPT_AT_INT(T, app.num_threads), .min = 0, .max = 256, .def = "0", .shown_def = "0 (one per core)",
      .arg = "N", .help = "event threads, each with its own loop and database connections (0: one per core)"},
+    {.name = "password-workers-nice", AS_OPT_AT_INT(T, app.pwcheck_nice), .min = 0, .max = 19, .def = "10", .arg = "N",
+     .help = "how many nice steps below the event threads the password-hashing (argon2id) threads run: when the CPU is "
+             "short, token, refresh and JWKS requests go first and logins take what is left (0: equal priority)"},
     {.name = "db-connections", AS_OPT_AT_INT(T, app.db_connections), .min = 1, .max = 256, .def = "4", .arg = "N",
      .help = "database connections per event thread"},
     {.name = "db-timeout", AS_OPT_AT_INT(T, app.db_timeout), .min = 1, .max = 600000, .def = "5000", .arg = "MS",

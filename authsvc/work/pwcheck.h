@@ -31,9 +31,11 @@ typedef void (*as_pwcheck_cb)(void *ctx, int err, int match, const char *phc);
  * have at most a quarter of them queued and a username 4; a full queue turns
  * away the newest job of its heaviest source to admit a lighter one. A job
  * that waited more than `max_wait` milliseconds is answered AS_ERR_BUSY
- * without being hashed, and so is a cancelled one.
+ * without being hashed, and so is a cancelled one. The workers run `nice`
+ * steps below the calling thread's priority (0: the same; at most 19 in all):
+ * when the CPU is short, the event threads go first.
  */
-as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending, uint64_t max_wait);
+as_pwcheck_t *as_pwcheck_create(size_t num_threads, size_t max_pending, uint64_t max_wait, int nice);
 
 /** 1 if a job from `source` for `user` would be refused now: answer 503 before doing any other work for it. */
 int as_pwcheck_saturated(as_pwcheck_t *pw, const char *source, const char *user);

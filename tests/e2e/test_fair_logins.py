@@ -57,3 +57,41 @@ class FairPasswordWorkTests(harness.ServiceTestCase):
 
 if __name__ == "__main__":
     harness.main()
+
+
+def thread_priorities(pid):
+    """{thread name: [nice, ...]} of the process's threads, from /proc."""
+    threads = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            name = f.read().strip()
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        threads.setdefault(name, []).append(int(fields[16]))  # field 19 of stat: nice
+    return threads
+
+
+class PasswordWorkerPriorityTests(harness.ServiceTestCase):
+    """When the CPU is short, token and JWKS requests go before argon2id hashing: the workers run at a lower priority."""
+    serve_args = ("--password-workers-nice", "7")
+    clients = [Client("app", grants=["password"], public=True, audiences=["https://api.test"], scope="read")]
+
+    def test_the_workers_run_the_configured_steps_below_the_event_threads(self):
+        threads = thread_priorities(self.server.proc.pid)
+        workers = threads.pop("authsvc-argon2", [])
+        self.assertGreaterEqual(len(workers), 1, f"no argon2 worker thread found among {threads}")
+        others = [nice for nices in threads.values() for nice in nices]
+        base = min(others)
+        self.assertEqual(set(others), {base}, f"the other threads should keep the process's priority: {threads}")
+        self.assertEqual(set(workers), {min(19, base + 7)})
+
+
+class PasswordWorkerDefaultPriorityTests(harness.ServiceTestCase):
+    clients = [Client("app", grants=["password"], public=True, audiences=["https://api.test"], scope="read")]
+
+    def test_by_default_the_workers_run_below_the_event_threads(self):
+        threads = thread_priorities(self.server.proc.pid)
+        workers = threads.pop("authsvc-argon2", [])
+        self.assertGreaterEqual(len(workers), 1)
+        base = min(nice for nices in threads.values() for nice in nices)
+        self.assertTrue(all(nice > base for nice in workers), f"workers {workers}, the rest at {base}")

@@ -41,7 +41,7 @@ static as_pwcheck_job_t *verify(as_pwcheck_t *pw, const char *source, const char
 
 START_TEST(a_source_holds_at_most_a_quarter)
 {
-    as_pwcheck_t *pw = as_pwcheck_create(0, 8, 60000);
+    as_pwcheck_t *pw = as_pwcheck_create(0, 8, 60000, 0);
     ck_assert_ptr_nonnull(verify(pw, "10.0.0.1", "a", 0));
     ck_assert_ptr_nonnull(verify(pw, "10.0.0.1", "b", 1));
     ck_assert(as_pwcheck_saturated(pw, "10.0.0.1", "c"));
@@ -57,7 +57,7 @@ END_TEST
 
 START_TEST(a_username_has_at_most_four)
 {
-    as_pwcheck_t *pw = as_pwcheck_create(0, 64, 60000);
+    as_pwcheck_t *pw = as_pwcheck_create(0, 64, 60000, 0);
     char addr[32];
     for (int i = 0; i != 4; ++i) {
         snprintf(addr, sizeof(addr), "10.0.1.%d", i);
@@ -72,7 +72,7 @@ END_TEST
 
 START_TEST(a_full_queue_turns_away_the_heaviest_source)
 {
-    as_pwcheck_t *pw = as_pwcheck_create(0, 8, 60000);
+    as_pwcheck_t *pw = as_pwcheck_create(0, 8, 60000, 0);
     char addr[32];
     /* four sources, two jobs each: full */
     for (int i = 0; i != 8; ++i) {
@@ -97,7 +97,7 @@ END_TEST
 
 START_TEST(a_cancelled_job_never_calls_back)
 {
-    as_pwcheck_t *pw = as_pwcheck_create(0, 8, 60000);
+    as_pwcheck_t *pw = as_pwcheck_create(0, 8, 60000, 0);
     as_pwcheck_job_t *job = verify(pw, "10.0.3.1", "a", 0);
     as_pwcheck_cancel(job);
     as_pwcheck_dispose(pw);
