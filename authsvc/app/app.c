@@ -74,6 +74,8 @@ typedef struct st_app_thread_t {
     as_client_cache_t *clients;
     as_oauth_ctx_t oauth;
     as_ops_ctx_t ops;
+    h2o_timeout_t release_timeout; /* once a second: OpenSSL's cached blocks back to malloc (crypto/mem.c) */
+    h2o_timeout_entry_t release_entry;
     h2o_timeout_t cleanup_timeout; /* first thread only: periodic housekeeping in the database */
     h2o_timeout_entry_t cleanup_entry;
     h2o_mem_pool_t cleanup_pool;
@@ -137,6 +139,15 @@ static void on_cleanup_timer(h2o_timeout_entry_t *entry)
     as_store_cleanup(thr->db, &thr->cleanup_pool, thr->app->config->oauth.access_ttl, on_cleanup_done, thr, &thr->cleanup_job);
 }
 
+#define TRIM_INTERVAL_SEC 1 /* the process trims its arenas (wait_for_stop), the threads release their caches */
+
+static void on_release_timer(h2o_timeout_entry_t *entry)
+{
+    app_thread_t *thr = H2O_STRUCT_FROM_MEMBER(app_thread_t, release_entry, entry);
+    as_crypto_mem_release();
+    h2o_timeout_link(thr->http.ctx.loop, &thr->release_timeout, &thr->release_entry);
+}
+
 static void *thread_main(void *arg)
 {
     app_thread_t *thr = arg;
@@ -180,6 +191,9 @@ static void *thread_main(void *arg)
         as_http_thread_listen_admin(&thr->http, &app->http, thr->admin_fd);
     }
 
+    h2o_timeout_init(loop, &thr->release_timeout, TRIM_INTERVAL_SEC * 1000);
+    thr->release_entry.cb = on_release_timer;
+    h2o_timeout_link(loop, &thr->release_timeout, &thr->release_entry);
     if (thr == app->threads) {
         /* housekeeping on one thread per instance; several instances doing it too is harmless (bounded deletes) */
         h2o_mem_init_pool(&thr->cleanup_pool);
@@ -199,6 +213,8 @@ static void *thread_main(void *arg)
     /* graceful: accept nothing more, send HTTP/2 GOAWAY, let the requests in flight finish (a rotation already
      * committed still reaches its client), for at most SHUTDOWN_DRAIN_MS */
     as_http_thread_drain(&thr->http, SHUTDOWN_DRAIN_MS);
+    if (h2o_timeout_is_linked(&thr->release_entry))
+        h2o_timeout_unlink(&thr->release_entry);
     if (thr == app->threads) {
         as_pool_cancel(thr->cleanup_job);
         if (h2o_timeout_is_linked(&thr->cleanup_entry))
@@ -333,7 +349,6 @@ static void announce(const app_t *app, size_t num_threads, int port, int tls_por
  * requests. malloc_trim also releases the free pages inside the arenas; this thread calls it once a second, off
  * the event loops (it holds each arena's lock for a moment while it walks the arena's free lists).
  */
-#define TRIM_INTERVAL_SEC 1
 
 /** Waits for signals: SIGHUP and the reload period re-read the keys; SIGTERM and SIGINT end it. */
 static void wait_for_stop(app_t *app, const sigset_t *sigs)
@@ -346,6 +361,7 @@ static void wait_for_stop(app_t *app, const sigset_t *sigs)
         int sig = sigtimedwait(sigs, NULL, &period);
         if (sig < 0) {
             if (errno == EAGAIN) {
+                as_crypto_mem_release(); /* the event threads release theirs on their own timers */
                 malloc_trim(0);
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 if (now.tv_sec >= next_reload.tv_sec) {

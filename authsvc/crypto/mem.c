@@ -148,6 +148,12 @@ static void ossl_free(void *p, const char *file, int line)
 }
 #endif
 
+void as_crypto_mem_release(void)
+{
+    if (!cache.closed)
+        drain(&cache);
+}
+
 int as_crypto_mem_init(void)
 {
 #ifdef AS_MEM_ASAN
