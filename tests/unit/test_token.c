@@ -112,6 +112,16 @@ static json_t *header_of(const char *token)
     return decode_part(token, strchr(token, '.') - token);
 }
 
+/** The token's signature verifies with `key` over its header and payload. */
+static void assert_signed_by(const as_key_t *key, const char *token)
+{
+    const char *dot2 = strrchr(token, '.');
+    uint8_t sig[AS_SIG_MAX];
+    ssize_t siglen = as_b64url_decode(dot2 + 1, strlen(dot2 + 1), sig);
+    ck_assert_int_gt(siglen, 0);
+    ck_assert_int_eq(as_jws_verify(key, token, dot2 - token, sig, siglen), 0);
+}
+
 START_TEST(header_follows_key_kid_and_type)
 {
     /* headers are kept per thread between tokens: each token still gets the header of its own key, kid and type,
@@ -145,11 +155,7 @@ START_TEST(header_follows_key_kid_and_type)
         ck_assert_str_eq(json_string_value(json_object_get(h, "typ")), steps[i].id_token ? "JWT" : "at+jwt");
         ck_assert_str_eq(json_string_value(json_object_get(h, "kid")), kid);
         ck_assert_int_eq(json_object_size(h), 3);
-        /* and the signature is over this header */
-        char *dot2 = strrchr(t, '.');
-        uint8_t sig[AS_SIG_MAX];
-        ssize_t siglen = as_b64url_decode(dot2 + 1, strlen(dot2 + 1), sig);
-        ck_assert_int_eq(as_jws_verify(key, t, dot2 - t, sig, siglen), 0);
+        assert_signed_by(key, t); /* and the signature is over this header */
         json_decref(h);
         free(t);
     }
@@ -230,9 +236,7 @@ static void mint_id_and_check(as_alg_t alg)
     ck_assert_str_eq(json_string_value(json_object_get(p, "at_hash")), expected);
     ck_assert_uint_eq(strlen(expected), alg == AS_ALG_EDDSA ? 43 : 22);
 
-    uint8_t sig[AS_SIG_MAX];
-    ssize_t siglen = as_b64url_decode(dot2 + 1, strlen(dot2 + 1), sig);
-    ck_assert_int_eq(as_jws_verify(key, token, dot2 - token, sig, siglen), 0);
+    assert_signed_by(key, token);
     json_decref(h);
     json_decref(p);
     free(token);
