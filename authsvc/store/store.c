@@ -761,10 +761,23 @@ static void on_batch(void *ctx, int err, const PGresult *res)
     as_store_rotator_t *rot = b->rot;
 
     if (retryable(err, res) && ++b->attempts < 3) {
-        /* the whole statement rolled back: nothing of it was committed, so it is sent again as it was */
+        /* the whole statement rolled back: nothing of it was committed, so it is sent again, without the rotations
+         * cancelled meanwhile (their requests are gone, and their memory with them: their tokens stay unused) */
         as_info("refresh rotation batch of %zu hit %s, sent again", b->n, PQresultErrorField(res, PG_DIAG_SQLSTATE));
-        send_batch(b, rot == NULL ? b->calls[0]->handle : NULL);
-        return;
+        size_t live = 0;
+        for (size_t i = 0; i != b->n; ++i) {
+            if (b->calls[i] != NULL) {
+                b->calls[live] = b->calls[i];
+                b->calls[live]->ord = live;
+                ++live;
+            }
+        }
+        b->n = live;
+        if (live != 0) {
+            send_batch(b, rot == NULL ? b->calls[0]->handle : NULL);
+            return;
+        }
+        /* nobody is left to answer: the batch ends here, with its error logged */
     }
     if ((err = result_err(err, res, "refresh rotation")) == 0) {
         /* the rows name the rotations that succeeded; mark them answered first, then answer everyone */

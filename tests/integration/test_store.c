@@ -346,6 +346,52 @@ START_TEST(batched_rotation_races_within_and_across_batches)
 }
 END_TEST
 
+/* A batch that hits a deadlock or a serialization failure rolls back whole and is sent again; a rotation cancelled
+ * while the first attempt was in flight (its request gone, its memory with it) is left out of the retry, and its
+ * token stays unused. The failure is made once, deterministically, by a trigger on the second batch's first row. */
+START_TEST(batched_rotation_retry_leaves_out_the_cancelled)
+{
+    sql("DROP TRIGGER IF EXISTS fail_once ON refresh_tokens");
+    sql("DROP SEQUENCE IF EXISTS fail_once_seq");
+    sql("CREATE SEQUENCE fail_once_seq");
+    sql("CREATE OR REPLACE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF nextval('fail_once_seq') = 2 THEN RAISE EXCEPTION 'made to fail' USING ERRCODE = '40001'; END IF;"
+        " RETURN NEW; END $$");
+    sql("CREATE TRIGGER fail_once BEFORE UPDATE ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION fail_once()");
+    as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
+    as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
+    uint8_t key[AS_REFRESH_KEY_LEN], first[3][AS_REFRESH_RAW_LEN], old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
+    as_random_bytes(key, sizeof(key));
+    wait_ready(pool);
+    for (int f = 0; f != 3; ++f) {
+        uint8_t succ[AS_REFRESH_RAW_LEN];
+        as_refresh_new(first[f]);
+        create_family(pool, first[f], 1);
+        as_refresh_hash(first[f], old_hash[f]);
+        as_refresh_successor(key, first[f], succ);
+        as_refresh_hash(succ, succ_hash[f]);
+    }
+    done = successes = not_found = other = graces = reuses = 0;
+    /* one in flight at a time: the first goes alone, the other two leave together once it has committed */
+    as_store_rotate(rot, &mem, old_hash[0], "svc", succ_hash[0], 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_t *gone = as_store_rotate(rot, &mem, old_hash[1], "svc", succ_hash[1], 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotate(rot, &mem, old_hash[2], "svc", succ_hash[2], 3600, 60, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 1); /* the first answered; in the same turn of the loop the second batch was sent */
+    ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 2);
+    as_store_rotation_cancel(gone);
+    run_until(&done, 2);
+    ck_assert_int_eq(successes, 2);
+    ck_assert_int_eq(other, 0);
+    ck_assert_int_eq(count("SELECT last_value FROM fail_once_seq"), 3); /* 1: first batch, 2: failed, 3: the retry */
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL"), 2);
+    sql("DROP TRIGGER fail_once ON refresh_tokens");
+    sql("DROP FUNCTION fail_once()");
+    sql("DROP SEQUENCE fail_once_seq");
+    as_store_rotator_close(rot);
+    as_pool_dispose(pool);
+}
+END_TEST
+
 /* A rotation cancelled while it waits is never sent; one cancelled in flight stands but does not call back. */
 START_TEST(batched_rotation_cancel)
 {
@@ -667,6 +713,7 @@ int main(void)
     tcase_add_test(tc, rotation_race_within_grace_shares_one_successor);
     tcase_add_test(tc, batched_rotation_races_within_and_across_batches);
     tcase_add_test(tc, batched_rotation_cancel);
+    tcase_add_test(tc, batched_rotation_retry_leaves_out_the_cancelled);
     tcase_add_test(tc, retry_after_grace_is_reuse);
     tcase_add_test(tc, rotation_refuses_what_it_must);
     tcase_add_test(tc, idle_expiry);
