@@ -346,6 +346,23 @@ START_TEST(batched_rotation_races_within_and_across_batches)
 }
 END_TEST
 
+/** A ready pool's three new families: their first tokens' hashes and their successors'; the counters reset. */
+static void three_families(as_pool_t *pool, uint8_t old_hash[3][AS_SHA256_LEN], uint8_t succ_hash[3][AS_SHA256_LEN])
+{
+    uint8_t key[AS_REFRESH_KEY_LEN];
+    as_random_bytes(key, sizeof(key));
+    wait_ready(pool);
+    for (int f = 0; f != 3; ++f) {
+        uint8_t first[AS_REFRESH_RAW_LEN], succ[AS_REFRESH_RAW_LEN];
+        as_refresh_new(first);
+        create_family(pool, first, 1);
+        as_refresh_hash(first, old_hash[f]);
+        as_refresh_successor(key, first, succ);
+        as_refresh_hash(succ, succ_hash[f]);
+    }
+    done = successes = not_found = other = graces = reuses = 0;
+}
+
 /* A batch that hits a deadlock or a serialization failure rolls back whole and is sent again; a rotation cancelled
  * while the first attempt was in flight (its request gone, its memory with it) is left out of the retry, and its
  * token stays unused. The failure is made once, deterministically, by a trigger on the second batch's first row. */
@@ -360,18 +377,8 @@ START_TEST(batched_rotation_retry_leaves_out_the_cancelled)
     sql("CREATE TRIGGER fail_once BEFORE UPDATE ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION fail_once()");
     as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
     as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
-    uint8_t key[AS_REFRESH_KEY_LEN], first[3][AS_REFRESH_RAW_LEN], old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
-    as_random_bytes(key, sizeof(key));
-    wait_ready(pool);
-    for (int f = 0; f != 3; ++f) {
-        uint8_t succ[AS_REFRESH_RAW_LEN];
-        as_refresh_new(first[f]);
-        create_family(pool, first[f], 1);
-        as_refresh_hash(first[f], old_hash[f]);
-        as_refresh_successor(key, first[f], succ);
-        as_refresh_hash(succ, succ_hash[f]);
-    }
-    done = successes = not_found = other = graces = reuses = 0;
+    uint8_t old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
+    three_families(pool, old_hash, succ_hash);
     /* one in flight at a time: the first goes alone, the other two leave together once it has committed */
     as_store_rotate(rot, &mem, old_hash[0], "svc", succ_hash[0], 3600, 60, NULL, on_refresh, NULL, NULL);
     as_store_rotation_t *gone = as_store_rotate(rot, &mem, old_hash[1], "svc", succ_hash[1], 3600, 60, NULL, on_refresh, NULL, NULL);
@@ -397,18 +404,8 @@ START_TEST(batched_rotation_cancel)
 {
     as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
     as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
-    uint8_t key[AS_REFRESH_KEY_LEN], first[3][AS_REFRESH_RAW_LEN], old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
-    as_random_bytes(key, sizeof(key));
-    wait_ready(pool);
-    for (int f = 0; f != 3; ++f) {
-        uint8_t succ[AS_REFRESH_RAW_LEN];
-        as_refresh_new(first[f]);
-        create_family(pool, first[f], 1);
-        as_refresh_hash(first[f], old_hash[f]);
-        as_refresh_successor(key, first[f], succ);
-        as_refresh_hash(succ, succ_hash[f]);
-    }
-    done = successes = not_found = other = graces = reuses = 0;
+    uint8_t old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
+    three_families(pool, old_hash, succ_hash);
     as_store_rotation_t *in_flight = as_store_rotate(rot, &mem, old_hash[0], "svc", succ_hash[0], 3600, 60, NULL, on_refresh, NULL, NULL);
     as_store_rotation_t *waiting = as_store_rotate(rot, &mem, old_hash[1], "svc", succ_hash[1], 3600, 60, NULL, on_refresh, NULL, NULL);
     as_store_rotate(rot, &mem, old_hash[2], "svc", succ_hash[2], 3600, 60, NULL, on_refresh, NULL, NULL);
