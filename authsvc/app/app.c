@@ -139,7 +139,16 @@ static void on_cleanup_timer(h2o_timeout_entry_t *entry)
     as_store_cleanup(thr->db, &thr->cleanup_pool, thr->app->config->oauth.access_ttl, on_cleanup_done, thr, &thr->cleanup_job);
 }
 
-#define TRIM_INTERVAL_SEC 1 /* the process trims its arenas (wait_for_stop), the threads release their caches */
+/*
+ * Memory: the event threads allocate and free small blocks all the time (OpenSSL inside each signature, h2o, libpq),
+ * each in its own malloc arena. glibc gives back only the free space at the top of an arena, so the holes that
+ * long-lived blocks leave between short-lived ones stay resident and RSS creeps up by megabytes over millions of
+ * requests. malloc_trim also releases the free pages inside the arenas; the main thread calls it once a second
+ * (wait_for_stop), off the event loops (it holds each arena's lock for a moment while it walks the arena's free
+ * lists). Each event thread also hands OpenSSL's cached blocks back to malloc once a second (crypto/mem.c), so that
+ * the pages they sit on can go too.
+ */
+#define TRIM_INTERVAL_SEC 1
 
 static void on_release_timer(h2o_timeout_entry_t *entry)
 {
@@ -341,14 +350,6 @@ static void announce(const app_t *app, size_t num_threads, int port, int tls_por
     printf(", %zu threads, issuer %s\n", num_threads, cfg->oauth.issuer);
     fflush(stdout);
 }
-
-/*
- * Memory: the event threads allocate and free small blocks all the time (OpenSSL inside each signature, h2o, libpq),
- * each in its own malloc arena. glibc gives back only the free space at the top of an arena, so the holes that
- * long-lived blocks leave between short-lived ones stay resident and RSS creeps up by megabytes over millions of
- * requests. malloc_trim also releases the free pages inside the arenas; this thread calls it once a second, off
- * the event loops (it holds each arena's lock for a moment while it walks the arena's free lists).
- */
 
 /** Waits for signals: SIGHUP and the reload period re-read the keys; SIGTERM and SIGINT end it. */
 static void wait_for_stop(app_t *app, const sigset_t *sigs)

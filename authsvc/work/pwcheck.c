@@ -42,7 +42,7 @@ struct st_as_pwcheck_job_t {
 
 struct st_as_pwcheck_t {
     pthread_mutex_t mutex;
-    int nice; /* the workers' priority: this nice value (a thread's own, on Linux) */
+    int nice; /* nice steps the workers run below the thread that created them (per thread, on Linux) */
     pthread_cond_t cond;
     as_pwcheck_job_t *head, **tail;
     size_t pending, max_pending; /* jobs submitted and not yet answered; at most this many */
