@@ -29,7 +29,7 @@ typedef struct st_account_req_t {
     const as_user_t *user;
     const as_client_t *client;
     int64_t new_version;
-    uint8_t refresh[AS_REFRESH_RAW_LEN];
+    as_refresh_token_t refresh;
 } account_req_t;
 
 static void on_dispose(void *p)
@@ -39,7 +39,7 @@ static void on_dispose(void *p)
     as_pwcheck_cancel(ar->pwjob);
     ar->pwjob = NULL;
     as_oauth__bearer_dispose(&ar->bearer);
-    as_wipe(ar->refresh, sizeof(ar->refresh));
+    as_wipe(&ar->refresh, sizeof(ar->refresh));
 }
 
 static void send_result(account_req_t *ar, int with_refresh)
@@ -47,7 +47,7 @@ static void send_result(account_req_t *ar, int with_refresh)
     as_token_response_t r = {.subject = ar->user->id,
                              .token_version = ar->new_version,
                              .scope = ar->bearer.jwt.scope,
-                             .refresh = with_refresh ? ar->refresh : NULL,
+                             .refresh = with_refresh ? &ar->refresh : NULL,
                              .token_version_member = ar->new_version};
     as_oauth_send_tokens(ar->bearer.req, ar->bearer.ctx->config, ar->bearer.keys->set, ar->client, &r);
 }
@@ -76,9 +76,12 @@ static void on_client(void *ctx, int err, const as_client_t *client)
     if (client->grants & AS_GRANT_REFRESH_TOKEN) {
         const as_oauth_config_t *cfg = b->ctx->config;
         uint8_t hash[AS_SHA256_LEN];
-        as_refresh_new(ar->refresh);
-        as_refresh_hash(ar->refresh, hash);
-        as_store_family_create(b->ctx->db, &b->req->pool, ar->user->id, client->client_id, ar->new_version, b->jwt.scope, hash,
+        char family[37];
+        as_refresh_first(cfg->refresh_format, &ar->refresh);
+        as_refresh_hash(&ar->refresh, hash);
+        as_refresh_family_text(&ar->refresh, family);
+        as_store_family_create(b->ctx->db, &b->req->pool, family, cfg->refresh_format, ar->user->id, client->client_id,
+                               ar->new_version, b->jwt.scope, hash,
                                client->refresh_idle_ttl > 0 ? client->refresh_idle_ttl : cfg->refresh_idle_ttl,
                                client->refresh_max_ttl > 0 ? client->refresh_max_ttl : cfg->refresh_max_ttl, on_family_created,
                                ar, &b->job);

@@ -98,13 +98,21 @@ const h2o_iovec_t *as_client_req_require(as_client_req_t *cr, const char *name)
     return v;
 }
 
-as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *token, uint8_t hash[AS_SHA256_LEN], as_jwt_t *jwt)
+as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *token, as_refresh_ref_t *refresh, as_jwt_t *jwt)
 {
-    uint8_t raw[AS_REFRESH_RAW_LEN];
+    as_refresh_token_t t;
     memset(jwt, 0, sizeof(*jwt));
-    if (as_refresh_parse(token->base, token->len, raw) == 0) {
-        as_refresh_hash(raw, hash);
-        as_wipe(raw, sizeof(raw));
+    if (as_refresh_parse(cr->keys->set->refresh_key, token->base, token->len, &t) == 0) {
+        uint8_t *hash = h2o_mem_alloc_pool(&cr->req->pool, AS_SHA256_LEN);
+        as_refresh_hash(&t, hash);
+        *refresh = (as_refresh_ref_t){.hash = hash};
+        if (t.format == 2) {
+            char *family = h2o_mem_alloc_pool(&cr->req->pool, 37);
+            as_refresh_family_text(&t, family);
+            refresh->family_id = family;
+            refresh->gen = t.gen;
+        }
+        as_wipe(&t, sizeof(t));
         return AS_PRESENTED_REFRESH;
     }
     as_jwt_expect_t expect = {.issuer = cr->ctx->config->issuer, .audience = NULL, .now = (int64_t)time(NULL), .leeway = 0};

@@ -77,12 +77,13 @@ void as_client_req_authenticate(as_client_req_t *cr, as_client_authenticated_cb 
 /** What a token presented by a client (to revoke or introspect it) is. */
 typedef enum en_as_presented_t {
     AS_PRESENTED_NEITHER, /* malformed, forged, expired or someone else's issuer */
-    AS_PRESENTED_REFRESH, /* of the refresh-token form: its hash is filled in (whether it exists is the store's to say) */
+    AS_PRESENTED_REFRESH, /* of a refresh-token form (a format-2 tag verified): `refresh` is filled in, in the request's
+                             pool (whether it exists is the store's to say) */
     AS_PRESENTED_ACCESS,  /* an access token whose signature, issuer and expiry hold under the request's key set */
 } as_presented_t;
 
 /** Classifies `token`, filling `hash` (refresh) or `jwt` (access; clear it with as_jwt_clear in every case). */
-as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *token, uint8_t hash[AS_SHA256_LEN], as_jwt_t *jwt);
+as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *token, as_refresh_ref_t *refresh, as_jwt_t *jwt);
 
 /** Cancels the pending job, releases the key set and wipes the secrets the request carried. */
 void as_client_req_dispose(as_client_req_t *cr);

@@ -77,16 +77,16 @@ static void on_refresh_info(void *ctx, int err, const as_refresh_info_t *info)
 static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 {
     introspect_req_t *ir = (introspect_req_t *)cr;
-    uint8_t hash[AS_SHA256_LEN];
+    as_refresh_ref_t refresh;
 
     ir->client = client;
     if ((client->rights & AS_CLIENT_RIGHT_INTROSPECTION) == 0) {
         as_client_req_error(cr, AS_OAUTH_NOT_ALLOWED, "this client may not introspect tokens");
         return;
     }
-    switch (as_client_req_classify(cr, ir->token, hash, &ir->jwt)) {
+    switch (as_client_req_classify(cr, ir->token, &refresh, &ir->jwt)) {
     case AS_PRESENTED_REFRESH:
-        as_store_refresh_info(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_refresh_info, ir, &cr->job);
+        as_store_refresh_info(cr->ctx->db, &cr->req->pool, &refresh, client->client_id, on_refresh_info, ir, &cr->job);
         return;
     case AS_PRESENTED_ACCESS:
         break;

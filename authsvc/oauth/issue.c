@@ -34,7 +34,7 @@ void as_oauth_send_tokens(h2o_req_t *req, const as_oauth_config_t *cfg, const as
         .jti = r->jti,
     };
     char jti[AS_JTI_LEN + 1], *id_token = NULL;
-    char refresh[AS_REFRESH_TOKEN_LEN + 1];
+    char refresh[AS_REFRESH_TEXT_MAX + 1];
     h2o_iovec_t access;
 
     if (as_jwt_mint_access_pool(&req->pool, signer->key, signer->kid, &claims, &access, jti) != 0)
@@ -53,7 +53,7 @@ void as_oauth_send_tokens(h2o_req_t *req, const as_oauth_config_t *cfg, const as
             goto SignFailed;
     }
     if (r->refresh != NULL)
-        as_refresh_format(r->refresh, refresh);
+        as_refresh_format(keys->refresh_key, r->refresh, refresh);
 
     /* every member's length is bounded: the tokens are base64url, the scope was checked (printable ASCII) */
     size_t cap = access.len + (id_token != NULL ? strlen(id_token) : 0) + (r->scope != NULL ? strlen(r->scope) * 6 : 0) +

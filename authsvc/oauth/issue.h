@@ -19,7 +19,7 @@ typedef struct st_as_token_response_t {
     const char *subject;                   /* the user's id, or the client id for client_credentials */
     int64_t token_version;                 /* the user's (the ver claim); 0 for client tokens */
     const char *scope;                     /* granted; "" or NULL: none */
-    const uint8_t *refresh;                /* AS_REFRESH_RAW_LEN bytes of raw refresh token, or NULL */
+    const as_refresh_token_t *refresh;     /* the refresh token, or NULL */
     const char *jti;                       /* the access token's jti when chosen before (a code exchange); NULL: fresh */
     int id_token;                          /* 1: add an id_token (the scope holds openid) */
     const char *nonce;                     /* id_token: from the authorization request, or NULL */

@@ -26,6 +26,7 @@ typedef struct st_as_oauth_config_t {
     int refresh_idle_ttl; /* seconds a refresh token stays valid unused */
     int refresh_max_ttl;  /* seconds a family lives at most */
     int refresh_grace;    /* seconds during which a retry with a just-rotated token gets the same successor */
+    int refresh_format;   /* the token format new refresh-token families are born with: 1 or 2 (token/refresh.h) */
     int client_cache_ttl; /* seconds a client record is reused without asking the database; 0: never */
     int jwks_max_age;     /* seconds verifiers may cache the JWKS */
     int session_idle_ttl; /* seconds an SSO session lives unused */

@@ -37,12 +37,12 @@ static void on_revoked(void *ctx, int err)
 static void on_authenticated(as_client_req_t *cr, const as_client_t *client)
 {
     revoke_req_t *rr = (revoke_req_t *)cr;
-    uint8_t hash[AS_SHA256_LEN];
+    as_refresh_ref_t refresh;
     as_jwt_t jwt;
 
-    as_presented_t kind = as_client_req_classify(cr, rr->token, hash, &jwt);
+    as_presented_t kind = as_client_req_classify(cr, rr->token, &refresh, &jwt);
     if (kind == AS_PRESENTED_REFRESH)
-        as_store_revoke_refresh(cr->ctx->db, &cr->req->pool, hash, client->client_id, on_revoked, rr, &cr->job);
+        as_store_revoke_refresh(cr->ctx->db, &cr->req->pool, &refresh, client->client_id, on_revoked, rr, &cr->job);
     else if (kind == AS_PRESENTED_ACCESS && strcmp(jwt.client_id, client->client_id) == 0)
         as_store_revoke_access(cr->ctx->db, &cr->req->pool, h2o_strdup(&cr->req->pool, jwt.jti, SIZE_MAX).base, jwt.exp,
                                client->client_id, on_revoked, rr, &cr->job);

@@ -46,8 +46,8 @@ typedef struct st_token_req_t {
     const as_user_t *user;
     const char *granted_scope;
     int have_refresh;
-    uint8_t refresh_raw[AS_REFRESH_RAW_LEN];   /* the token presented (refresh grant) */
-    uint8_t issued_raw[AS_REFRESH_RAW_LEN];    /* the refresh token we answer with */
+    as_refresh_token_t presented;              /* the refresh token presented (refresh grant) */
+    as_refresh_token_t issued;                 /* the refresh token we answer with */
     char jti[AS_JTI_LEN + 1];                  /* authorization_code: the access token's, recorded with the code */
 } token_req_t;
 
@@ -57,8 +57,8 @@ static void on_dispose(void *p)
     as_client_req_dispose(&tr->cr);
     as_password_check_cancel(&tr->pw);
     as_store_rotation_cancel(tr->rotation);
-    as_wipe(tr->refresh_raw, sizeof(tr->refresh_raw));
-    as_wipe(tr->issued_raw, sizeof(tr->issued_raw));
+    as_wipe(&tr->presented, sizeof(tr->presented));
+    as_wipe(&tr->issued, sizeof(tr->issued));
 }
 
 static void reply_error(token_req_t *tr, as_oauth_error_t error, const char *description)
@@ -73,7 +73,7 @@ static void issue(token_req_t *tr, const char *subject, int64_t token_version)
     as_token_response_t r = {.subject = subject,
                              .token_version = token_version,
                              .scope = tr->granted_scope,
-                             .refresh = tr->have_refresh ? tr->issued_raw : NULL};
+                             .refresh = tr->have_refresh ? &tr->issued : NULL};
     as_oauth_send_tokens(tr->req, tr->ctx->config, tr->cr.keys->set, tr->client, &r);
 }
 
@@ -116,13 +116,17 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
 static void grant_refresh(token_req_t *tr)
 {
     uint8_t old_hash[AS_SHA256_LEN], new_hash[AS_SHA256_LEN];
+    char family[37];
+    as_refresh_ref_t old = {.hash = old_hash};
     int idle = tr->client->refresh_idle_ttl > 0 ? tr->client->refresh_idle_ttl : tr->ctx->config->refresh_idle_ttl;
 
     if (tr->refresh_token == NULL) {
         reply_error(tr, AS_OAUTH_INVALID_REQUEST, "missing refresh_token");
         return;
     }
-    if (as_refresh_parse(tr->refresh_token->base, tr->refresh_token->len, tr->refresh_raw) != 0) {
+    /* a format-2 token whose tag does not verify was never issued here: refused before any database work */
+    if (as_refresh_parse(tr->cr.keys->set->refresh_key, tr->refresh_token->base, tr->refresh_token->len, &tr->presented) != 0 ||
+        (tr->presented.format == 2 && tr->presented.gen == AS_REFRESH_GEN_MAX)) {
         reply_error(tr, AS_OAUTH_INVALID_GRANT, "the refresh token is invalid, expired, revoked or was already used");
         return;
     }
@@ -134,10 +138,15 @@ static void grant_refresh(token_req_t *tr)
             return;
         }
     }
-    as_refresh_successor(tr->cr.keys->set->refresh_key, tr->refresh_raw, tr->issued_raw);
-    as_refresh_hash(tr->refresh_raw, old_hash);
-    as_refresh_hash(tr->issued_raw, new_hash);
-    tr->rotation = as_store_rotate(tr->ctx->rotator, &tr->req->pool, old_hash, tr->client->client_id, new_hash, idle,
+    as_refresh_next(tr->cr.keys->set->refresh_key, &tr->presented, &tr->issued);
+    as_refresh_hash(&tr->presented, old_hash);
+    as_refresh_hash(&tr->issued, new_hash);
+    if (tr->presented.format == 2) {
+        as_refresh_family_text(&tr->presented, family);
+        old.family_id = family;
+        old.gen = tr->presented.gen;
+    }
+    tr->rotation = as_store_rotate(tr->ctx->rotator, &tr->req->pool, &old, tr->client->client_id, new_hash, idle,
                                    tr->ctx->config->refresh_grace, tr->scope != NULL ? tr->scope->base : NULL, on_rotated, tr,
                                    &tr->cr.job);
 }
@@ -185,12 +194,14 @@ static void on_password_checked(as_password_check_t *check, const as_password_ou
     if (tr->client->grants & AS_GRANT_REFRESH_TOKEN) {
         const as_oauth_config_t *cfg = tr->ctx->config;
         uint8_t hash[AS_SHA256_LEN];
+        char family[37];
         int idle = tr->client->refresh_idle_ttl > 0 ? tr->client->refresh_idle_ttl : cfg->refresh_idle_ttl;
         int max = tr->client->refresh_max_ttl > 0 ? tr->client->refresh_max_ttl : cfg->refresh_max_ttl;
-        as_refresh_new(tr->issued_raw);
-        as_refresh_hash(tr->issued_raw, hash);
-        as_store_family_create(tr->ctx->db, &tr->req->pool, tr->user->id, tr->client->client_id, tr->user->token_version,
-                               tr->granted_scope, hash, idle, max, on_family_created, tr, &tr->cr.job);
+        as_refresh_first(cfg->refresh_format, &tr->issued);
+        as_refresh_hash(&tr->issued, hash);
+        as_refresh_family_text(&tr->issued, family);
+        as_store_family_create(tr->ctx->db, &tr->req->pool, family, cfg->refresh_format, tr->user->id, tr->client->client_id,
+                               tr->user->token_version, tr->granted_scope, hash, idle, max, on_family_created, tr, &tr->cr.job);
         return;
     }
     issue(tr, tr->user->id, tr->user->token_version);
@@ -207,17 +218,6 @@ static void grant_password(token_req_t *tr)
 }
 
 /* --- authorization_code grant ------------------------------------------------------------ */
-
-/** A random (version 4) UUID in text form: the id of the refresh family a code creates. */
-static void new_uuid(char out[37])
-{
-    uint8_t b[16];
-    as_random_bytes(b, sizeof(b));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-             b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
 
 #define BAD_CODE                                                                                                                   \
     "the authorization code is invalid, expired or already used, or was issued for another client, redirect_uri or code_verifier"
@@ -240,7 +240,7 @@ static void on_code_redeemed(void *ctx, int err, const as_code_grant_t *g)
     as_token_response_t r = {.subject = g->user_id,
                              .token_version = g->token_version,
                              .scope = g->scope,
-                             .refresh = tr->have_refresh ? tr->issued_raw : NULL,
+                             .refresh = tr->have_refresh ? &tr->issued : NULL,
                              .jti = tr->jti,
                              .id_token = g->scope != NULL && as_oauth__scope_has(g->scope, "openid"),
                              .nonce = g->nonce,
@@ -284,11 +284,12 @@ static void grant_code(token_req_t *tr)
     as_pkce_s256(tr->code_verifier->base, tr->code_verifier->len, challenge);
     as_jwt_new_jti(tr->jti);
     if (client->grants & AS_GRANT_REFRESH_TOKEN) {
-        new_uuid(family);
-        as_refresh_new(tr->issued_raw);
-        as_refresh_hash(tr->issued_raw, refresh_hash);
+        as_refresh_first(cfg->refresh_format, &tr->issued);
+        as_refresh_hash(&tr->issued, refresh_hash);
+        as_refresh_family_text(&tr->issued, family);
         issue.family_id = family;
         issue.refresh_hash = refresh_hash;
+        issue.refresh_format = cfg->refresh_format;
         tr->have_refresh = 1;
     }
     as_store_code_redeem(tr->ctx->db, &tr->req->pool, code_hash, client->client_id, tr->redirect_uri->base, challenge, &issue,

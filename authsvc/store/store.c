@@ -21,10 +21,13 @@ enum {
     STMT_FAMILY_CREATE,
     STMT_REFRESH_ROTATE,
     STMT_REFRESH_CHECK,
+    STMT_REFRESH_CHECK2,
     STMT_REVOKE_REFRESH,
+    STMT_REVOKE_REFRESH2,
     STMT_REVOKE_ACCESS,
     STMT_ACCESS_STATUS,
     STMT_REFRESH_INFO,
+    STMT_REFRESH_INFO2,
     STMT_FEED,
     STMT_PASSWORD_CHANGE,
     STMT_CLEANUP,
@@ -56,30 +59,46 @@ const as_stmt_t as_store_statements[] = {
                          1},
     [STMT_USER_BY_NAME] = {"user_by_name", USER_SELECT "username = $1", 1},
     [STMT_USER_BY_ID] = {"user_by_id", USER_SELECT "id = $1::uuid", 1},
-    /* $1 user id, $2 client id, $3 token_version seen at login, $4 scope, $5 token hash, $6 idle ttl, $7 absolute ttl */
+    /* $1 user id, $2 client id, $3 token_version seen at login, $4 scope, $5 token hash, $6 idle ttl, $7 absolute ttl,
+     * $8 family id, $9 token format: 2 keeps the token in the family's row (gen 0), 1 in a refresh_tokens row */
     [STMT_FAMILY_CREATE] = {"family_create",
                             "WITH f AS ("
-                            " INSERT INTO refresh_families (user_id, client_id, token_version, scope, expires_at)"
-                            " SELECT u.id, $2, u.token_version, $4, now() + $7::integer * interval '1 second'"
+                            " INSERT INTO refresh_families (id, user_id, client_id, token_version, scope, expires_at, gen, cur_hash,"
+                            " cur_expires)"
+                            " SELECT $8::uuid, u.id, $2, u.token_version, $4, now() + $7::integer * interval '1 second',"
+                            " CASE WHEN $9::integer = 2 THEN 0 END, CASE WHEN $9::integer = 2 THEN $5::bytea END,"
+                            " CASE WHEN $9::integer = 2 THEN now() + least($6::integer, $7::integer) * interval '1 second' END"
                             " FROM users u WHERE u.id = $1::uuid AND u.token_version = $3::bigint AND NOT u.disabled"
-                            " RETURNING id, expires_at)"
-                            " INSERT INTO refresh_tokens (hash, family_id, expires_at)"
+                            " RETURNING id, expires_at, gen),"
+                            " t AS (INSERT INTO refresh_tokens (hash, family_id, expires_at)"
                             " SELECT $5::bytea, f.id, least(now() + $6::integer * interval '1 second', f.expires_at) FROM f"
-                            " RETURNING family_id",
-                            7},
-    /* Rotates a batch of refresh tokens, each row of the arrays one rotation: $1 presented token hash, $2 client
-     * id, $3 successor hash, $4 idle ttl, $5 requested scope or NULL (must lie within the family's, or nothing is
-     * consumed). Consumes and inserts in one statement, one durable commit for the batch: under READ COMMITTED the
-     * second of two racing UPDATEs re-checks `used_at IS NULL` after the first commits, finds it false, and
-     * returns no row. The arrays never hold one hash twice (the rotator sees to it: the successor would be
-     * inserted twice). Returns the ordinal of each rotation that succeeded. */
+                            " WHERE f.gen IS NULL)"
+                            " SELECT id FROM f",
+                            9},
+    /* Rotates a batch of refresh tokens, each row of the arrays one rotation: $1 family id (format 2; NULL: a format-1
+     * token), $2 the presented generation (format 2), $3 presented hash, $4 client id, $5 successor hash, $6 idle
+     * ttl, $7 requested scope or NULL (must lie within the family's, or nothing is consumed). One durable commit for
+     * the batch. Format 2 (migrations/0007): the family's row moves to the successor if it still holds the
+     * presented token; format 1: the token's row is marked used and the successor's inserted. Either way, under
+     * READ COMMITTED the second of two racing UPDATEs re-checks its condition (gen = $2, used_at IS NULL) on the
+     * row the first committed, finds it false, and returns no row. The arrays never hold one hash twice (the
+     * rotator sees to it). Returns the ordinal of each rotation that succeeded. */
     [STMT_REFRESH_ROTATE] = {"refresh_rotate",
-                             "WITH i AS (SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[], $4::integer[], $5::text[])"
-                             " WITH ORDINALITY AS x(old_hash, client_id, new_hash, idle, scope, ord)),"
+                             "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::integer[], $3::bytea[], $4::text[], $5::bytea[],"
+                             " $6::integer[], $7::text[]) WITH ORDINALITY AS x(fid, gen, old_hash, client_id, new_hash, idle, scope, ord)),"
+                             " f2 AS ("
+                             " UPDATE refresh_families f SET gen = f.gen + 1, cur_hash = i.new_hash, rotated_at = now(),"
+                             " cur_expires = least(now() + i.idle * interval '1 second', f.expires_at)"
+                             " FROM i, users u"
+                             " WHERE f.id = i.fid AND f.gen = i.gen AND f.cur_hash = i.old_hash AND f.cur_expires > now()"
+                             " AND f.client_id = i.client_id AND f.revoked_at IS NULL AND f.expires_at > now()"
+                             " AND u.id = f.user_id AND u.token_version = f.token_version AND NOT u.disabled"
+                             " AND (i.scope IS NULL OR string_to_array(i.scope, ' ') <@ string_to_array(f.scope, ' '))"
+                             " RETURNING i.ord, f.user_id, f.scope, f.token_version),"
                              " old AS ("
                              " UPDATE refresh_tokens t SET used_at = now()"
                              " FROM i, refresh_families f JOIN users u ON u.id = f.user_id"
-                             " WHERE t.hash = i.old_hash AND t.used_at IS NULL AND t.expires_at > now()"
+                             " WHERE i.fid IS NULL AND t.hash = i.old_hash AND t.used_at IS NULL AND t.expires_at > now()"
                              " AND f.id = t.family_id AND f.client_id = i.client_id AND f.revoked_at IS NULL AND f.expires_at > now()"
                              " AND u.token_version = f.token_version AND NOT u.disabled"
                              " AND (i.scope IS NULL OR string_to_array(i.scope, ' ') <@ string_to_array(f.scope, ' '))"
@@ -88,8 +107,9 @@ const as_stmt_t as_store_statements[] = {
                              " ins AS ("
                              " INSERT INTO refresh_tokens (hash, family_id, parent_hash, expires_at)"
                              " SELECT new_hash, family_id, old_hash, least(now() + idle * interval '1 second', expires_at) FROM old)"
-                             " SELECT ord, user_id, scope, token_version FROM old",
-                             5},
+                             " SELECT ord, user_id, scope, token_version FROM f2"
+                             " UNION ALL SELECT ord, user_id, scope, token_version FROM old",
+                             7},
     /* Why did a rotation find nothing? Run after STMT_REFRESH_ROTATE returned no row, so its snapshot sees whatever
      * a racing winner committed. $1 presented hash, $2 client id, $3 its successor's hash, $4 grace seconds.
      * The grace rule (README "Refresh tokens"): a retry with the token just rotated gets the same successor while
@@ -124,6 +144,33 @@ const as_stmt_t as_store_statements[] = {
                             " 'revoked', (SELECT count(*) FROM rev)) FROM v WHERE v.verdict = 'reuse')"
                             " SELECT verdict, user_id, scope, token_version, family_id FROM v",
                             4},
+    /* STMT_REFRESH_CHECK for a format-2 token: $1 family id, $2 presented generation, $3 presented hash, $4 client id,
+     * $5 successor hash, $6 grace seconds. The token's tag was verified: it was issued here, so a generation older
+     * than the family's current one is a consumed token presented again. Its successor is unused exactly while it
+     * is the family's current token (gen = $2 + 1): then within the grace window the verdict is grace, as for
+     * format 1; any other older generation is reuse. */
+    [STMT_REFRESH_CHECK2] = {"refresh_check2",
+                             "WITH t AS ("
+                             " SELECT f.id AS family_id, f.gen, f.cur_hash, f.cur_expires, f.rotated_at, f.user_id, f.scope,"
+                             " f.token_version, f.revoked_at, f.expires_at AS family_expires, u.token_version AS current_version,"
+                             " u.disabled FROM refresh_families f JOIN users u ON u.id = f.user_id"
+                             " WHERE f.id = $1::uuid AND f.client_id = $4 AND f.gen IS NOT NULL),"
+                             " v AS (SELECT t.*, CASE"
+                             " WHEN t.revoked_at IS NOT NULL OR t.family_expires <= now() OR t.current_version <> t.token_version"
+                             " OR t.disabled THEN 'invalid'"
+                             " WHEN t.gen = $2::integer AND t.cur_hash = $3::bytea AND t.cur_expires <= now() THEN 'invalid'"
+                             " WHEN t.gen = $2::integer AND t.cur_hash = $3::bytea THEN 'scope'"
+                             " WHEN t.gen = $2::integer + 1 AND t.cur_hash = $5::bytea AND t.cur_expires > now()"
+                             " AND t.rotated_at >= now() - $6::integer * interval '1 second' THEN 'grace'"
+                             " WHEN t.gen > $2::integer THEN 'reuse'"
+                             " ELSE 'invalid' END AS verdict FROM t),"
+                             " rev AS (UPDATE refresh_families f SET revoked_at = now(), revoked_reason = 'reuse' FROM v"
+                             " WHERE v.verdict = 'reuse' AND f.id = v.family_id AND f.revoked_at IS NULL RETURNING f.id),"
+                             " ev AS (INSERT INTO audit_events (kind, user_id, client_id, detail)"
+                             " SELECT 'refresh_token_reuse', v.user_id, $4, jsonb_build_object('family_id', v.family_id,"
+                             " 'revoked', (SELECT count(*) FROM rev)) FROM v WHERE v.verdict = 'reuse')"
+                             " SELECT verdict, user_id, scope, token_version, family_id FROM v",
+                             6},
     /* RFC 7009 for a refresh token: the whole family goes. $1 token hash, $2 the requesting client (only its own). */
     [STMT_REVOKE_REFRESH] = {"revoke_refresh",
                              "WITH t AS (SELECT t.family_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
@@ -134,6 +181,15 @@ const as_stmt_t as_store_statements[] = {
                              " SELECT 'refresh_token_revoked', r.user_id, $2, jsonb_build_object('family_id', r.id) FROM r)"
                              " SELECT count(*) FROM r",
                              2},
+    /* The same for a format-2 token (its tag verified: issued here): $1 family id, $2 its generation, $3 the client. */
+    [STMT_REVOKE_REFRESH2] = {"revoke_refresh2",
+                              "WITH r AS (UPDATE refresh_families f SET revoked_at = now(), revoked_reason = 'revoked_by_client'"
+                              " WHERE f.id = $1::uuid AND f.client_id = $3 AND f.gen >= $2::integer AND f.revoked_at IS NULL"
+                              " RETURNING f.id, f.user_id),"
+                              " a AS (INSERT INTO audit_events (kind, user_id, client_id, detail)"
+                              " SELECT 'refresh_token_revoked', r.user_id, $3, jsonb_build_object('family_id', r.id) FROM r)"
+                              " SELECT count(*) FROM r",
+                              3},
     /* RFC 7009 for an access token: listed by jti until it expires, and announced on the feed. */
     [STMT_REVOKE_ACCESS] = {"revoke_access",
                             "WITH i AS (INSERT INTO revoked_tokens (jti, expires_at, client_id)"
@@ -154,6 +210,15 @@ const as_stmt_t as_store_statements[] = {
                            " WHERE t.hash = $1::bytea AND f.client_id = $2 AND t.used_at IS NULL AND t.expires_at > now()"
                            " AND f.revoked_at IS NULL AND f.expires_at > now() AND u.token_version = f.token_version AND NOT u.disabled",
                            2},
+    /* The same for a format-2 token: $1 family id, $2 generation, $3 hash, $4 client. Live while it is the current one. */
+    [STMT_REFRESH_INFO2] = {"refresh_info2",
+                            "SELECT f.user_id, f.scope, extract(epoch FROM least(f.cur_expires, f.expires_at))::bigint,"
+                            " extract(epoch FROM coalesce(f.rotated_at, f.created_at))::bigint, f.token_version"
+                            " FROM refresh_families f JOIN users u ON u.id = f.user_id"
+                            " WHERE f.id = $1::uuid AND f.gen = $2::integer AND f.cur_hash = $3::bytea AND f.client_id = $4"
+                            " AND f.cur_expires > now() AND f.revoked_at IS NULL AND f.expires_at > now()"
+                            " AND u.token_version = f.token_version AND NOT u.disabled",
+                            4},
     /* The revocation feed since horizon $1 (NULL: a full snapshot). See migrations/0002_revocation.sql. */
     [STMT_FEED] = {"feed",
                    "WITH st AS (SELECT s.compacted_xid, pg_snapshot_xmin(pg_current_snapshot()) AS horizon,"
@@ -260,13 +325,17 @@ const as_stmt_t as_store_statements[] = {
                           " AND s.id = a.session_id AND s.ended_at IS NULL AND s.expires_at > now()"
                           " AND u.token_version = s.token_version AND NOT u.disabled"
                           " RETURNING a.user_id, a.scope, a.nonce, a.session_id, s.auth_time, u.token_version),"
-                          " f AS (INSERT INTO refresh_families (id, user_id, client_id, token_version, scope, expires_at, session_id)"
+                          " f AS (INSERT INTO refresh_families (id, user_id, client_id, token_version, scope, expires_at, session_id,"
+                          " gen, cur_hash, cur_expires)"
                           " SELECT $5::uuid, c.user_id, $2, c.token_version, c.scope, now() + $8::integer * interval '1 second',"
-                          " c.session_id FROM c WHERE $5::uuid IS NOT NULL RETURNING id, expires_at),"
+                          " c.session_id, CASE WHEN $11::integer = 2 THEN 0 END, CASE WHEN $11::integer = 2 THEN $6::bytea END,"
+                          " CASE WHEN $11::integer = 2 THEN now() + least($7::integer, $8::integer) * interval '1 second' END"
+                          " FROM c WHERE $5::uuid IS NOT NULL RETURNING id, expires_at, gen),"
                           " t AS (INSERT INTO refresh_tokens (hash, family_id, expires_at)"
-                          " SELECT $6::bytea, f.id, least(now() + $7::integer * interval '1 second', f.expires_at) FROM f)"
+                          " SELECT $6::bytea, f.id, least(now() + $7::integer * interval '1 second', f.expires_at) FROM f"
+                          " WHERE f.gen IS NULL)"
                           " SELECT user_id, scope, nonce, session_id, floor(extract(epoch FROM auth_time))::bigint, token_version FROM c",
-                          10},
+                          11},
     /* Why did a redemption consume nothing? $1 code hash, $2 client. A used code is a replay: the family and the access
      * token issued from it are revoked (feed entry, audit event) and the statement commits although the request fails. */
     [STMT_CODE_CHECK] = {"code_check",
@@ -417,7 +486,7 @@ static void *row_new(const call_t *c, int *err, const PGresult *res, const char 
 }
 
 /** The most parameters a statement takes. */
-#define MAX_PARAMS 10
+#define MAX_PARAMS 12
 
 /**
  * Queues statement `stmt` for `call` (its callback `on_result`). `kinds` says what follows, one letter a parameter:
@@ -572,22 +641,23 @@ static void on_family_created(void *ctx, int err, const PGresult *res)
     ((as_store_refresh_cb)fc->call.cb)(fc->call.ctx, err, err == 0 ? &fc->result : NULL);
 }
 
-void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
-                            int64_t token_version, const char *scope, const uint8_t token_hash[AS_SHA256_LEN], int idle_ttl,
-                            int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
+void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *family_id, int format, const char *user_id,
+                            const char *client_id, int64_t token_version, const char *scope, const uint8_t token_hash[AS_SHA256_LEN],
+                            int idle_ttl, int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
 {
     family_call_t *fc = h2o_mem_alloc_pool(mem, sizeof(*fc));
     fc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     fc->result = (as_refresh_t){user_id, scope, token_version, AS_REFRESH_ROTATED};
-    send_stmt(pool, STMT_FAMILY_CREATE, on_family_created, fc, handle, "ttlthii", user_id, client_id, token_version, scope,
-              token_hash, idle_ttl, max_ttl);
+    send_stmt(pool, STMT_FAMILY_CREATE, on_family_created, fc, handle, "ttlthiiti", user_id, client_id, token_version, scope,
+              token_hash, idle_ttl, max_ttl, family_id, format);
 }
 
 /*
  * Refresh rotation, in batches. Every rotation goes through STMT_REFRESH_ROTATE over arrays; a rotator (one per
  * event thread) gathers the rotations that arrive while its batches are in flight and sends them together, so
  * that under load one durable commit serves many. A request is answered only from the result of the commit
- * that holds its rotation. A rotation that consumed nothing goes on alone with STMT_REFRESH_CHECK.
+ * that holds its rotation. A rotation that consumed nothing goes on alone with STMT_REFRESH_CHECK (format 1) or
+ * STMT_REFRESH_CHECK2 (format 2).
  */
 typedef struct st_batch_t batch_t;
 
@@ -595,6 +665,8 @@ typedef struct st_rotate_call_t {
     call_t call;
     as_pool_t *pool;
     as_pool_job_t **handle; /* the caller's: set to the check statement's job, if one is needed */
+    char family_id[37];     /* format 2: the family's uuid; "": format 1 */
+    int64_t gen;            /* format 2: the presented generation */
     uint8_t old_hash[AS_SHA256_LEN];
     uint8_t new_hash[AS_SHA256_LEN];
     char client_id[256];
@@ -660,8 +732,12 @@ static void on_checked(void *ctx, int err, const PGresult *res)
 /** Nothing consumed: find out why, in a statement that sees what a racing winner committed. */
 static void check_rotation(rotate_call_t *rc)
 {
-    send_stmt(rc->pool, STMT_REFRESH_CHECK, on_checked, rc, rc->handle, "hthi", rc->old_hash, rc->client_id, rc->new_hash,
-              rc->grace);
+    if (rc->family_id[0] != '\0')
+        send_stmt(rc->pool, STMT_REFRESH_CHECK2, on_checked, rc, rc->handle, "tlhthi", rc->family_id, rc->gen, rc->old_hash,
+                  rc->client_id, rc->new_hash, rc->grace);
+    else
+        send_stmt(rc->pool, STMT_REFRESH_CHECK, on_checked, rc, rc->handle, "hthi", rc->old_hash, rc->client_id, rc->new_hash,
+                  rc->grace);
 }
 
 /** Appends `s` to a PostgreSQL array literal as a quoted element ("" and \ escaped), or NULL. */
@@ -698,12 +774,12 @@ static void on_batch(void *ctx, int err, const PGresult *res);
 /** Sends the rotations of `b` as one statement. */
 static void send_batch(batch_t *b, as_pool_job_t **handle)
 {
-    size_t cap = 16, n = 0;
+    size_t cap = 16;
     for (size_t i = 0; i != b->n; ++i)
         cap += 2 * (2 * AS_SHA256_LEN + 8) + 2 * strlen(b->calls[i]->client_id) + 16 +
                (b->calls[i]->scope != NULL ? 2 * strlen(b->calls[i]->scope) : 4) + 32;
-    char *buf = as_malloc(5 * cap), *arrays[5], *p;
-    for (int a = 0; a != 5; ++a) {
+    char *buf = as_malloc(7 * cap), *arrays[7], *p;
+    for (int a = 0; a != 7; ++a) {
         arrays[a] = p = buf + a * cap;
         *p++ = '{';
         for (size_t i = 0; i != b->n; ++i) {
@@ -712,28 +788,32 @@ static void send_batch(batch_t *b, as_pool_job_t **handle)
                 *p++ = ',';
             switch (a) {
             case 0:
-                p = array_bytea(p, rc->old_hash, AS_SHA256_LEN);
+                p = array_elem(p, rc->family_id[0] != '\0' ? rc->family_id : NULL);
                 break;
             case 1:
-                p = array_elem(p, rc->client_id);
+                p += rc->family_id[0] != '\0' ? sprintf(p, "%lld", (long long)rc->gen) : sprintf(p, "NULL");
                 break;
             case 2:
-                p = array_bytea(p, rc->new_hash, AS_SHA256_LEN);
+                p = array_bytea(p, rc->old_hash, AS_SHA256_LEN);
                 break;
             case 3:
-                p += sprintf(p, "%d", rc->idle);
+                p = array_elem(p, rc->client_id);
                 break;
             case 4:
+                p = array_bytea(p, rc->new_hash, AS_SHA256_LEN);
+                break;
+            case 5:
+                p += sprintf(p, "%d", rc->idle);
+                break;
+            case 6:
                 p = array_elem(p, rc->scope);
                 break;
             }
         }
         *p++ = '}';
         *p = '\0';
-        n += (size_t)(p - arrays[a]);
     }
-    (void)n;
-    as_pool_query(b->pool, STMT_REFRESH_ROTATE, 5, (const char *const *)arrays, NULL, NULL, on_batch, b, handle);
+    as_pool_query(b->pool, STMT_REFRESH_ROTATE, 7, (const char *const *)arrays, NULL, NULL, on_batch, b, handle);
     free(buf);
 }
 
@@ -844,7 +924,7 @@ static void rotator_flush(as_store_rotator_t *rot)
     }
 }
 
-static rotate_call_t *rotate_call_new(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN],
+static rotate_call_t *rotate_call_new(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refresh_ref_t *old,
                                       const char *client_id, const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace,
                                       const char *scope, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
 {
@@ -853,7 +933,10 @@ static rotate_call_t *rotate_call_new(as_pool_t *pool, h2o_mem_pool_t *mem, cons
     rc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     rc->pool = pool;
     rc->handle = handle;
-    memcpy(rc->old_hash, old_hash, AS_SHA256_LEN);
+    if (old->family_id != NULL)
+        snprintf(rc->family_id, sizeof(rc->family_id), "%s", old->family_id);
+    rc->gen = old->gen;
+    memcpy(rc->old_hash, old->hash, AS_SHA256_LEN);
     memcpy(rc->new_hash, new_hash, AS_SHA256_LEN);
     snprintf(rc->client_id, sizeof(rc->client_id), "%s", client_id);
     rc->scope = scope != NULL ? h2o_strdup(mem, scope, SIZE_MAX).base : NULL;
@@ -862,11 +945,11 @@ static rotate_call_t *rotate_call_new(as_pool_t *pool, h2o_mem_pool_t *mem, cons
     return rc;
 }
 
-void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
+void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refresh_ref_t *old, const char *client_id,
                              const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
                              as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    rotate_call_t *rc = rotate_call_new(pool, mem, old_hash, client_id, new_hash, idle_ttl, grace, scope, cb, ctx, handle);
+    rotate_call_t *rc = rotate_call_new(pool, mem, old, client_id, new_hash, idle_ttl, grace, scope, cb, ctx, handle);
     /* a batch of one, in the caller's pool: cancelling the job through `handle` leaves nothing to free */
     batch_t *b = h2o_mem_alloc_pool(mem, offsetof(batch_t, calls) + sizeof(b->calls[0]));
     *b = (batch_t){.rot = NULL, .pool = pool, .n = 1};
@@ -903,11 +986,11 @@ as_store_rotator_stats_t as_store_rotator_stats(const as_store_rotator_t *rot)
     return rot->stats;
 }
 
-as_store_rotation_t *as_store_rotate(as_store_rotator_t *rot, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN],
+as_store_rotation_t *as_store_rotate(as_store_rotator_t *rot, h2o_mem_pool_t *mem, const as_refresh_ref_t *old,
                                      const char *client_id, const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace,
                                      const char *scope, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    rotate_call_t *rc = rotate_call_new(rot->pool, mem, old_hash, client_id, new_hash, idle_ttl, grace, scope, cb, ctx, handle);
+    rotate_call_t *rc = rotate_call_new(rot->pool, mem, old, client_id, new_hash, idle_ttl, grace, scope, cb, ctx, handle);
     rc->rot = rot;
     *rot->pending_tail = rc;
     rot->pending_tail = &rc->next;
@@ -959,10 +1042,14 @@ static void on_done(void *ctx, int err, const PGresult *res)
     ((as_store_done_cb)c->cb)(c->ctx, result_err(err, res, "statement"));
 }
 
-void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refresh_ref_t *token, const char *client_id,
                              as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    send_stmt(pool, STMT_REVOKE_REFRESH, on_done, call_new(mem, (void (*)(void))cb, ctx), handle, "ht", hash, client_id);
+    call_t *c = call_new(mem, (void (*)(void))cb, ctx);
+    if (token->family_id != NULL)
+        send_stmt(pool, STMT_REVOKE_REFRESH2, on_done, c, handle, "tlt", token->family_id, token->gen, client_id);
+    else
+        send_stmt(pool, STMT_REVOKE_REFRESH, on_done, c, handle, "ht", token->hash, client_id);
 }
 
 void as_store_revoke_access(as_pool_t *pool, h2o_mem_pool_t *mem, const char *jti, int64_t exp, const char *client_id,
@@ -1003,10 +1090,15 @@ static void on_refresh_info(void *ctx, int err, const PGresult *res)
     ((as_store_refresh_info_cb)c->cb)(c->ctx, err, info);
 }
 
-void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refresh_ref_t *token, const char *client_id,
                            as_store_refresh_info_cb cb, void *ctx, as_pool_job_t **handle)
 {
-    send_stmt(pool, STMT_REFRESH_INFO, on_refresh_info, call_new(mem, (void (*)(void))cb, ctx), handle, "ht", hash, client_id);
+    call_t *c = call_new(mem, (void (*)(void))cb, ctx);
+    if (token->family_id != NULL)
+        send_stmt(pool, STMT_REFRESH_INFO2, on_refresh_info, c, handle, "tlht", token->family_id, token->gen, token->hash,
+                  client_id);
+    else
+        send_stmt(pool, STMT_REFRESH_INFO, on_refresh_info, c, handle, "ht", token->hash, client_id);
 }
 
 static void on_feed(void *ctx, int err, const PGresult *res)
@@ -1182,9 +1274,9 @@ void as_store_code_redeem(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t ha
     cc->handle = handle;
     memcpy(cc->hash, hash, AS_SHA256_LEN);
     snprintf(cc->client_id, sizeof(cc->client_id), "%s", client_id);
-    send_stmt(pool, STMT_CODE_REDEEM, on_code_redeemed, cc, handle, "htttthiiti", hash, client_id, redirect_uri, challenge,
+    send_stmt(pool, STMT_CODE_REDEEM, on_code_redeemed, cc, handle, "htttthiitii", hash, client_id, redirect_uri, challenge,
               issue->family_id, issue->family_id != NULL ? issue->refresh_hash : NULL, issue->idle_ttl, issue->max_ttl,
-              issue->access_jti, issue->access_ttl);
+              issue->access_jti, issue->access_ttl, issue->refresh_format);
 }
 
 static void on_consent(void *ctx, int err, const PGresult *res)

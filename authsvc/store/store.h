@@ -80,20 +80,34 @@ void as_store_user_by_name(as_pool_t *pool, h2o_mem_pool_t *mem, const char *use
                            as_pool_job_t **handle);
 
 /**
- * Starts a refresh-token family for a login and stores its first token (by
- * hash), in one statement. The family records `token_version`; if the user's
- * version moved on meanwhile (a password change raced the login) or the user was
- * disabled, nothing is stored and the callback gets AS_ERR_CONFLICT.
- * `idle_ttl` and `max_ttl` are seconds.
+ * Starts refresh-token family `family_id` (uuid text) for a login and stores
+ * its first token (by hash), in one statement: in the family's row for
+ * `format` 2, in a refresh_tokens row for format 1 (token/refresh.h). The
+ * family records `token_version`; if the user's version moved on meanwhile (a
+ * password change raced the login) or the user was disabled, nothing is
+ * stored and the callback gets AS_ERR_CONFLICT. `idle_ttl` and `max_ttl` are
+ * seconds.
  */
-void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, const char *client_id,
-                            int64_t token_version, const char *scope, const uint8_t token_hash[AS_SHA256_LEN], int idle_ttl,
-                            int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
+void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *family_id, int format, const char *user_id,
+                            const char *client_id, int64_t token_version, const char *scope, const uint8_t token_hash[AS_SHA256_LEN],
+                            int idle_ttl, int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
 
 /**
- * Consumes the refresh token whose hash is `old_hash` for `client_id` and
- * stores its successor `new_hash` (the hash of the successor derived from the
- * presented token), in one atomic statement: of racing calls exactly one
+ * A presented refresh token as the store finds it: `family_id` (uuid text)
+ * and `gen` for format 2 (NULL and 0 for format 1), and the SHA-256 of its
+ * secret.
+ */
+typedef struct st_as_refresh_ref_t {
+    const char *family_id;
+    int64_t gen;
+    const uint8_t *hash;
+} as_refresh_ref_t;
+
+/**
+ * Consumes the refresh token `old` for `client_id` and stores its successor
+ * `new_hash` (the hash of the successor derived from the presented token; a
+ * format-2 family moves to the next generation), in one atomic statement: of
+ * racing calls exactly one
  * consumes it. A call that consumes nothing then learns why, and succeeds with
  * outcome AS_REFRESH_GRACE if the token was rotated less than `grace` seconds
  * ago and its successor is still unused (the caller answers with that same
@@ -105,7 +119,7 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
  *  - AS_ERR_NOT_FOUND: unknown, expired, of another client, of a revoked
  *    family, of a stale token_version or disabled user.
  */
-void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN], const char *client_id,
+void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refresh_ref_t *old, const char *client_id,
                              const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace, const char *scope,
                              as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
 
@@ -138,7 +152,7 @@ as_store_rotator_stats_t as_store_rotator_stats(const as_store_rotator_t *rot);
  * the job of the statement that follows, if any, as with
  * as_store_refresh_rotate). A rotation cancelled in flight stands.
  */
-as_store_rotation_t *as_store_rotate(as_store_rotator_t *rot, h2o_mem_pool_t *mem, const uint8_t old_hash[AS_SHA256_LEN],
+as_store_rotation_t *as_store_rotate(as_store_rotator_t *rot, h2o_mem_pool_t *mem, const as_refresh_ref_t *old,
                                      const char *client_id, const uint8_t new_hash[AS_SHA256_LEN], int idle_ttl, int grace,
                                      const char *scope, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
 
@@ -169,8 +183,11 @@ typedef void (*as_store_feed_cb)(void *ctx, int err, const as_feed_t *feed);
 void as_store_user_by_id(as_pool_t *pool, h2o_mem_pool_t *mem, const char *user_id, as_store_user_cb cb, void *ctx,
                          as_pool_job_t **handle);
 
-/** Revokes the family of a refresh token of `client_id` (nothing if it is another client's or unknown). */
-void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+/**
+ * Revokes the family of a refresh token of `client_id` (nothing if it is another client's or unknown). Any token
+ * the family ever had will do: for format 2 the caller has verified the token's tag.
+ */
+void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refresh_ref_t *token, const char *client_id,
                              as_store_done_cb cb, void *ctx, as_pool_job_t **handle);
 
 /** Lists an access token's jti as revoked until `exp` (UNIX seconds), and announces it on the feed. */
@@ -186,7 +203,7 @@ void as_store_access_status(as_pool_t *pool, h2o_mem_pool_t *mem, const char *us
                             as_store_flag_cb cb, void *ctx, as_pool_job_t **handle);
 
 /** A live refresh token of `client_id`; AS_ERR_NOT_FOUND when it is not (or not the client's). */
-void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const uint8_t hash[AS_SHA256_LEN], const char *client_id,
+void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refresh_ref_t *token, const char *client_id,
                            as_store_refresh_info_cb cb, void *ctx, as_pool_job_t **handle);
 
 /** The revocation feed after cursor `since` (NULL: a full snapshot). */
@@ -286,6 +303,7 @@ typedef void (*as_store_code_cb)(void *ctx, int err, const as_code_grant_t *gran
 typedef struct st_as_code_issue_t {
     const char *family_id;        /* uuid text of the refresh family to create, or NULL: no refresh token */
     const uint8_t *refresh_hash;  /* its first token's hash (with family_id) */
+    int refresh_format;           /* its tokens' format: 1 or 2 (token/refresh.h) */
     int idle_ttl, max_ttl;        /* its lifetimes, seconds */
     const char *access_jti;       /* the access token about to be signed */
     int access_ttl;

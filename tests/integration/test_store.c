@@ -196,42 +196,93 @@ static int count(const char *q)
     return n;
 }
 
-static void create_family(as_pool_t *pool, const uint8_t raw[AS_REFRESH_RAW_LEN], int64_t version)
-{
+/*
+ * The refresh tests run once per token format (Check loop tests: _i = 0 for format 1, 1 for format 2). A tok_t is
+ * a token as the server would hold it: the token, its hash and the reference the store takes.
+ */
+static int fmt;
+
+typedef struct st_tok_t {
+    as_refresh_token_t t;
     uint8_t hash[AS_SHA256_LEN];
-    as_refresh_hash(raw, hash);
+    char family[37];
+    as_refresh_ref_t ref; /* points into this tok_t: never copy one */
+} tok_t;
+
+static void tok_fill(tok_t *k)
+{
+    as_refresh_hash(&k->t, k->hash);
+    as_refresh_family_text(&k->t, k->family);
+    k->ref = (as_refresh_ref_t){.family_id = k->t.format == 2 ? k->family : NULL, .gen = k->t.gen, .hash = k->hash};
+}
+
+static void tok_first(tok_t *k, int format)
+{
+    as_refresh_first(format, &k->t);
+    tok_fill(k);
+}
+
+static void tok_next(const uint8_t key[AS_REFRESH_KEY_LEN], const tok_t *parent, tok_t *child)
+{
+    as_refresh_next(key, &parent->t, &child->t);
+    tok_fill(child);
+}
+
+/** Rotations committed so far, whatever the format: used format-1 rows, generations of format-2 families. */
+static int rotations_committed(void)
+{
+    return count("SELECT (SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL)"
+                 " + (SELECT coalesce(sum(gen), 0) FROM refresh_families)");
+}
+
+/** Moves every rotation `seconds` into the past, instead of waiting. */
+static void rotations_back(int seconds)
+{
+    char q[256];
+    snprintf(q, sizeof(q), "UPDATE %s SET %s = %s - interval '%d seconds' WHERE %s IS NOT NULL",
+             fmt == 1 ? "refresh_tokens" : "refresh_families", fmt == 1 ? "used_at" : "rotated_at",
+             fmt == 1 ? "used_at" : "rotated_at", seconds, fmt == 1 ? "used_at" : "rotated_at");
+    sql(q);
+}
+
+static void create_family_as(as_pool_t *pool, const tok_t *k, int64_t version)
+{
     done = successes = not_found = other = graces = reuses = 0;
-    as_store_family_create(pool, &mem, "11111111-1111-1111-1111-111111111111", "svc", version, "read write", hash, 3600, 86400,
-                           on_refresh, NULL, NULL);
+    as_store_family_create(pool, &mem, k->family, k->t.format, "11111111-1111-1111-1111-111111111111", "svc", version, "read write",
+                           k->hash, 3600, 86400, on_refresh, NULL, NULL);
     run_until(&done, 1);
+}
+
+static void create_family(as_pool_t *pool, const tok_t *k, int64_t version)
+{
+    create_family_as(pool, k, version);
 }
 
 START_TEST(rotation_race_has_one_winner)
 {
     /* many connections, so that the statements really run concurrently in the server */
     as_pool_t *pool = new_pool(conninfo, 8, 10000, NULL, 0);
-    uint8_t key[AS_REFRESH_KEY_LEN], first[AS_REFRESH_RAW_LEN];
-    as_random_bytes(key, sizeof(key));
+    tok_t first;
+    fmt = _i + 1;
     wait_ready(pool);
-    as_refresh_new(first);
-    create_family(pool, first, 1);
+    tok_first(&first, fmt);
+    create_family(pool, &first, 1);
     ck_assert_int_eq(successes, 1);
 
-    uint8_t old_hash[AS_SHA256_LEN];
-    as_refresh_hash(first, old_hash);
     done = successes = not_found = other = 0;
     for (int i = 0; i != 50; ++i) {
         /* every racer presents the same token; give each a distinct successor to see any double win */
-        uint8_t succ[AS_REFRESH_RAW_LEN], succ_hash[AS_SHA256_LEN];
-        as_refresh_new(succ);
-        as_refresh_hash(succ, succ_hash);
-        as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 0, NULL, on_refresh, NULL, NULL);
+        tok_t succ;
+        tok_first(&succ, fmt);
+        as_store_refresh_rotate(pool, &mem, &first.ref, "svc", succ.hash, 3600, 0, NULL, on_refresh, NULL, NULL);
     }
     run_until(&done, 50);
     ck_assert_int_eq(successes, 1);
     ck_assert_int_eq(not_found, 49);
     ck_assert_int_eq(other, 0);
-    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), 1); /* one successor, never two */
+    ck_assert_int_eq(rotations_committed(), 1); /* one successor, never two */
+    if (fmt == 1)
+        ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), 1);
     /* without a grace window the losers are indistinguishable from a thief: the family is revoked */
     ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_reason = 'reuse'"), 1);
     ck_assert_int_ge(count("SELECT count(*) FROM audit_events WHERE kind = 'refresh_token_reuse'"), 1);
@@ -243,38 +294,34 @@ END_TEST
 START_TEST(rotation_race_within_grace_shares_one_successor)
 {
     as_pool_t *pool = new_pool(conninfo, 8, 10000, NULL, 0);
-    uint8_t key[AS_REFRESH_KEY_LEN], first[AS_REFRESH_RAW_LEN], succ[AS_REFRESH_RAW_LEN];
-    uint8_t old_hash[AS_SHA256_LEN], succ_hash[AS_SHA256_LEN];
+    uint8_t key[AS_REFRESH_KEY_LEN];
+    tok_t first, succ, third, fourth;
+    fmt = _i + 1;
     as_random_bytes(key, sizeof(key));
     wait_ready(pool);
-    as_refresh_new(first);
-    create_family(pool, first, 1);
-    as_refresh_hash(first, old_hash);
-    as_refresh_successor(key, first, succ);
-    as_refresh_hash(succ, succ_hash);
+    tok_first(&first, fmt);
+    create_family(pool, &first, 1);
+    tok_next(key, &first, &succ);
     done = successes = not_found = other = graces = reuses = 0;
     for (int i = 0; i != 50; ++i)
-        as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+        as_store_refresh_rotate(pool, &mem, &first.ref, "svc", succ.hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     run_until(&done, 50);
     ck_assert_int_eq(successes, 50);
     ck_assert_int_eq(graces, 49);
-    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), 1);
+    ck_assert_int_eq(rotations_committed(), 1);
     ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_at IS NOT NULL"), 0);
 
     /* once the successor itself is used, presenting the first token again is reuse: the family dies,
      * and with it the newest token */
-    uint8_t third[AS_REFRESH_RAW_LEN], third_hash[AS_SHA256_LEN], fourth[AS_REFRESH_RAW_LEN], fourth_hash[AS_SHA256_LEN];
-    as_refresh_successor(key, succ, third);
-    as_refresh_hash(third, third_hash);
-    as_store_refresh_rotate(pool, &mem, succ_hash, "svc", third_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    tok_next(key, &succ, &third);
+    as_store_refresh_rotate(pool, &mem, &succ.ref, "svc", third.hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     run_until(&done, 51);
     ck_assert_int_eq(successes, 51);
-    as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, &first.ref, "svc", succ.hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     run_until(&done, 52);
     ck_assert_int_eq(reuses, 1);
-    as_refresh_successor(key, third, fourth);
-    as_refresh_hash(fourth, fourth_hash);
-    as_store_refresh_rotate(pool, &mem, third_hash, "svc", fourth_hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    tok_next(key, &third, &fourth);
+    as_store_refresh_rotate(pool, &mem, &third.ref, "svc", fourth.hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     run_until(&done, 53);
     ck_assert_int_eq(successes, 51);
     ck_assert_int_eq(not_found, 2);
@@ -282,7 +329,6 @@ START_TEST(rotation_race_within_grace_shares_one_successor)
 }
 END_TEST
 
-/* Outside the window a retry is reuse, even while the successor is unused. */
 /* The rotator commits rotations in batches; every race keeps exactly its one-at-a-time outcome, whether the racers
  * land in one batch (where the rotator must keep a hash out twice) or in batches in flight together. */
 START_TEST(batched_rotation_races_within_and_across_batches)
@@ -290,29 +336,27 @@ START_TEST(batched_rotation_races_within_and_across_batches)
     enum { FAMILIES = 30, RACERS = 3 };
     as_pool_t *pool = new_pool(conninfo, 8, 10000, NULL, 0);
     as_store_rotator_t *rot = as_store_rotator_create(pool, 2, 64);
-    uint8_t key[AS_REFRESH_KEY_LEN], first[FAMILIES][AS_REFRESH_RAW_LEN], old_hash[FAMILIES][AS_SHA256_LEN],
-        succ_hash[FAMILIES][AS_SHA256_LEN];
+    uint8_t key[AS_REFRESH_KEY_LEN];
+    static tok_t first[FAMILIES], succ[FAMILIES];
+    fmt = _i + 1;
     as_random_bytes(key, sizeof(key));
     wait_ready(pool);
     for (int f = 0; f != FAMILIES; ++f) {
-        uint8_t succ[AS_REFRESH_RAW_LEN];
-        as_refresh_new(first[f]);
-        create_family(pool, first[f], 1);
-        as_refresh_hash(first[f], old_hash[f]);
-        as_refresh_successor(key, first[f], succ);
-        as_refresh_hash(succ, succ_hash[f]);
+        tok_first(&first[f], fmt);
+        create_family(pool, &first[f], 1);
+        tok_next(key, &first[f], &succ[f]);
     }
     done = successes = not_found = other = graces = reuses = 0;
     /* every family raced by three tabs, interleaved, all submitted before the loop runs: the first batch goes out
      * alone, the rest pile up and leave in batches, a token never twice in one */
     for (int r = 0; r != RACERS; ++r)
         for (int f = 0; f != FAMILIES; ++f)
-            as_store_rotate(rot, &mem, old_hash[f], "svc", succ_hash[f], 3600, 60, NULL, on_refresh, NULL, NULL);
+            as_store_rotate(rot, &mem, &first[f].ref, "svc", succ[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     run_until(&done, FAMILIES * RACERS);
     ck_assert_int_eq(other, 0);
     ck_assert_int_eq(successes, FAMILIES * RACERS);
     ck_assert_int_eq(graces, FAMILIES * (RACERS - 1)); /* one rotation per family, the others got the same successor */
-    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), FAMILIES);
+    ck_assert_int_eq(rotations_committed(), FAMILIES);
     ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_at IS NOT NULL"), 0);
     as_store_rotator_stats_t st = as_store_rotator_stats(rot);
     ck_assert_uint_lt(st.batches, FAMILIES * RACERS); /* batching happened */
@@ -321,17 +365,15 @@ START_TEST(batched_rotation_races_within_and_across_batches)
 
     /* without a grace window, the racers that lose are reuse: each family revoked, exactly one winner each */
     for (int f = 0; f != FAMILIES; ++f) {
-        as_refresh_new(first[f]);
-        create_family(pool, first[f], 1);
-        as_refresh_hash(first[f], old_hash[f]);
+        tok_first(&first[f], fmt);
+        create_family(pool, &first[f], 1);
     }
     done = successes = not_found = other = graces = reuses = 0;
     for (int r = 0; r != RACERS; ++r) {
         for (int f = 0; f != FAMILIES; ++f) {
-            uint8_t succ[AS_REFRESH_RAW_LEN], h[AS_SHA256_LEN];
-            as_refresh_new(succ);
-            as_refresh_hash(succ, h);
-            as_store_rotate(rot, &mem, old_hash[f], "svc", h, 3600, 0, NULL, on_refresh, NULL, NULL);
+            tok_t other_succ;
+            tok_first(&other_succ, fmt);
+            as_store_rotate(rot, &mem, &first[f].ref, "svc", other_succ.hash, 3600, 0, NULL, on_refresh, NULL, NULL);
         }
     }
     run_until(&done, FAMILIES * RACERS);
@@ -346,19 +388,62 @@ START_TEST(batched_rotation_races_within_and_across_batches)
 }
 END_TEST
 
-/** A ready pool's three new families: their first tokens' hashes and their successors'; the counters reset. */
-static void three_families(as_pool_t *pool, uint8_t old_hash[3][AS_SHA256_LEN], uint8_t succ_hash[3][AS_SHA256_LEN])
+/* Both formats in the same batches (a rolling upgrade: format-1 families live on beside new format-2 ones), raced
+ * across generations: each rotation has its one-at-a-time outcome, whichever format its family has. */
+START_TEST(batched_rotation_mixes_formats)
+{
+    enum { FAMILIES = 20 };
+    as_pool_t *pool = new_pool(conninfo, 4, 10000, NULL, 0);
+    as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
+    uint8_t key[AS_REFRESH_KEY_LEN];
+    static tok_t first[FAMILIES], second[FAMILIES], third[FAMILIES];
+    as_random_bytes(key, sizeof(key));
+    wait_ready(pool);
+    for (int f = 0; f != FAMILIES; ++f) {
+        tok_first(&first[f], 1 + f % 2);
+        create_family_as(pool, &first[f], 1);
+        ck_assert_int_eq(successes, 1);
+        tok_next(key, &first[f], &second[f]);
+        tok_next(key, &second[f], &third[f]);
+    }
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE gen = 0"), FAMILIES / 2);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens"), FAMILIES / 2);
+    done = successes = not_found = other = graces = reuses = 0;
+    for (int f = 0; f != FAMILIES; ++f)
+        as_store_rotate(rot, &mem, &first[f].ref, "svc", second[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    run_until(&done, FAMILIES);
+    ck_assert_int_eq(successes, FAMILIES);
+    ck_assert_int_eq(graces, 0);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE gen = 1"), FAMILIES / 2);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NULL"), FAMILIES / 2);
+    /* the second generation, each followed by its parent again: the parent is checked once the batch that holds
+     * it has committed, when its successor has been used (in that batch or before): reuse, for either format */
+    for (int f = 0; f != FAMILIES; ++f) {
+        as_store_rotate(rot, &mem, &second[f].ref, "svc", third[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+        as_store_rotate(rot, &mem, &first[f].ref, "svc", second[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    }
+    run_until(&done, 3 * FAMILIES);
+    ck_assert_int_eq(other, 0);
+    ck_assert_int_eq(successes, 2 * FAMILIES);
+    ck_assert_int_eq(reuses, FAMILIES);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_reason = 'reuse'"), FAMILIES);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE gen = 2"), FAMILIES / 2);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL"), FAMILIES);
+    as_store_rotator_close(rot);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+/** A ready pool's three new families: their first tokens and successors; the counters reset. */
+static void three_families(as_pool_t *pool, tok_t first[3], tok_t succ[3])
 {
     uint8_t key[AS_REFRESH_KEY_LEN];
     as_random_bytes(key, sizeof(key));
     wait_ready(pool);
     for (int f = 0; f != 3; ++f) {
-        uint8_t first[AS_REFRESH_RAW_LEN], succ[AS_REFRESH_RAW_LEN];
-        as_refresh_new(first);
-        create_family(pool, first, 1);
-        as_refresh_hash(first, old_hash[f]);
-        as_refresh_successor(key, first, succ);
-        as_refresh_hash(succ, succ_hash[f]);
+        tok_first(&first[f], fmt);
+        create_family(pool, &first[f], 1);
+        tok_next(key, &first[f], &succ[f]);
     }
     done = successes = not_found = other = graces = reuses = 0;
 }
@@ -368,21 +453,24 @@ static void three_families(as_pool_t *pool, uint8_t old_hash[3][AS_SHA256_LEN], 
  * token stays unused. The failure is made once, deterministically, by a trigger on the second batch's first row. */
 START_TEST(batched_rotation_retry_leaves_out_the_cancelled)
 {
-    sql("DROP TRIGGER IF EXISTS fail_once ON refresh_tokens");
+    char q[256];
+    fmt = _i + 1;
+    const char *table = fmt == 1 ? "refresh_tokens" : "refresh_families";
     sql("DROP SEQUENCE IF EXISTS fail_once_seq");
     sql("CREATE SEQUENCE fail_once_seq");
     sql("CREATE OR REPLACE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
         " IF nextval('fail_once_seq') = 2 THEN RAISE EXCEPTION 'made to fail' USING ERRCODE = '40001'; END IF;"
         " RETURN NEW; END $$");
-    sql("CREATE TRIGGER fail_once BEFORE UPDATE ON refresh_tokens FOR EACH ROW EXECUTE FUNCTION fail_once()");
+    snprintf(q, sizeof(q), "CREATE TRIGGER fail_once BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION fail_once()", table);
+    sql(q);
     as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
     as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
-    uint8_t old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
-    three_families(pool, old_hash, succ_hash);
+    static tok_t first[3], succ[3];
+    three_families(pool, first, succ);
     /* one in flight at a time: the first goes alone, the other two leave together once it has committed */
-    as_store_rotate(rot, &mem, old_hash[0], "svc", succ_hash[0], 3600, 60, NULL, on_refresh, NULL, NULL);
-    as_store_rotation_t *gone = as_store_rotate(rot, &mem, old_hash[1], "svc", succ_hash[1], 3600, 60, NULL, on_refresh, NULL, NULL);
-    as_store_rotate(rot, &mem, old_hash[2], "svc", succ_hash[2], 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_t *gone = as_store_rotate(rot, &mem, &first[1].ref, "svc", succ[1].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotate(rot, &mem, &first[2].ref, "svc", succ[2].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     run_until(&done, 1); /* the first answered; in the same turn of the loop the second batch was sent */
     ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 2);
     as_store_rotation_cancel(gone);
@@ -390,8 +478,9 @@ START_TEST(batched_rotation_retry_leaves_out_the_cancelled)
     ck_assert_int_eq(successes, 2);
     ck_assert_int_eq(other, 0);
     ck_assert_int_eq(count("SELECT last_value FROM fail_once_seq"), 3); /* 1: first batch, 2: failed, 3: the retry */
-    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL"), 2);
-    sql("DROP TRIGGER fail_once ON refresh_tokens");
+    ck_assert_int_eq(rotations_committed(), 2);
+    snprintf(q, sizeof(q), "DROP TRIGGER fail_once ON %s", table);
+    sql(q);
     sql("DROP FUNCTION fail_once()");
     sql("DROP SEQUENCE fail_once_seq");
     as_store_rotator_close(rot);
@@ -404,42 +493,46 @@ START_TEST(batched_rotation_cancel)
 {
     as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
     as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
-    uint8_t old_hash[3][AS_SHA256_LEN], succ_hash[3][AS_SHA256_LEN];
-    three_families(pool, old_hash, succ_hash);
-    as_store_rotation_t *in_flight = as_store_rotate(rot, &mem, old_hash[0], "svc", succ_hash[0], 3600, 60, NULL, on_refresh, NULL, NULL);
-    as_store_rotation_t *waiting = as_store_rotate(rot, &mem, old_hash[1], "svc", succ_hash[1], 3600, 60, NULL, on_refresh, NULL, NULL);
-    as_store_rotate(rot, &mem, old_hash[2], "svc", succ_hash[2], 3600, 60, NULL, on_refresh, NULL, NULL);
+    static tok_t first[3], succ[3];
+    fmt = _i + 1;
+    three_families(pool, first, succ);
+    as_store_rotation_t *in_flight = as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_t *waiting = as_store_rotate(rot, &mem, &first[1].ref, "svc", succ[1].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotate(rot, &mem, &first[2].ref, "svc", succ[2].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     as_store_rotation_cancel(in_flight);
     as_store_rotation_cancel(waiting);
     run_until(&done, 1);
     ck_assert_int_eq(successes, 1);
     /* the first batch (the cancelled token alone) committed before the second was sent */
-    ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL"), 2);
+    ck_assert_int_eq(rotations_committed(), 2);
     ck_assert_int_eq(done, 1);
     as_store_rotator_close(rot);
     as_pool_dispose(pool);
 }
 END_TEST
 
+/* Outside the window a retry is reuse, even while the successor is unused. */
 START_TEST(retry_after_grace_is_reuse)
 {
     as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
-    uint8_t key[AS_REFRESH_KEY_LEN], first[AS_REFRESH_RAW_LEN], succ[AS_REFRESH_RAW_LEN];
-    uint8_t old_hash[AS_SHA256_LEN], succ_hash[AS_SHA256_LEN];
+    uint8_t key[AS_REFRESH_KEY_LEN];
+    tok_t first, succ;
+    fmt = _i + 1;
     as_random_bytes(key, sizeof(key));
-    as_refresh_new(first);
-    create_family(pool, first, 1);
-    as_refresh_hash(first, old_hash);
-    as_refresh_successor(key, first, succ);
-    as_refresh_hash(succ, succ_hash);
+    tok_first(&first, fmt);
+    create_family(pool, &first, 1);
+    tok_next(key, &first, &succ);
     done = successes = not_found = other = graces = reuses = 0;
-    as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 10, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, &first.ref, "svc", succ.hash, 3600, 10, NULL, on_refresh, NULL, NULL);
     run_until(&done, 1);
     ck_assert_int_eq(successes, 1);
-    /* move the rotation 11 seconds into the past rather than waiting */
-    sql("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE used_at IS NOT NULL");
-    as_store_refresh_rotate(pool, &mem, old_hash, "svc", succ_hash, 3600, 10, NULL, on_refresh, NULL, NULL);
+    /* inside the window: the same successor again */
+    as_store_refresh_rotate(pool, &mem, &first.ref, "svc", succ.hash, 3600, 10, NULL, on_refresh, NULL, NULL);
     run_until(&done, 2);
+    ck_assert_int_eq(graces, 1);
+    rotations_back(11);
+    as_store_refresh_rotate(pool, &mem, &first.ref, "svc", succ.hash, 3600, 10, NULL, on_refresh, NULL, NULL);
+    run_until(&done, 3);
     ck_assert_int_eq(reuses, 1);
     ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE revoked_reason = 'reuse'"), 1);
     as_pool_dispose(pool);
@@ -449,39 +542,42 @@ END_TEST
 START_TEST(rotation_refuses_what_it_must)
 {
     as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
-    uint8_t tok[AS_REFRESH_RAW_LEN], h[AS_SHA256_LEN], nh[AS_SHA256_LEN], next[AS_REFRESH_RAW_LEN];
-    as_refresh_new(tok);
-    as_refresh_new(next);
-    as_refresh_hash(tok, h);
-    as_refresh_hash(next, nh);
-    create_family(pool, tok, 1);
+    uint8_t key[AS_REFRESH_KEY_LEN];
+    tok_t tok, next, next2;
+    fmt = _i + 1;
+    as_random_bytes(key, sizeof(key));
+    tok_first(&tok, fmt);
+    tok_next(key, &tok, &next);
+    create_family(pool, &tok, 1);
     ck_assert_int_eq(successes, 1);
 
     /* another client cannot use it, and a scope beyond the family's is refused, both without consuming it */
     done = successes = not_found = scope_refused = 0;
-    as_store_refresh_rotate(pool, &mem, h, "web", nh, 3600, 0, NULL, on_refresh, NULL, NULL);
-    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, 0, "read admin", on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, &tok.ref, "web", next.hash, 3600, 0, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, &tok.ref, "svc", next.hash, 3600, 0, "read admin", on_refresh, NULL, NULL);
     run_until(&done, 2);
     ck_assert_int_eq(not_found, 1);
     ck_assert_int_eq(scope_refused, 1);
+    ck_assert_int_eq(rotations_committed(), 0);
 
     /* a narrower scope is fine */
-    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, 0, "read", on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, &tok.ref, "svc", next.hash, 3600, 0, "read", on_refresh, NULL, NULL);
     run_until(&done, 3);
     ck_assert_int_eq(successes, 1);
 
     /* a password change (token_version bump) kills the family */
     sql("UPDATE users SET token_version = token_version + 1");
-    uint8_t next2[AS_REFRESH_RAW_LEN], nh2[AS_SHA256_LEN];
-    as_refresh_new(next2);
-    as_refresh_hash(next2, nh2);
-    as_store_refresh_rotate(pool, &mem, nh, "svc", nh2, 3600, 0, NULL, on_refresh, NULL, NULL);
+    tok_next(key, &next, &next2);
+    as_store_refresh_rotate(pool, &mem, &next.ref, "svc", next2.hash, 3600, 0, NULL, on_refresh, NULL, NULL);
     run_until(&done, 4);
     ck_assert_int_eq(not_found, 2);
 
     /* a login that raced the change (it saw version 1) stores nothing */
-    create_family(pool, next2, 1);
+    tok_t late;
+    tok_first(&late, fmt);
+    create_family(pool, &late, 1);
     ck_assert_int_eq(not_found, 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families"), 1);
     as_pool_dispose(pool);
 }
 END_TEST
@@ -489,18 +585,22 @@ END_TEST
 START_TEST(idle_expiry)
 {
     as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
-    uint8_t tok[AS_REFRESH_RAW_LEN], h[AS_SHA256_LEN], nh[AS_SHA256_LEN], next[AS_REFRESH_RAW_LEN];
-    as_refresh_new(tok);
-    as_refresh_new(next);
-    as_refresh_hash(tok, h);
-    as_refresh_hash(next, nh);
-    create_family(pool, tok, 1);
+    uint8_t key[AS_REFRESH_KEY_LEN];
+    tok_t tok, next;
+    fmt = _i + 1;
+    as_random_bytes(key, sizeof(key));
+    tok_first(&tok, fmt);
+    tok_next(key, &tok, &next);
+    create_family(pool, &tok, 1);
     /* move the token's expiry into the past instead of waiting for it */
-    sql("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'");
+    sql(fmt == 1 ? "UPDATE refresh_tokens SET expires_at = now() - interval '1 second'"
+                 : "UPDATE refresh_families SET cur_expires = now() - interval '1 second'");
     done = successes = not_found = 0;
-    as_store_refresh_rotate(pool, &mem, h, "svc", nh, 3600, 0, NULL, on_refresh, NULL, NULL);
+    as_store_refresh_rotate(pool, &mem, &tok.ref, "svc", next.hash, 3600, 0, NULL, on_refresh, NULL, NULL);
     run_until(&done, 1);
     ck_assert_int_eq(not_found, 1);
+    ck_assert_int_eq(reuses, 0);
+    ck_assert_int_eq(rotations_committed(), 0);
     as_pool_dispose(pool);
 }
 END_TEST
@@ -516,14 +616,14 @@ static void on_cleaned(void *ctx, int err)
 START_TEST(cleanup_removes_only_what_is_dead)
 {
     as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
-    uint8_t live[AS_REFRESH_RAW_LEN], dead[AS_REFRESH_RAW_LEN];
+    tok_t live, dead;
     int err = 1;
     sql("TRUNCATE revoked_tokens, revocation_events");
     sql("UPDATE revocation_feed_state SET compacted_xid = '0'");
-    as_refresh_new(live);
-    create_family(pool, live, 1);
-    as_refresh_new(dead);
-    create_family(pool, dead, 1);
+    tok_first(&live, 1);
+    create_family(pool, &live, 1);
+    tok_first(&dead, 1);
+    create_family(pool, &dead, 1);
     sql("UPDATE refresh_families SET expires_at = now() - interval '1 second'"
         " WHERE id = (SELECT family_id FROM refresh_tokens ORDER BY created_at DESC LIMIT 1)");
     sql("INSERT INTO revoked_tokens (jti, expires_at) VALUES ('gone', now() - interval '1 second'), ('kept', now() + interval '1 hour')");
@@ -706,14 +806,15 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, client_lookup);
     tcase_add_test(tc, user_lookup);
-    tcase_add_test(tc, rotation_race_has_one_winner);
-    tcase_add_test(tc, rotation_race_within_grace_shares_one_successor);
-    tcase_add_test(tc, batched_rotation_races_within_and_across_batches);
-    tcase_add_test(tc, batched_rotation_cancel);
-    tcase_add_test(tc, batched_rotation_retry_leaves_out_the_cancelled);
-    tcase_add_test(tc, retry_after_grace_is_reuse);
-    tcase_add_test(tc, rotation_refuses_what_it_must);
-    tcase_add_test(tc, idle_expiry);
+    tcase_add_loop_test(tc, rotation_race_has_one_winner, 0, 2);
+    tcase_add_loop_test(tc, rotation_race_within_grace_shares_one_successor, 0, 2);
+    tcase_add_loop_test(tc, batched_rotation_races_within_and_across_batches, 0, 2);
+    tcase_add_test(tc, batched_rotation_mixes_formats);
+    tcase_add_loop_test(tc, batched_rotation_cancel, 0, 2);
+    tcase_add_loop_test(tc, batched_rotation_retry_leaves_out_the_cancelled, 0, 2);
+    tcase_add_loop_test(tc, retry_after_grace_is_reuse, 0, 2);
+    tcase_add_loop_test(tc, rotation_refuses_what_it_must, 0, 2);
+    tcase_add_loop_test(tc, idle_expiry, 0, 2);
     tcase_add_test(tc, cleanup_removes_only_what_is_dead);
     tcase_add_test(tc, form_tokens_are_single_use);
     tcase_add_test(tc, deadline_turns_a_hung_query_into_a_timeout);

@@ -166,36 +166,120 @@ END_TEST
 
 START_TEST(refresh_successor_is_derived)
 {
-    uint8_t key1[AS_REFRESH_KEY_LEN], key2[AS_REFRESH_KEY_LEN], parent[AS_REFRESH_RAW_LEN], a[AS_REFRESH_RAW_LEN],
-        b[AS_REFRESH_RAW_LEN], c[AS_REFRESH_RAW_LEN];
-    as_random_bytes(key1, sizeof(key1));
-    as_random_bytes(key2, sizeof(key2));
-    as_refresh_new(parent);
-    as_refresh_successor(key1, parent, a);
-    as_refresh_successor(key1, parent, b);
-    as_refresh_successor(key2, parent, c);
-    ck_assert_mem_eq(a, b, sizeof(a));  /* a retry gets the same successor */
-    ck_assert_mem_ne(a, c, sizeof(a));  /* which only the holder of the key can compute */
-    ck_assert_mem_ne(a, parent, sizeof(a));
+    uint8_t key1[AS_REFRESH_KEY_LEN], key2[AS_REFRESH_KEY_LEN];
+    as_refresh_token_t parent, a, b, c;
+    for (int format = 1; format <= 2; ++format) {
+        as_random_bytes(key1, sizeof(key1));
+        as_random_bytes(key2, sizeof(key2));
+        as_refresh_first(format, &parent);
+        parent.gen = format == 2 ? 41 : 0;
+        as_refresh_next(key1, &parent, &a);
+        as_refresh_next(key1, &parent, &b);
+        as_refresh_next(key2, &parent, &c);
+        ck_assert_mem_eq(a.secret, b.secret, sizeof(a.secret)); /* a retry gets the same successor */
+        ck_assert_mem_ne(a.secret, c.secret, sizeof(a.secret)); /* which only the holder of the key can compute */
+        ck_assert_mem_ne(a.secret, parent.secret, sizeof(a.secret));
+        ck_assert_int_eq(a.format, format);
+        ck_assert_mem_eq(a.family, parent.family, sizeof(a.family)); /* the same family, the next generation */
+        ck_assert_uint_eq(a.gen, parent.gen + 1);
+    }
 }
 END_TEST
 
-START_TEST(refresh_text_form)
+START_TEST(refresh_first_tokens_differ)
 {
-    uint8_t raw[AS_REFRESH_RAW_LEN], back[AS_REFRESH_RAW_LEN], h1[AS_SHA256_LEN], h2[AS_SHA256_LEN];
-    char text[AS_REFRESH_TOKEN_LEN + 1];
-    as_refresh_new(raw);
-    as_refresh_format(raw, text);
+    as_refresh_token_t a, b;
+    char fa[37], fb[37];
+    as_refresh_first(2, &a);
+    as_refresh_first(2, &b);
+    ck_assert_mem_ne(a.secret, b.secret, sizeof(a.secret));
+    ck_assert_mem_ne(a.family, b.family, sizeof(a.family));
+    ck_assert_uint_eq(a.gen, 0);
+    as_refresh_family_text(&a, fa);
+    as_refresh_family_text(&b, fb);
+    /* uuid text of a version-4 uuid, as PostgreSQL prints it */
+    ck_assert_uint_eq(strlen(fa), 36);
+    ck_assert_int_eq(fa[8], '-');
+    ck_assert_int_eq(fa[14], '4');
+    ck_assert_msg(strchr("89ab", fa[19]) != NULL, "variant bits: %s", fa);
+    ck_assert_str_ne(fa, fb);
+}
+END_TEST
+
+START_TEST(refresh_text_form_1)
+{
+    uint8_t key[AS_REFRESH_KEY_LEN], h1[AS_SHA256_LEN], h2[AS_SHA256_LEN];
+    as_refresh_token_t t, back;
+    char text[AS_REFRESH_TEXT_MAX + 1];
+    as_random_bytes(key, sizeof(key));
+    as_refresh_first(1, &t);
+    as_refresh_format(key, &t, text);
     ck_assert_uint_eq(strlen(text), 43);
-    ck_assert_int_eq(as_refresh_parse(text, strlen(text), back), 0);
-    ck_assert_mem_eq(raw, back, sizeof(raw));
-    as_refresh_hash(raw, h1);
-    as_sha256(raw, sizeof(raw), h2);
+    ck_assert_int_eq(as_refresh_parse(key, text, strlen(text), &back), 0);
+    ck_assert_int_eq(back.format, 1);
+    ck_assert_mem_eq(t.secret, back.secret, sizeof(t.secret));
+    as_refresh_hash(&t, h1);
+    as_sha256(t.secret, sizeof(t.secret), h2);
     ck_assert_mem_eq(h1, h2, sizeof(h1));
-    ck_assert_int_ne(as_refresh_parse(text, 42, back), 0);
+    ck_assert_int_ne(as_refresh_parse(key, text, 42, &back), 0);
     text[5] = '+';
-    ck_assert_int_ne(as_refresh_parse(text, 43, back), 0);
-    ck_assert_int_ne(as_refresh_parse("", 0, back), 0);
+    ck_assert_int_ne(as_refresh_parse(key, text, 43, &back), 0);
+    ck_assert_int_ne(as_refresh_parse(key, "", 0, &back), 0);
+}
+END_TEST
+
+/** The format-2 layout, computed here independently: family ‖ gen (big-endian) ‖ secret ‖ truncated HMAC tag. */
+static void v2_expected(const uint8_t key[AS_REFRESH_KEY_LEN], const as_refresh_token_t *t, uint8_t raw[68])
+{
+    uint8_t msg[16 + 52], mac[32];
+    memcpy(raw, t->family, 16);
+    raw[16] = (uint8_t)(t->gen >> 24), raw[17] = (uint8_t)(t->gen >> 16), raw[18] = (uint8_t)(t->gen >> 8), raw[19] = (uint8_t)t->gen;
+    memcpy(raw + 20, t->secret, 32);
+    memcpy(msg, "authsvc-refresh2", 16);
+    memcpy(msg + 16, raw, 52);
+    as_hmac_sha256(key, AS_REFRESH_KEY_LEN, msg, sizeof(msg), mac);
+    memcpy(raw + 52, mac, 16);
+}
+
+START_TEST(refresh_text_form_2)
+{
+    uint8_t key[AS_REFRESH_KEY_LEN], other[AS_REFRESH_KEY_LEN], raw[68], expect[68];
+    as_refresh_token_t t, back;
+    char text[AS_REFRESH_TEXT_MAX + 1], forged[AS_REFRESH_TEXT_MAX + 1];
+    as_random_bytes(key, sizeof(key));
+    as_random_bytes(other, sizeof(other));
+    as_refresh_first(2, &t);
+    t.gen = 0x01020304;
+    as_refresh_format(key, &t, text);
+    ck_assert_uint_eq(strlen(text), 91);
+    ck_assert_int_eq(as_b64url_decode(text, 91, raw), 68);
+    v2_expected(key, &t, expect);
+    ck_assert_mem_eq(raw, expect, sizeof(raw));
+
+    ck_assert_int_eq(as_refresh_parse(key, text, 91, &back), 0);
+    ck_assert_int_eq(back.format, 2);
+    ck_assert_uint_eq(back.gen, 0x01020304);
+    ck_assert_mem_eq(back.family, t.family, sizeof(t.family));
+    ck_assert_mem_eq(back.secret, t.secret, sizeof(t.secret));
+
+    /* issued under another key, or any byte changed: never issued here */
+    ck_assert_int_ne(as_refresh_parse(other, text, 91, &back), 0);
+    for (size_t i = 0; i != sizeof(raw); ++i) {
+        uint8_t changed[68];
+        memcpy(changed, raw, sizeof(changed));
+        changed[i] ^= 0x01;
+        as_b64url_encode(changed, sizeof(changed), forged);
+        ck_assert_msg(as_refresh_parse(key, forged, 91, &back) != 0, "byte %zu changed and still accepted", i);
+    }
+    ck_assert_int_ne(as_refresh_parse(key, text, 90, &back), 0);
+
+    /* a generation past what the database column holds is refused even with a good tag */
+    t.gen = (uint32_t)AS_REFRESH_GEN_MAX + 1;
+    as_refresh_format(key, &t, text);
+    ck_assert_int_ne(as_refresh_parse(key, text, 91, &back), 0);
+    t.gen = AS_REFRESH_GEN_MAX;
+    as_refresh_format(key, &t, text);
+    ck_assert_int_eq(as_refresh_parse(key, text, 91, &back), 0);
 }
 END_TEST
 
@@ -297,7 +381,9 @@ AS_CHECK_MAIN("token",
               header_follows_key_kid_and_type,
               single_audience_is_a_string_and_client_tokens_have_no_ver,
               refresh_successor_is_derived,
-              refresh_text_form,
+              refresh_first_tokens_differ,
+              refresh_text_form_1,
+              refresh_text_form_2,
               mints_id_tokens,
               id_token_without_nonce_sid_or_access_token,
               access_token_with_a_chosen_jti)
