@@ -61,8 +61,8 @@ static const as_opt_t serve_opts[] = {
              "reuse, while that successor is unused (0 turns it off)"},
     {.name = "refresh-token-format", AS_OPT_AT_INT(T, app.oauth.refresh_format), .min = 1, .max = 2, .def = "2", .arg = "N",
      .help = "the refresh-token format of new logins: 2 (91 characters; a rotation updates one row) or 1 (43 characters, "
-             "what versions before format 2 issue and read). Set 1 while instances of such a version still serve, then "
-             "2. Tokens already issued keep their format and work either way"},
+             "the only one versions before migration 0007 read: set it while such instances still serve). Tokens already "
+             "issued keep their format and work either way"},
     {.name = "session-idle-ttl", AS_OPT_AT_INT(T, app.oauth.session_idle_ttl), .min = 60, .max = 31536000, .def = "1800",
      .arg = "SECONDS", .help = "a browser's sign-in (SSO session) unused this long ends"},
     {.name = "session-max-ttl", AS_OPT_AT_INT(T, app.oauth.session_max_ttl), .min = 60, .max = 31536000, .def = "36000",

@@ -239,11 +239,13 @@ const as_stmt_t as_store_statements[] = {
                               "SELECT authsvc_revoke_user(u.id, 'password_change', $2, NULL, 'self') FROM users u"
                               " WHERE u.id = $1::uuid AND u.token_version = $3::bigint AND NOT u.disabled",
                               3},
-    /* Bounded housekeeping, short locks: expired families (their tokens cascade), idle-expired tokens, expired
-     * revoked jtis, and feed rows older than $1 seconds (the longest access-token lifetime, plus margin). */
+    /* Bounded housekeeping, short locks: expired families (their tokens cascade; a format-2 family also once its
+     * current token has been idle-expired a day: nothing can use it again), idle-expired tokens, expired revoked
+     * jtis, and feed rows older than $1 seconds (the longest access-token lifetime, plus margin). */
     [STMT_CLEANUP] = {"cleanup",
                       "WITH f AS (DELETE FROM refresh_families WHERE id IN (SELECT id FROM refresh_families"
-                      " WHERE expires_at < now() OR revoked_at < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
+                      " WHERE expires_at < now() OR revoked_at < now() - interval '1 day'"
+                      " OR cur_expires < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
                       " t AS (DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens"
                       " WHERE used_at IS NULL AND expires_at < now() - interval '1 day' LIMIT 1000) RETURNING 1),"
                       " j AS (DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens"
