@@ -616,7 +616,7 @@ static void on_cleaned(void *ctx, int err)
 START_TEST(cleanup_removes_only_what_is_dead)
 {
     as_pool_t *pool = new_pool(conninfo, 1, 5000, NULL, 0);
-    tok_t live, dead;
+    tok_t live, dead, idle2, idle2_recent;
     int err = 1;
     sql("TRUNCATE revoked_tokens, revocation_events");
     sql("UPDATE revocation_feed_state SET compacted_xid = '0'");
@@ -626,6 +626,18 @@ START_TEST(cleanup_removes_only_what_is_dead)
     create_family(pool, &dead, 1);
     sql("UPDATE refresh_families SET expires_at = now() - interval '1 second'"
         " WHERE id = (SELECT family_id FROM refresh_tokens ORDER BY created_at DESC LIMIT 1)");
+    /* format 2: a family whose token has been idle-expired for more than a day goes; one expired an hour ago stays
+     * a little longer (its row is all the check has to say "invalid" rather than "unknown") */
+    tok_first(&idle2, 2);
+    create_family(pool, &idle2, 1);
+    tok_first(&idle2_recent, 2);
+    create_family(pool, &idle2_recent, 1);
+    char q[256];
+    snprintf(q, sizeof(q), "UPDATE refresh_families SET cur_expires = now() - interval '25 hours' WHERE id = '%s'", idle2.family);
+    sql(q);
+    snprintf(q, sizeof(q), "UPDATE refresh_families SET cur_expires = now() - interval '1 hour' WHERE id = '%s'",
+             idle2_recent.family);
+    sql(q);
     sql("INSERT INTO revoked_tokens (jti, expires_at) VALUES ('gone', now() - interval '1 second'), ('kept', now() + interval '1 hour')");
     sql("INSERT INTO revocation_events (kind, subject, min_version, at) VALUES ('subject', 'old', 2, now() - interval '2 days')");
     sql("INSERT INTO revocation_events (kind, subject, min_version) VALUES ('subject', 'new', 3)");
@@ -633,7 +645,11 @@ START_TEST(cleanup_removes_only_what_is_dead)
     as_store_cleanup(pool, &mem, 300, on_cleaned, &err, NULL);
     run_until(&done, 1);
     ck_assert_int_eq(err, 0);
-    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families"), 1);        /* the expired family went */
+    ck_assert_int_eq(count("SELECT count(*) FROM refresh_families WHERE gen IS NULL"), 1); /* the expired family went */
+    snprintf(q, sizeof(q), "SELECT count(*) FROM refresh_families WHERE id = '%s'", idle2.family);
+    ck_assert_int_eq(count(q), 0);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM refresh_families WHERE id = '%s'", idle2_recent.family);
+    ck_assert_int_eq(count(q), 1);
     ck_assert_int_eq(count("SELECT count(*) FROM refresh_tokens"), 1);          /* with its token (cascade) */
     ck_assert_int_eq(count("SELECT count(*) FROM revoked_tokens WHERE jti = 'kept'"), 1);
     ck_assert_int_eq(count("SELECT count(*) FROM revoked_tokens"), 1);
