@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOCAL_CLUSTER = os.path.join(ROOT, "deploy", "local-cluster")
@@ -63,9 +64,17 @@ def load_env(path):
     return env
 
 
-def token_hash(token):
+def stored_form(token):
+    """A SQL row (family uuid, gen, hash) of what the database keeps of a refresh token (authsvc/token/refresh.h):
+    format 1 (32 bytes, the secret): no family, no gen, SHA-256 of the token; format 2 (68 bytes: family 16,
+    generation 4, secret 32, tag 16): its family, its generation, SHA-256 of its secret."""
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    return hashlib.sha256(raw).hexdigest()
+    if len(raw) == 32:
+        return f"(NULL::uuid, NULL::integer, '\\x{hashlib.sha256(raw).hexdigest()}'::bytea)"
+    if len(raw) == 68:
+        return (f"('{uuid.UUID(bytes=raw[0:16])}'::uuid, {int.from_bytes(raw[16:20], 'big')}::integer, "
+                f"'\\x{hashlib.sha256(raw[20:52]).hexdigest()}'::bytea)")
+    raise ValueError(f"not a refresh token of either format: {len(token)} characters")
 
 
 class Event:
@@ -520,9 +529,15 @@ def main():
     bad_finals = [f"{o}: {b}" for o, b in finals if o != "ok"]
     checks.check(not bad_finals, "every client's last acknowledged refresh token still refreshes", "; ".join(bad_finals))
     acknowledged = [t for w in refreshers for t in w.acknowledged]
-    values = ",".join(f"('\\x{token_hash(t)}'::bytea)" for t in acknowledged)
+    # Format 1: the token's own row. Format 2: the family's row holds only its current token; an acknowledged
+    # token is stored if it is the current one (its generation and hash) or a later generation replaced it.
+    values = ",".join(stored_form(t) for t in acknowledged)
     try:
-        stored = int(cluster.psql(f"SELECT count(*) FROM (VALUES {values}) AS a(h) JOIN refresh_tokens r ON r.hash = a.h;"))
+        stored = int(cluster.psql(
+            f"SELECT count(*) FROM (VALUES {values}) AS a(family, gen, h) WHERE CASE WHEN a.family IS NULL "
+            f"THEN EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.hash = a.h) "
+            f"ELSE EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = a.family "
+            f"AND (f.gen > a.gen OR (f.gen = a.gen AND f.cur_hash = a.h))) END;"))
     except RuntimeError as e:
         stored, detail = -1, str(e)
     else:

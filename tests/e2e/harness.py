@@ -10,7 +10,7 @@ with ALPN, many streams on one connection), nghttp, h2load; tokens are checked w
 the server publishes.
 
 Every helper the test files share lives here, once: requests as a client authenticates them, races,
-polling for a condition, refresh-token hashes as the database stores them, JWT and JWKS handling, the
+polling for a condition, refresh tokens of both formats and their database view, JWT and JWKS handling, the
 key directory, and the assertions on RFC 6749 answers.
 
 Environment: AUTHSVC_BIN (the binary), PGHOST/PGPORT/PGUSER (a throwaway cluster, PGUSER a superuser),
@@ -19,6 +19,7 @@ AUTHSVC_PG_CTL (a `stop`/`start` script for that cluster; the outage test fails 
 
 import base64
 import hashlib
+import hmac
 import http.client
 import io
 import json
@@ -35,6 +36,7 @@ import threading
 import time
 import unittest
 import urllib.parse
+import uuid
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -665,21 +667,175 @@ def b64url_encode(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# Refresh tokens (authsvc/token/refresh.h). Format 1: 43 characters, 32 bytes (the secret); one refresh_tokens
+# row per token. Format 2: 91 characters, 68 bytes: family uuid (16) | generation (4, big-endian) | secret (32) |
+# tag (16, HMAC-SHA256(refresh key, "authsvc-refresh2" | the 52 bytes before it), truncated); the family's row
+# holds the current token (gen, cur_hash, cur_expires, rotated_at) and refresh_tokens holds nothing of it.
+# Either way the database stores SHA-256 of the secret, never the token.
+REFRESH_V1_LEN = 43
+REFRESH_V2_LEN = 91
+REFRESH_SECRET_LEN = 32
+REFRESH_TAG_LEN = 16
+_REFRESH_TAG_CONTEXT = b"authsvc-refresh2"
+_REFRESH_NEXT_CONTEXT = b"authsvc-refresh\0"
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+class RefreshToken:
+    """A refresh token taken apart (nothing verified): format (1 or 2), secret; for format 2 also family (the
+    uuid as text), gen, body (the 52 bytes the tag covers) and tag."""
+
+    def __init__(self, text):
+        if not isinstance(text, str) or len(text) not in (REFRESH_V1_LEN, REFRESH_V2_LEN) or not _B64URL.match(text):
+            raise AssertionError(f"not a refresh token of format 1 ({REFRESH_V1_LEN} base64url characters) or 2 "
+                                 f"({REFRESH_V2_LEN}): {text!r}")
+        raw = b64url_decode(text)
+        if b64url_encode(raw) != text:
+            raise AssertionError(f"refresh token is not canonical base64url: {text!r}")
+        self.text = text
+        self.raw = raw
+        if len(raw) == REFRESH_SECRET_LEN:
+            self.format, self.secret = 1, raw
+            self.family = self.gen = self.body = self.tag = None
+        else:
+            self.format = 2
+            self.family = str(uuid.UUID(bytes=raw[0:16]))
+            self.gen = int.from_bytes(raw[16:20], "big")
+            self.secret = raw[20:52]
+            self.body, self.tag = raw[0:52], raw[52:68]
+
+    @property
+    def hash(self):
+        """What the database stores: SHA-256 of the secret, as hex."""
+        return hashlib.sha256(self.secret).hexdigest()
+
+    def __repr__(self):
+        if self.format == 1:
+            return f"<refresh token, format 1, {self.text[:8]}...>"
+        return f"<refresh token, format 2, family {self.family}, gen {self.gen}, {self.text[:8]}...>"
+
+
+def refresh_key(keys_dir):
+    """The server's refresh key: <keys dir>/refresh.key, base64url of 32 bytes on one line."""
+    with open(os.path.join(keys_dir, "refresh.key")) as f:
+        key = b64url_decode(f.read().strip())
+    assert len(key) == 32, f"{keys_dir}/refresh.key does not hold 32 bytes"
+    return key
+
+
+def refresh_tag(key, body):
+    """The tag of a format-2 token whose first 52 bytes are `body`."""
+    return hmac.new(key, _REFRESH_TAG_CONTEXT + body, hashlib.sha256).digest()[:REFRESH_TAG_LEN]
+
+
+def refresh_tag_valid(refresh_token, keys_dir):
+    """True if a format-2 token's tag verifies under the class's refresh key."""
+    token = RefreshToken(refresh_token)
+    assert token.format == 2, f"format-1 tokens have no tag: {token!r}"
+    return hmac.compare_digest(token.tag, refresh_tag(refresh_key(keys_dir), token.body))
+
+
+def refresh_next_secret(key, secret):
+    """The secret of a token's successor: HMAC-SHA256(refresh key, "authsvc-refresh\\0" | the parent's secret)."""
+    return hmac.new(key, _REFRESH_NEXT_CONTEXT + secret, hashlib.sha256).digest()
+
+
+def make_refresh_token_v2(key, family, gen, secret):
+    """A format-2 token with a valid tag: family (uuid text), gen, 32-byte secret."""
+    body = uuid.UUID(family).bytes + gen.to_bytes(4, "big") + secret
+    return b64url_encode(body + refresh_tag(key, body))
+
+
 def refresh_token_hash(refresh_token):
-    """What the database stores of a refresh token: SHA-256 of its 32 raw bytes, as hex."""
-    raw = b64url_decode(refresh_token)
-    assert len(raw) == 32, f"refresh token does not decode to 32 bytes: {refresh_token!r}"
-    return hashlib.sha256(raw).hexdigest()
+    """What the database stores of a refresh token: SHA-256 of its 32-byte secret, as hex (format 1: the whole token
+    is the secret; format 2: the secret inside it)."""
+    return RefreshToken(refresh_token).hash
 
 
 def sql_refresh_hash(refresh_token):
-    """A SQL expression for the stored hash of a refresh token (for WHERE hash = ...)."""
+    """A SQL expression for the stored hash of a refresh token (refresh_tokens.hash, refresh_families.cur_hash)."""
     return f"decode('{refresh_token_hash(refresh_token)}', 'hex')"
 
 
-def unknown_refresh_token():
-    """Well-formed (base64url of 32 bytes) but never issued."""
-    return b64url_encode(secrets.token_bytes(32))
+def sql_refresh_family(refresh_token):
+    """A SQL expression for the id of a token's family (NULL if the database does not know it)."""
+    token = RefreshToken(refresh_token)
+    if token.format == 1:
+        return f"(SELECT family_id FROM refresh_tokens WHERE hash = {sql_refresh_hash(refresh_token)})"
+    return f"(SELECT id FROM refresh_families WHERE id = '{token.family}')"
+
+
+def _sql_v2_current(token, column):
+    """`column` of the family row of a format-2 token while that token is the family's current one, else NULL."""
+    return (f"(SELECT {column} FROM refresh_families WHERE id = '{token.family}' AND gen = {token.gen} "
+            f"AND cur_hash = decode('{token.hash}', 'hex'))")
+
+
+def sql_refresh_current(refresh_token):
+    """A SQL boolean: the token is its family's unused, current one (format 1: its row is unused; format 2: the
+    family's gen is the token's and its cur_hash is the token's). NULL if the database does not know the family
+    (format 2) or the token (format 1). Says nothing of revocation or expiry."""
+    token = RefreshToken(refresh_token)
+    if token.format == 1:
+        return f"(SELECT used_at IS NULL FROM refresh_tokens WHERE hash = {sql_refresh_hash(refresh_token)})"
+    return (f"(SELECT gen = {token.gen} AND cur_hash = decode('{token.hash}', 'hex') FROM refresh_families "
+            f"WHERE id = '{token.family}')")
+
+
+def sql_refresh_expires(refresh_token):
+    """A SQL expression for the token's idle expiry (format 2: only while it is current; NULL otherwise)."""
+    token = RefreshToken(refresh_token)
+    if token.format == 1:
+        return f"(SELECT expires_at FROM refresh_tokens WHERE hash = {sql_refresh_hash(refresh_token)})"
+    return _sql_v2_current(token, "cur_expires")
+
+
+def sql_refresh_issued(refresh_token):
+    """A SQL expression for when the token was issued (format 2: only while it is current; NULL otherwise)."""
+    token = RefreshToken(refresh_token)
+    if token.format == 1:
+        return f"(SELECT created_at FROM refresh_tokens WHERE hash = {sql_refresh_hash(refresh_token)})"
+    return _sql_v2_current(token, "coalesce(rotated_at, created_at)")
+
+
+def sql_refresh_idle_lifetime(refresh_token):
+    """A SQL expression for the token's idle lifetime in seconds (its idle expiry minus its issue)."""
+    return f"extract(epoch FROM {sql_refresh_expires(refresh_token)} - {sql_refresh_issued(refresh_token)})"
+
+
+def sql_expire_refresh_token(refresh_token):
+    """The UPDATE that ends a token's idle lifetime a second ago (format 2: the family's current token's, which it
+    must be)."""
+    token = RefreshToken(refresh_token)
+    if token.format == 1:
+        return (f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' "
+                f"WHERE hash = {sql_refresh_hash(refresh_token)} RETURNING 1")
+    return (f"UPDATE refresh_families SET cur_expires = now() - interval '1 second' WHERE id = '{token.family}' "
+            f"AND gen = {token.gen} AND cur_hash = decode('{token.hash}', 'hex') RETURNING 1")
+
+
+def sql_rotation_back(refresh_token, seconds, *, from_now=False):
+    """The UPDATE that moves the rotation that consumed `refresh_token` `seconds` into the past (from_now: to
+    `seconds` before now()). Format 1: the token's used_at. Format 2: the family's rotated_at, which is the time of
+    its latest rotation: the one that consumed this token while the family is at the token's next generation."""
+    token = RefreshToken(refresh_token)
+    if token.format == 1:
+        base = "now()" if from_now else "used_at"
+        return (f"UPDATE refresh_tokens SET used_at = {base} - interval '{seconds} seconds' "
+                f"WHERE hash = {sql_refresh_hash(refresh_token)} AND used_at IS NOT NULL RETURNING 1")
+    base = "now()" if from_now else "rotated_at"
+    return (f"UPDATE refresh_families SET rotated_at = {base} - interval '{seconds} seconds' "
+            f"WHERE id = '{token.family}' AND gen > {token.gen} RETURNING 1")
+
+
+def unknown_refresh_token(format=1, keys_dir=None):
+    """Well-formed but never issued. Format 1: base64url of 32 random bytes. Format 2 (keys_dir: the class's key
+    directory): a random family that does not exist, generation 0, with a tag that verifies under the server's
+    refresh key, so that only the database can tell it is unknown."""
+    if format == 1:
+        return b64url_encode(secrets.token_bytes(32))
+    assert keys_dir is not None, "a format-2 token needs the refresh key: pass keys_dir"
+    return make_refresh_token_v2(refresh_key(keys_dir), str(uuid.uuid4()), 0, secrets.token_bytes(32))
 
 
 def kid_of(token):
@@ -909,6 +1065,50 @@ class ServiceTestCase(unittest.TestCase):
     def user_id(self, username):
         return self.db.user_id(username)
 
+    # -- refresh tokens in the database (either format; see RefreshToken) --------------------------------
+
+    def refresh_family(self, refresh_token):
+        """The id of the family of a token the database knows."""
+        family = self.db.query(f"SELECT {sql_refresh_family(refresh_token)}")
+        self.assertTrue(family, f"{RefreshToken(refresh_token)!r} is not in the database")
+        return family
+
+    def refresh_is_current(self, refresh_token):
+        """True if the token is its family's unused, current one (revocation and expiry aside)."""
+        value = self.db.query(f"SELECT {sql_refresh_current(refresh_token)}")
+        self.assertIn(value, ("t", "f"), f"{RefreshToken(refresh_token)!r} is not in the database")
+        return value == "t"
+
+    def refresh_idle_lifetime(self, refresh_token):
+        """Seconds from the token's issue to its idle expiry (format 2: of the family's current token)."""
+        value = self.db.query(f"SELECT {sql_refresh_idle_lifetime(refresh_token)}")
+        self.assertTrue(value, f"{RefreshToken(refresh_token)!r} is not a stored (format 2: current) token")
+        return float(value)
+
+    def expire_refresh_token(self, refresh_token):
+        """Ends the token's idle lifetime a second ago (format 2: it must be its family's current token)."""
+        self.assertEqual(self.db.query(sql_expire_refresh_token(refresh_token)), "1",
+                         f"no stored token to expire: {RefreshToken(refresh_token)!r}")
+
+    def move_rotation_back(self, refresh_token, seconds, *, from_now=False):
+        """Moves the rotation that consumed the token `seconds` back (see sql_rotation_back)."""
+        self.assertEqual(self.db.query(sql_rotation_back(refresh_token, seconds, from_now=from_now)), "1",
+                         f"{RefreshToken(refresh_token)!r} has not been rotated")
+
+    def assertRefreshToken(self, refresh_token, *, format=None):
+        """A refresh token as the server issues it: 43 (format 1) or 91 (format 2) base64url characters, a format-2
+        tag that verifies under the class's refresh key. format: the one required. Returns the RefreshToken."""
+        try:
+            token = RefreshToken(refresh_token)
+        except AssertionError as e:
+            raise self.failureException(str(e)) from None
+        if format is not None and token.format != format:
+            raise self.failureException(f"expected a format-{format} refresh token, got {token!r}")
+        if token.format == 2 and os.path.exists(os.path.join(self.keys_dir, "refresh.key")):
+            if not refresh_tag_valid(refresh_token, self.keys_dir):
+                raise self.failureException(f"the tag of {token!r} does not verify under {self.keys_dir}/refresh.key")
+        return token
+
     # -- the key directory ------------------------------------------------------------------------------
 
     @property
@@ -980,8 +1180,8 @@ class ServiceTestCase(unittest.TestCase):
         self.assertIsInstance(body.get("scope"), str, "scope missing" + context)
         if refresh is True:
             self.assertIsInstance(body.get("refresh_token"), str, "refresh_token missing" + context)
-            # DESIGN: at least 256 bits of randomness; base64url of 32 bytes is 43 characters.
-            self.assertGreaterEqual(len(body["refresh_token"]), 43, "refresh_token too short" + context)
+            # DESIGN: at least 256 bits of randomness: a 32-byte secret in either format.
+            self.assertRefreshToken(body["refresh_token"])
         elif refresh is False:
             self.assertNotIn("refresh_token", body, context)
         return body

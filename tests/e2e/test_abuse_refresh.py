@@ -5,11 +5,12 @@ The rule (README "Refresh tokens", the comment on STMT_REFRESH_CHECK): the retry
 while that successor has never been used and at most --refresh-grace seconds (default 60) have passed; after
 that, or once the successor was used, the parent is reuse and the family is revoked (RFC 9700 §4.14.2).
 
-Time moves in the database (used_at is set back), never by sleeping.
+Time moves in the database (the rotation is set back: format 2's rotated_at, format 1's used_at), never by
+sleeping.
 """
 
 import harness
-from harness import API, Client, sql_refresh_hash
+from harness import API, Client
 
 
 class RefreshAfterOutageTests(harness.ServiceTestCase):
@@ -24,8 +25,7 @@ class RefreshAfterOutageTests(harness.ServiceTestCase):
         type(self)._start_server()
 
     def set_back(self, token, seconds):
-        self.db.query(f"UPDATE refresh_tokens SET used_at = used_at - interval '{seconds} seconds' "
-                      f"WHERE hash = {sql_refresh_hash(token)}")
+        self.move_rotation_back(token, seconds)
 
     def test_a_retry_across_a_restart_keeps_the_session(self):
         first = self.password_login("web", "alice")["refresh_token"]

@@ -444,9 +444,7 @@ class AuthorizeTests(AuthorizeCase):
         # the refresh token works, and is bound to the session the code came from
         refreshed = oauth.refresh_token(self.server.url(TOKEN_PATH), refresh_token=token["refresh_token"])
         self.assertIsInstance(refreshed.get("access_token"), str)
-        family_session = self.db.query(f"SELECT session_id FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id"
-                                       f" WHERE t.hash = {harness.sql_refresh_hash(token['refresh_token'])}")
-        self.assertEqual(family_session, claims["sid"])
+        self.assertEqual(self.family_session(token["refresh_token"]), claims["sid"])
         # only hashes are stored: neither the code nor the session cookie appears in the database
         cookie = browser.cookie(self.session_cookie)
         self.assertEqual(len(harness.b64url_decode(cookie)), 32)
@@ -514,8 +512,7 @@ class AuthorizeTests(AuthorizeCase):
         return sid, live == "t"
 
     def family_session(self, refresh_token):
-        return self.db.query(f"SELECT f.session_id FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id"
-                             f" WHERE t.hash = {harness.sql_refresh_hash(refresh_token)}")
+        return self.db.query(f"SELECT session_id FROM refresh_families WHERE id = {harness.sql_refresh_family(refresh_token)}")
 
     def test_prompt_login_forces_the_form(self):
         browser = self.browser()

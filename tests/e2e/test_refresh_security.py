@@ -11,11 +11,15 @@
 - Idle and absolute lifetimes; rotation never extends the family's absolute expiry.
 - A refresh token is bound to its client, and another client's attempt does not consume it.
 
+The server issues format 2 by default (the family's row holds its current token); the lifetime and grace
+tests run once more on a server that issues format 1 (a refresh_tokens row per token), which rolling
+upgrades keep alive. The database view of either format comes from the harness.
+
 Time never passes by sleeping: the tests move timestamps in the class's database instead.
 """
 
 import harness
-from harness import API, Client, refresh_token_hash, sql_refresh_hash
+from harness import API, Client, RefreshToken, sql_refresh_expires
 
 IDLE_TTL = 600
 MAX_TTL = 3600
@@ -25,20 +29,45 @@ RACE = 50
 class RefreshCase(harness.ServiceTestCase):
     """Shared helpers: a login, database views of a token, and the two kinds of race."""
 
+    token_format = 2  # what the class's server issues
+
     def login(self, user=None, client="web"):
         """The refresh token of a fresh login (user: default the class's first)."""
-        return self.password_login(client, user or next(iter(self.users)))["refresh_token"]
+        token = self.password_login(client, user or next(iter(self.users)))["refresh_token"]
+        self.assertRefreshToken(token, format=self.token_format)
+        return token
 
     def family_of(self, refresh_token):
-        family = self.db.query(f"SELECT family_id FROM refresh_tokens WHERE hash = {sql_refresh_hash(refresh_token)}")
-        self.assertTrue(family, f"token {refresh_token[:8]}... is not in the database")
-        return family
+        return self.refresh_family(refresh_token)
 
     def family_tokens(self, family):
-        """[(hash hex, parent hash hex or '', used)] of every token of a family."""
+        """[(hash hex, parent hash hex or '', used)] of every refresh_tokens row of a family (format 1; none for
+        format 2)."""
         rows = self.db.query(f"SELECT encode(hash, 'hex'), coalesce(encode(parent_hash, 'hex'), ''), used_at IS NOT NULL "
                              f"FROM refresh_tokens WHERE family_id = '{family}' ORDER BY created_at")
         return [tuple(line.split("|")) for line in rows.splitlines()]
+
+    def assertOneSuccessor(self, refresh_token, successor):
+        """The family of a token rotated once (by any number of racing or retried requests): the token is consumed
+        and has exactly one successor, `successor`, which is unused."""
+        presented, child = RefreshToken(refresh_token), RefreshToken(successor)
+        self.assertEqual(child.format, presented.format, "a successor must keep its family's format")
+        family = self.family_of(refresh_token)
+        tokens = self.family_tokens(family)
+        if presented.format == 1:
+            children = [t for t in tokens if t[1] == presented.hash]
+            self.assertEqual([c[0] for c in children], [child.hash], f"family after the rotation: {tokens}")
+            self.assertEqual(len(tokens), 2, f"family after the rotation: {tokens}")
+            self.assertEqual(children[0][2], "f", "the successor must still be unused")
+            return
+        # format 2: the family's row holds one current token; one rotation moved it one generation on
+        self.assertEqual(tokens, [], "a format-2 family has no refresh_tokens rows")
+        self.assertEqual((child.family, child.gen), (presented.family, presented.gen + 1),
+                         f"the successor of {presented!r} is {child!r}")
+        self.assertTrue(self.refresh_is_current(successor),
+                        "the successor must be the family's current, unused token: " +
+                        self.db.query(f"SELECT gen, encode(cur_hash, 'hex') FROM refresh_families WHERE id = '{family}'"))
+        self.assertFalse(self.refresh_is_current(refresh_token), "the presented token must be consumed")
 
     def family_expires(self, family):
         return self.db.query(f"SELECT expires_at FROM refresh_families WHERE id = '{family}'")
@@ -79,12 +108,7 @@ class RefreshCase(harness.ServiceTestCase):
         self.assertNotEqual(successor, refresh_token)
 
         # In the database: the presented token is consumed and has exactly one child, the one handed out.
-        tokens = self.family_tokens(self.family_of(refresh_token))
-        parent = refresh_token_hash(refresh_token)
-        children = [t for t in tokens if t[1] == parent]
-        self.assertEqual([c[0] for c in children], [refresh_token_hash(successor)], f"family after the race: {tokens}")
-        self.assertEqual(len(tokens), 2, f"family after the race: {tokens}")
-        self.assertEqual(children[0][2], "f", "the successor must still be unused")
+        self.assertOneSuccessor(refresh_token, successor)
         return winners
 
 
@@ -107,12 +131,12 @@ class DefaultGraceWindowTests(RefreshCase):
         second = self.assertTokenSuccess(self.refresh(web, first), refresh=True)["refresh_token"]
 
         # 55 s after the rotation is inside the default 60 s window: the same successor again.
-        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '55 seconds' WHERE hash = {sql_refresh_hash(first)}")
+        self.move_rotation_back(first, 55, from_now=True)
         retry = self.assertTokenSuccess(self.refresh(web, first), refresh=True)
         self.assertEqual(retry["refresh_token"], second, "a retry inside the window must get the same successor")
 
         # 65 s after it is outside: reuse.
-        self.db.query(f"UPDATE refresh_tokens SET used_at = now() - interval '65 seconds' WHERE hash = {sql_refresh_hash(first)}")
+        self.move_rotation_back(first, 65, from_now=True)
         self.assertInvalidGrant(self.refresh(web, first))
         self.assertInvalidGrant(self.refresh(web, second))
 
@@ -124,7 +148,7 @@ class DefaultGraceWindowTests(RefreshCase):
         other_login = self.login()  # another session of the same user must survive
         audits_before = int(self.db.query("SELECT count(*) FROM audit_events WHERE kind = 'refresh_token_reuse'"))
 
-        self.db.query(f"UPDATE refresh_tokens SET used_at = used_at - interval '65 seconds' WHERE hash = {sql_refresh_hash(first)}")
+        self.move_rotation_back(first, 65)
         self.assertInvalidGrant(self.refresh(web, first))
         # The newest token of the family, never used, is dead too ...
         self.assertInvalidGrant(self.refresh(web, second))
@@ -153,8 +177,7 @@ class DefaultGraceWindowTests(RefreshCase):
     def test_lifetimes_are_the_configured_ones(self):
         token = self.login()
         family = self.family_of(token)
-        idle = float(self.db.query(f"SELECT extract(epoch FROM t.expires_at - t.created_at) FROM refresh_tokens t "
-                                   f"WHERE hash = {sql_refresh_hash(token)}"))
+        idle = self.refresh_idle_lifetime(token)
         absolute = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_families "
                                        f"WHERE id = '{family}'"))
         self.assertAlmostEqual(idle, IDLE_TTL, delta=2)
@@ -163,13 +186,13 @@ class DefaultGraceWindowTests(RefreshCase):
     def test_idle_expiry(self):
         web = self.client["web"]
         token = self.login()
-        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_refresh_hash(token)}")
+        self.expire_refresh_token(token)
         self.assertInvalidGrant(self.refresh(web, token))
 
     def test_idle_expiry_of_a_rotated_token(self):
         web = self.client["web"]
         second = self.assertTokenSuccess(self.refresh(web, self.login()), refresh=True)["refresh_token"]
-        self.db.query(f"UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE hash = {sql_refresh_hash(second)}")
+        self.expire_refresh_token(second)
         self.assertInvalidGrant(self.refresh(web, second))
 
     def test_absolute_expiry(self):
@@ -179,8 +202,7 @@ class DefaultGraceWindowTests(RefreshCase):
         # The token itself is fresh (idle lifetime ahead of it); only the login's lifetime is over.
         self.db.query(f"UPDATE refresh_families SET expires_at = now() - interval '1 second' "
                       f"WHERE id = '{self.family_of(second)}'")
-        self.assertEqual(self.db.query(f"SELECT expires_at > now() FROM refresh_tokens WHERE hash = {sql_refresh_hash(second)}"),
-                         "t")
+        self.assertEqual(self.db.query(f"SELECT {sql_refresh_expires(second)} > now()"), "t")
         self.assertInvalidGrant(self.refresh(web, second))
 
     def test_rotation_never_extends_the_absolute_lifetime(self):
@@ -192,8 +214,7 @@ class DefaultGraceWindowTests(RefreshCase):
             token = self.assertTokenSuccess(self.refresh(web, token), refresh=True)["refresh_token"]
             self.assertEqual(self.family_expires(family), expires, "rotation changed the family's expires_at")
             # Each rotation restarts the idle lifetime of the new token ...
-            left = float(self.db.query(f"SELECT extract(epoch FROM expires_at - now()) FROM refresh_tokens "
-                                       f"WHERE hash = {sql_refresh_hash(token)}"))
+            left = float(self.db.query(f"SELECT extract(epoch FROM {sql_refresh_expires(token)} - now())"))
             self.assertAlmostEqual(left, IDLE_TTL, delta=5)
 
         # ... but never past the family's end: with 100 s of the login left, the successor gets 100 s, not 600.
@@ -201,8 +222,8 @@ class DefaultGraceWindowTests(RefreshCase):
         expires = self.family_expires(family)
         token = self.assertTokenSuccess(self.refresh(web, token), refresh=True)["refresh_token"]
         self.assertEqual(self.family_expires(family), expires, "rotation changed the family's expires_at")
-        self.assertEqual(self.db.query(f"SELECT t.expires_at <= f.expires_at FROM refresh_tokens t "
-                                       f"JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = {sql_refresh_hash(token)}"),
+        self.assertEqual(self.db.query(f"SELECT {sql_refresh_expires(token)} <= expires_at FROM refresh_families "
+                                       f"WHERE id = '{family}'"),
                          "t", "a rotated token outlives its family")
 
     # -- client binding ---------------------------------------------------------------------------------
@@ -212,8 +233,7 @@ class DefaultGraceWindowTests(RefreshCase):
         token = self.login("bob", "web")
         self.assertInvalidGrant(self.refresh(partner, token))
         self.assertInvalidGrant(self.refresh(mobile, token))
-        self.assertEqual(self.db.query(f"SELECT used_at IS NULL FROM refresh_tokens WHERE hash = {sql_refresh_hash(token)}"), "t",
-                         "another client's attempt consumed the token")
+        self.assertTrue(self.refresh_is_current(token), "another client's attempt consumed the token")
         self.assertTokenSuccess(self.refresh(web, token), refresh=True)
 
     def test_another_client_cannot_use_a_just_rotated_token_inside_the_window(self):
@@ -223,6 +243,13 @@ class DefaultGraceWindowTests(RefreshCase):
         # The grace window answers only the token's own client.
         self.assertInvalidGrant(self.refresh(partner, first))
         self.assertTokenSuccess(self.refresh(web, second), refresh=True)
+
+
+class Format1DefaultGraceWindowTests(DefaultGraceWindowTests):
+    """The same, on a server that issues format 1 (`--refresh-token-format 1`, for rolling upgrades)."""
+
+    serve_args = DefaultGraceWindowTests.serve_args + ["--refresh-token-format", "1"]
+    token_format = 1
 
 
 class PerClientLifetimeTests(RefreshCase):
@@ -237,8 +264,7 @@ class PerClientLifetimeTests(RefreshCase):
     def lifetimes(self, client):
         response = self.password_login(client, "alice")
         token = response["refresh_token"]
-        idle = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_tokens "
-                                   f"WHERE hash = {sql_refresh_hash(token)}"))
+        idle = self.refresh_idle_lifetime(token)
         absolute = float(self.db.query(f"SELECT extract(epoch FROM expires_at - created_at) FROM refresh_families "
                                        f"WHERE id = '{self.family_of(token)}'"))
         return response["expires_in"], idle, absolute
@@ -274,7 +300,7 @@ class WideGraceWindowTests(RefreshCase):
         first = self.assertTokenSuccess(self.refresh(web, token), refresh=True)
         retry = self.assertTokenSuccess(self.refresh(web, token), refresh=True)
         self.assertEqual(retry["refresh_token"], first["refresh_token"], "a retry must get the same successor")
-        self.assertEqual(len(self.family_tokens(self.family_of(token))), 2, "the retry made a second branch")
+        self.assertOneSuccessor(token, first["refresh_token"])  # the retry made no second branch
         # The successor still works, and so does its own successor: the retry did not revoke the family.
         second = self.assertTokenSuccess(self.refresh(web, first["refresh_token"]), refresh=True)
         self.assertTokenSuccess(self.refresh(web, second["refresh_token"]), refresh=True)
