@@ -177,7 +177,7 @@ static void *thread_main(void *arg)
     thr->db = as_pool_create(loop, &pool_config, as_store_statements, as_store_num_statements);
     /* two rotation batches in flight (one commits while the next gathers), up to 256 rotations in one commit:
      * fewer, larger commits are what goes past one fsync per rotation (stack facts: 64 a batch ~5x) */
-    thr->rotator = as_store_rotator_create(thr->db, cfg->db_connections < 2 ? cfg->db_connections : 2, 256);
+    thr->rotator = as_store_rotator_create(loop, thr->db, cfg->db_connections < 2 ? cfg->db_connections : 2, 256);
     thr->clients = as_client_cache_new((uint64_t)cfg->oauth.client_cache_ttl * 1000);
     h2o_multithread_register_receiver(thr->http.ctx.queue, &thr->pwcheck_receiver, as_pwcheck_on_messages);
     h2o_multithread_register_receiver(thr->http.ctx.queue, &thr->keys_receiver, on_keys_message);

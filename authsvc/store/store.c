@@ -692,9 +692,14 @@ struct st_batch_t {
 
 struct st_as_store_rotator_t {
     as_pool_t *pool;
+    h2o_loop_t *loop;
     size_t max_inflight, max_batch, inflight;
     rotate_call_t *pending, **pending_tail;
     int closing;
+    /* a 0 ms timeout runs once the loop has handled this turn's I/O: the rotations that arrive in one turn (the
+     * streams of one read, the requests of every connection that was ready) leave together */
+    h2o_timeout_t turn_end;
+    h2o_timeout_entry_t flush_entry;
     as_store_rotator_stats_t stats;
 };
 
@@ -819,15 +824,27 @@ static void send_batch(batch_t *b, as_pool_job_t **handle)
     free(buf);
 }
 
-static void rotator_flush(as_store_rotator_t *rot);
+/** Sends the waiting rotations at the end of this turn of the loop. */
+static void rotator_schedule(as_store_rotator_t *rot)
+{
+    if (!h2o_timeout_is_linked(&rot->flush_entry))
+        h2o_timeout_link(rot->loop, &rot->turn_end, &rot->flush_entry);
+}
+
+static void rotator_free(as_store_rotator_t *rot)
+{
+    h2o_timeout_unlink(&rot->flush_entry);
+    h2o_timeout_dispose(rot->loop, &rot->turn_end);
+    free(rot);
+}
 
 static void rotator_release(as_store_rotator_t *rot)
 {
     --rot->inflight;
     if (rot->closing && rot->inflight == 0)
-        free(rot);
-    else if (!rot->closing)
-        rotator_flush(rot);
+        rotator_free(rot);
+    else if (!rot->closing && rot->pending != NULL)
+        rotator_schedule(rot);
 }
 
 /** 1 if the statement's failure left nothing behind and may be tried again (a deadlock between two batches). */
@@ -893,6 +910,8 @@ static void on_batch(void *ctx, int err, const PGresult *res)
 /** Sends pending rotations while the rotator has room in flight; a hash already in a batch waits for the next one. */
 static void rotator_flush(as_store_rotator_t *rot)
 {
+    if (rot->closing)
+        return;
     while (rot->pending != NULL && rot->inflight < rot->max_inflight) {
         batch_t *b = as_malloc(offsetof(batch_t, calls) + sizeof(b->calls[0]) * rot->max_batch);
         rotate_call_t **link = &rot->pending, *rc;
@@ -960,10 +979,18 @@ void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refr
     send_batch(b, handle);
 }
 
-as_store_rotator_t *as_store_rotator_create(as_pool_t *pool, size_t max_inflight, size_t max_batch)
+static void on_turn_end(h2o_timeout_entry_t *entry)
+{
+    rotator_flush(H2O_STRUCT_FROM_MEMBER(as_store_rotator_t, flush_entry, entry));
+}
+
+as_store_rotator_t *as_store_rotator_create(h2o_loop_t *loop, as_pool_t *pool, size_t max_inflight, size_t max_batch)
 {
     as_store_rotator_t *rot = as_calloc(1, sizeof(*rot));
     rot->pool = pool;
+    rot->loop = loop;
+    h2o_timeout_init(loop, &rot->turn_end, 0);
+    rot->flush_entry.cb = on_turn_end;
     rot->max_inflight = max_inflight != 0 ? max_inflight : 1;
     rot->max_batch = max_batch != 0 ? max_batch : 1;
     rot->pending_tail = &rot->pending;
@@ -980,7 +1007,7 @@ void as_store_rotator_close(as_store_rotator_t *rot)
         ((as_store_refresh_cb)rc->call.cb)(rc->call.ctx, AS_ERR_DB_UNAVAILABLE, NULL);
     }
     if (rot->inflight == 0)
-        free(rot);
+        rotator_free(rot);
 }
 
 as_store_rotator_stats_t as_store_rotator_stats(const as_store_rotator_t *rot)
@@ -996,7 +1023,7 @@ as_store_rotation_t *as_store_rotate(as_store_rotator_t *rot, h2o_mem_pool_t *me
     rc->rot = rot;
     *rot->pending_tail = rc;
     rot->pending_tail = &rc->next;
-    rotator_flush(rot);
+    rotator_schedule(rot);
     return (as_store_rotation_t *)rc;
 }
 

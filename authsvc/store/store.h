@@ -125,11 +125,13 @@ void as_store_refresh_rotate(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refr
 
 /**
  * A rotator gathers the refresh rotations of one event thread into batches:
- * one goes out at once while fewer than `max_inflight` batches are in flight;
- * the others wait and leave together (at most `max_batch` in one statement,
- * one durable commit for all) as soon as a batch completes. Each rotation has
- * exactly the outcome as_store_refresh_rotate would give it. Owner: the
- * thread's wiring (as_store_rotator_close before the pool is disposed).
+ * the rotations that arrive in one turn of the loop leave together at its
+ * end, while fewer than `max_inflight` batches are in flight; otherwise they
+ * wait and leave together at the end of the turn in which a batch completes
+ * (at most `max_batch` in one statement, one durable commit for all). Each
+ * rotation has exactly the outcome as_store_refresh_rotate would give it.
+ * Owner: the thread's wiring (as_store_rotator_close before the pool is
+ * disposed), on `loop`, the pool's loop.
  */
 typedef struct st_as_store_rotator_t as_store_rotator_t;
 typedef struct st_as_store_rotation_t as_store_rotation_t;
@@ -141,7 +143,7 @@ typedef struct st_as_store_rotator_stats_t {
     size_t largest;
 } as_store_rotator_stats_t;
 
-as_store_rotator_t *as_store_rotator_create(as_pool_t *pool, size_t max_inflight, size_t max_batch);
+as_store_rotator_t *as_store_rotator_create(h2o_loop_t *loop, as_pool_t *pool, size_t max_inflight, size_t max_batch);
 /** Fails the waiting rotations (AS_ERR_DB_UNAVAILABLE); frees the rotator once its batches in flight complete. */
 void as_store_rotator_close(as_store_rotator_t *rot);
 as_store_rotator_stats_t as_store_rotator_stats(const as_store_rotator_t *rot);

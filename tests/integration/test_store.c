@@ -335,7 +335,7 @@ START_TEST(batched_rotation_races_within_and_across_batches)
 {
     enum { FAMILIES = 30, RACERS = 3 };
     as_pool_t *pool = new_pool(conninfo, 8, 10000, NULL, 0);
-    as_store_rotator_t *rot = as_store_rotator_create(pool, 2, 64);
+    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 2, 64);
     uint8_t key[AS_REFRESH_KEY_LEN];
     static tok_t first[FAMILIES], succ[FAMILIES];
     fmt = _i + 1;
@@ -347,8 +347,8 @@ START_TEST(batched_rotation_races_within_and_across_batches)
         tok_next(key, &first[f], &succ[f]);
     }
     done = successes = not_found = other = graces = reuses = 0;
-    /* every family raced by three tabs, interleaved, all submitted before the loop runs: the first batch goes out
-     * alone, the rest pile up and leave in batches, a token never twice in one */
+    /* every family raced by three tabs, interleaved, all submitted in one turn of the loop: they leave at its end
+     * in batches, a token never twice in one */
     for (int r = 0; r != RACERS; ++r)
         for (int f = 0; f != FAMILIES; ++f)
             as_store_rotate(rot, &mem, &first[f].ref, "svc", succ[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
@@ -394,7 +394,7 @@ START_TEST(batched_rotation_mixes_formats)
 {
     enum { FAMILIES = 20 };
     as_pool_t *pool = new_pool(conninfo, 4, 10000, NULL, 0);
-    as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
+    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 1, 64);
     uint8_t key[AS_REFRESH_KEY_LEN];
     static tok_t first[FAMILIES], second[FAMILIES], third[FAMILIES];
     as_random_bytes(key, sizeof(key));
@@ -464,11 +464,14 @@ START_TEST(batched_rotation_retry_leaves_out_the_cancelled)
     snprintf(q, sizeof(q), "CREATE TRIGGER fail_once BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION fail_once()", table);
     sql(q);
     as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
-    as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
+    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 1, 64);
     static tok_t first[3], succ[3];
     three_families(pool, first, succ);
-    /* one in flight at a time: the first goes alone, the other two leave together once it has committed */
+    /* one in flight at a time: the first leaves alone at the end of its turn of the loop, the other two together
+     * once it has committed */
     as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    h2o_evloop_run(loop, 0);
+    ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 1);
     as_store_rotation_t *gone = as_store_rotate(rot, &mem, &first[1].ref, "svc", succ[1].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     as_store_rotate(rot, &mem, &first[2].ref, "svc", succ[2].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     run_until(&done, 1); /* the first answered; in the same turn of the loop the second batch was sent */
@@ -492,11 +495,13 @@ END_TEST
 START_TEST(batched_rotation_cancel)
 {
     as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
-    as_store_rotator_t *rot = as_store_rotator_create(pool, 1, 64);
+    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 1, 64);
     static tok_t first[3], succ[3];
     fmt = _i + 1;
     three_families(pool, first, succ);
     as_store_rotation_t *in_flight = as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    h2o_evloop_run(loop, 0); /* the end of this turn sends it */
+    ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 1);
     as_store_rotation_t *waiting = as_store_rotate(rot, &mem, &first[1].ref, "svc", succ[1].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     as_store_rotate(rot, &mem, &first[2].ref, "svc", succ[2].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     as_store_rotation_cancel(in_flight);
@@ -506,6 +511,27 @@ START_TEST(batched_rotation_cancel)
     /* the first batch (the cancelled token alone) committed before the second was sent */
     ck_assert_int_eq(rotations_committed(), 2);
     ck_assert_int_eq(done, 1);
+    as_store_rotator_close(rot);
+    as_pool_dispose(pool);
+}
+END_TEST
+
+/* Rotations that arrive in one turn of the loop leave in one batch, even with room for more batches in flight:
+ * under load a thread's rotations come in bursts (one read holds many streams), and one commit should carry them. */
+START_TEST(batched_rotation_gathers_one_turn)
+{
+    as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
+    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 2, 64);
+    static tok_t first[3], succ[3];
+    fmt = _i + 1;
+    three_families(pool, first, succ);
+    for (int f = 0; f != 3; ++f)
+        as_store_rotate(rot, &mem, &first[f].ref, "svc", succ[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 0); /* nothing leaves before the turn ends */
+    run_until(&done, 3);
+    ck_assert_int_eq(successes, 3);
+    ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 1);
+    ck_assert_uint_eq(as_store_rotator_stats(rot).largest, 3);
     as_store_rotator_close(rot);
     as_pool_dispose(pool);
 }
@@ -827,6 +853,7 @@ int main(void)
     tcase_add_loop_test(tc, batched_rotation_races_within_and_across_batches, 0, 2);
     tcase_add_test(tc, batched_rotation_mixes_formats);
     tcase_add_loop_test(tc, batched_rotation_cancel, 0, 2);
+    tcase_add_loop_test(tc, batched_rotation_gathers_one_turn, 0, 2);
     tcase_add_loop_test(tc, batched_rotation_retry_leaves_out_the_cancelled, 0, 2);
     tcase_add_loop_test(tc, retry_after_grace_is_reuse, 0, 2);
     tcase_add_loop_test(tc, rotation_refuses_what_it_must, 0, 2);
