@@ -747,33 +747,58 @@ static void check_rotation(rotate_call_t *rc)
                   rc->grace);
 }
 
-/** Appends `s` to a PostgreSQL array literal as a quoted element ("" and \ escaped), or NULL. */
-static char *array_elem(char *p, const char *s)
+/*
+ * The batch's arrays go in PostgreSQL's binary array format (array_recv): no quoting, no hex, nothing for the
+ * server to parse but lengths. A header (dimensions 1, a has-nulls flag, the element type's OID, the number of
+ * elements, lower bound 1), then each element as a 4-byte length (-1: NULL) and its bytes, all big-endian.
+ */
+enum { OID_BYTEA = 17, OID_INT4 = 23, OID_TEXT = 25, OID_UUID = 2950 };
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
 {
-    if (s == NULL)
-        return p + sprintf(p, "NULL");
-    *p++ = '"';
-    for (; *s != '\0'; ++s) {
-        if (*s == '"' || *s == '\\')
-            *p++ = '\\';
-        *p++ = *s;
-    }
-    *p++ = '"';
-    return p;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    return p + 4;
 }
 
-/** Appends a bytea element in hex ("\\x..." inside the literal). */
-static char *array_bytea(char *p, const uint8_t *b, size_t len)
+static uint8_t *array_header(uint8_t *p, uint32_t oid, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    memcpy(p, "\"\\\\x", 4);
-    p += 4;
-    for (size_t i = 0; i != len; ++i) {
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
+    p = put_u32(p, 1); /* dimensions */
+    p = put_u32(p, 1); /* may hold NULLs (a flag PostgreSQL reads but does not require to be exact) */
+    p = put_u32(p, oid);
+    p = put_u32(p, (uint32_t)n);
+    return put_u32(p, 1); /* lower bound */
+}
+
+/** Appends an element of `len` bytes, or NULL when `b` is NULL. */
+static uint8_t *array_put(uint8_t *p, const void *b, size_t len)
+{
+    if (b == NULL)
+        return put_u32(p, UINT32_MAX); /* -1 */
+    p = put_u32(p, (uint32_t)len);
+    memcpy(p, b, len);
+    return p + len;
+}
+
+static uint8_t *array_int4(uint8_t *p, int64_t v)
+{
+    p = put_u32(p, 4);
+    return put_u32(p, (uint32_t)v);
+}
+
+/** The 16 bytes of a uuid in text form (ours: as_refresh_family_text's); all zeros, an unknown family, if it is not one. */
+static void uuid_bytes(const char *text, uint8_t out[16])
+{
+    size_t n = 0;
+    memset(out, 0, 16);
+    for (const char *c = text; *c != '\0' && n != 32; ++c) {
+        int v = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10 : *c >= 'A' && *c <= 'F' ? *c - 'A' + 10 : -1;
+        if (v < 0)
+            continue; /* the dashes */
+        out[n / 2] |= (uint8_t)(n % 2 == 0 ? v << 4 : v);
+        ++n;
     }
-    *p++ = '"';
-    return p;
+    if (n != 32)
+        memset(out, 0, 16);
 }
 
 static void on_batch(void *ctx, int err, const PGresult *res);
@@ -781,48 +806,57 @@ static void on_batch(void *ctx, int err, const PGresult *res);
 /** Sends the rotations of `b` as one statement. */
 static void send_batch(batch_t *b, as_pool_job_t **handle)
 {
-    size_t cap = 16;
+    static const uint32_t oids[7] = {OID_UUID, OID_INT4, OID_BYTEA, OID_TEXT, OID_BYTEA, OID_INT4, OID_TEXT};
+    size_t cap = 7 * 20;
     for (size_t i = 0; i != b->n; ++i)
-        cap += 2 * (2 * AS_SHA256_LEN + 8) + 2 * strlen(b->calls[i]->client_id) + 16 +
-               (b->calls[i]->scope != NULL ? 2 * strlen(b->calls[i]->scope) : 4) + 32;
-    char *buf = as_malloc(7 * cap), *arrays[7], *p;
+        cap += 7 * 4 + 16 + 4 + 2 * AS_SHA256_LEN + strlen(b->calls[i]->client_id) + 4 +
+               (b->calls[i]->scope != NULL ? strlen(b->calls[i]->scope) : 0);
+    uint8_t *buf = as_malloc(cap), *p = buf;
+    const char *values[7];
+    int lengths[7], formats[7];
     for (int a = 0; a != 7; ++a) {
-        arrays[a] = p = buf + a * cap;
-        *p++ = '{';
+        uint8_t *start = p;
+        p = array_header(p, oids[a], b->n);
         for (size_t i = 0; i != b->n; ++i) {
             const rotate_call_t *rc = b->calls[i];
-            if (i != 0)
-                *p++ = ',';
+            int v2 = rc->family_id[0] != '\0';
+            uint8_t family[16];
             switch (a) {
             case 0:
-                p = array_elem(p, rc->family_id[0] != '\0' ? rc->family_id : NULL);
+                if (v2)
+                    uuid_bytes(rc->family_id, family);
+                p = array_put(p, v2 ? family : NULL, sizeof(family));
                 break;
             case 1:
-                p += rc->family_id[0] != '\0' ? sprintf(p, "%lld", (long long)rc->gen) : sprintf(p, "NULL");
+                p = v2 ? array_int4(p, rc->gen) : array_put(p, NULL, 0);
                 break;
             case 2:
-                p = array_bytea(p, rc->old_hash, AS_SHA256_LEN);
+                p = array_put(p, rc->old_hash, AS_SHA256_LEN);
                 break;
             case 3:
-                p = array_elem(p, rc->client_id);
+                p = array_put(p, rc->client_id, strlen(rc->client_id));
                 break;
             case 4:
-                p = array_bytea(p, rc->new_hash, AS_SHA256_LEN);
+                p = array_put(p, rc->new_hash, AS_SHA256_LEN);
                 break;
             case 5:
-                p += sprintf(p, "%d", rc->idle);
+                p = array_int4(p, rc->idle);
                 break;
             case 6:
-                p = array_elem(p, rc->scope);
+                p = array_put(p, rc->scope, rc->scope != NULL ? strlen(rc->scope) : 0);
                 break;
             }
         }
-        *p++ = '}';
-        *p = '\0';
+        values[a] = (const char *)start;
+        lengths[a] = (int)(p - start);
+        formats[a] = 1;
     }
-    as_pool_query(b->pool, STMT_REFRESH_ROTATE, 7, (const char *const *)arrays, NULL, NULL, on_batch, b, handle);
+    assert((size_t)(p - buf) <= cap);
+    as_pool_query(b->pool, STMT_REFRESH_ROTATE, 7, values, lengths, formats, on_batch, b, handle);
     free(buf);
 }
+
+static void rotator_flush(as_store_rotator_t *rot);
 
 /** Sends the waiting rotations at the end of this turn of the loop. */
 static void rotator_schedule(as_store_rotator_t *rot)
