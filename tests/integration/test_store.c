@@ -448,6 +448,15 @@ static void three_families(as_pool_t *pool, tok_t first[3], tok_t succ[3])
     done = successes = not_found = other = graces = reuses = 0;
 }
 
+/** A 2-connection pool, a rotator with `inflight` batches in flight, and three new families of `format`. */
+static as_store_rotator_t *rotator_and_three(as_pool_t **pool, size_t inflight, int format, tok_t first[3], tok_t succ[3])
+{
+    *pool = new_pool(conninfo, 2, 10000, NULL, 0);
+    fmt = format;
+    three_families(*pool, first, succ);
+    return as_store_rotator_create(loop, *pool, inflight, 64);
+}
+
 /* A batch that hits a deadlock or a serialization failure rolls back whole and is sent again; a rotation cancelled
  * while the first attempt was in flight (its request gone, its memory with it) is left out of the retry, and its
  * token stays unused. The failure is made once, deterministically, by a trigger on the second batch's first row. */
@@ -463,10 +472,9 @@ START_TEST(batched_rotation_retry_leaves_out_the_cancelled)
         " RETURN NEW; END $$");
     snprintf(q, sizeof(q), "CREATE TRIGGER fail_once BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION fail_once()", table);
     sql(q);
-    as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
-    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 1, 64);
+    as_pool_t *pool;
     static tok_t first[3], succ[3];
-    three_families(pool, first, succ);
+    as_store_rotator_t *rot = rotator_and_three(&pool, 1, fmt, first, succ);
     /* one in flight at a time: the first leaves alone at the end of its turn of the loop, the other two together
      * once it has committed */
     as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
@@ -494,11 +502,9 @@ END_TEST
 /* A rotation cancelled while it waits is never sent; one cancelled in flight stands but does not call back. */
 START_TEST(batched_rotation_cancel)
 {
-    as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
-    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 1, 64);
+    as_pool_t *pool;
     static tok_t first[3], succ[3];
-    fmt = _i + 1;
-    three_families(pool, first, succ);
+    as_store_rotator_t *rot = rotator_and_three(&pool, 1, _i + 1, first, succ);
     as_store_rotation_t *in_flight = as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     h2o_evloop_run(loop, 0); /* the end of this turn sends it */
     ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 1);
@@ -520,11 +526,9 @@ END_TEST
  * under load a thread's rotations come in bursts (one read holds many streams), and one commit should carry them. */
 START_TEST(batched_rotation_gathers_one_turn)
 {
-    as_pool_t *pool = new_pool(conninfo, 2, 10000, NULL, 0);
-    as_store_rotator_t *rot = as_store_rotator_create(loop, pool, 2, 64);
+    as_pool_t *pool;
     static tok_t first[3], succ[3];
-    fmt = _i + 1;
-    three_families(pool, first, succ);
+    as_store_rotator_t *rot = rotator_and_three(&pool, 2, _i + 1, first, succ);
     for (int f = 0; f != 3; ++f)
         as_store_rotate(rot, &mem, &first[f].ref, "svc", succ[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
     ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 0); /* nothing leaves before the turn ends */
