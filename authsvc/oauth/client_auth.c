@@ -107,9 +107,9 @@ as_presented_t as_client_req_classify(as_client_req_t *cr, const h2o_iovec_t *to
         as_refresh_hash(&t, hash);
         *refresh = (as_refresh_ref_t){.hash = hash};
         if (t.format == 2) {
-            char *family = h2o_mem_alloc_pool(&cr->req->pool, 37);
-            as_refresh_family_text(&t, family);
-            refresh->family_id = family;
+            uint8_t *family = h2o_mem_alloc_pool(&cr->req->pool, sizeof(t.family));
+            memcpy(family, t.family, sizeof(t.family));
+            refresh->family = family;
             refresh->gen = t.gen;
         }
         as_wipe(&t, sizeof(t));

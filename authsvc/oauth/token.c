@@ -116,7 +116,6 @@ static void on_rotated(void *ctx, int err, const as_refresh_t *r)
 static void grant_refresh(token_req_t *tr)
 {
     uint8_t old_hash[AS_SHA256_LEN], new_hash[AS_SHA256_LEN];
-    char family[37];
     as_refresh_ref_t old = {.hash = old_hash};
     int idle = tr->client->refresh_idle_ttl > 0 ? tr->client->refresh_idle_ttl : tr->ctx->config->refresh_idle_ttl;
 
@@ -142,8 +141,7 @@ static void grant_refresh(token_req_t *tr)
     as_refresh_hash(&tr->presented, old_hash);
     as_refresh_hash(&tr->issued, new_hash);
     if (tr->presented.format == 2) {
-        as_refresh_family_text(&tr->presented, family);
-        old.family_id = family;
+        old.family = tr->presented.family;
         old.gen = tr->presented.gen;
     }
     tr->rotation = as_store_rotate(tr->ctx->rotator, &tr->req->pool, &old, tr->client->client_id, new_hash, idle,

@@ -517,6 +517,11 @@ static void send_stmt(as_pool_t *pool, size_t stmt, as_pool_cb on_result, void *
             lengths[n] = values[n] != NULL ? AS_SHA256_LEN : 0;
             formats[n] = 1;
             break;
+        case 'u': /* a uuid's 16 bytes (uuid_recv) */
+            values[n] = (const char *)va_arg(ap, const uint8_t *);
+            lengths[n] = values[n] != NULL ? 16 : 0;
+            formats[n] = 1;
+            break;
         case 'i':
             snprintf(numbers[n], sizeof(numbers[n]), "%d", va_arg(ap, int));
             values[n] = numbers[n];
@@ -667,7 +672,8 @@ typedef struct st_rotate_call_t {
     call_t call;
     as_pool_t *pool;
     as_pool_job_t **handle; /* the caller's: set to the check statement's job, if one is needed */
-    char family_id[37];     /* format 2: the family's uuid; "": format 1 */
+    int has_family;         /* format 2 */
+    uint8_t family[16];     /* format 2: the family's uuid */
     int64_t gen;            /* format 2: the presented generation */
     uint8_t old_hash[AS_SHA256_LEN];
     uint8_t new_hash[AS_SHA256_LEN];
@@ -739,8 +745,8 @@ static void on_checked(void *ctx, int err, const PGresult *res)
 /** Nothing consumed: find out why, in a statement that sees what a racing winner committed. */
 static void check_rotation(rotate_call_t *rc)
 {
-    if (rc->family_id[0] != '\0')
-        send_stmt(rc->pool, STMT_REFRESH_CHECK2, on_checked, rc, rc->handle, "tlhthi", rc->family_id, rc->gen, rc->old_hash,
+    if (rc->has_family)
+        send_stmt(rc->pool, STMT_REFRESH_CHECK2, on_checked, rc, rc->handle, "ulhthi", rc->family, rc->gen, rc->old_hash,
                   rc->client_id, rc->new_hash, rc->grace);
     else
         send_stmt(rc->pool, STMT_REFRESH_CHECK, on_checked, rc, rc->handle, "hthi", rc->old_hash, rc->client_id, rc->new_hash,
@@ -785,22 +791,6 @@ static uint8_t *array_int4(uint8_t *p, int64_t v)
     return put_u32(p, (uint32_t)v);
 }
 
-/** The 16 bytes of a uuid in text form (ours: as_refresh_family_text's); all zeros, an unknown family, if it is not one. */
-static void uuid_bytes(const char *text, uint8_t out[16])
-{
-    size_t n = 0;
-    memset(out, 0, 16);
-    for (const char *c = text; *c != '\0' && n != 32; ++c) {
-        int v = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10 : *c >= 'A' && *c <= 'F' ? *c - 'A' + 10 : -1;
-        if (v < 0)
-            continue; /* the dashes */
-        out[n / 2] |= (uint8_t)(n % 2 == 0 ? v << 4 : v);
-        ++n;
-    }
-    if (n != 32)
-        memset(out, 0, 16);
-}
-
 static void on_batch(void *ctx, int err, const PGresult *res);
 
 /** Sends the rotations of `b` as one statement. */
@@ -819,16 +809,12 @@ static void send_batch(batch_t *b, as_pool_job_t **handle)
         p = array_header(p, oids[a], b->n);
         for (size_t i = 0; i != b->n; ++i) {
             const rotate_call_t *rc = b->calls[i];
-            int v2 = rc->family_id[0] != '\0';
-            uint8_t family[16];
             switch (a) {
             case 0:
-                if (v2)
-                    uuid_bytes(rc->family_id, family);
-                p = array_put(p, v2 ? family : NULL, sizeof(family));
+                p = array_put(p, rc->has_family ? rc->family : NULL, sizeof(rc->family));
                 break;
             case 1:
-                p = v2 ? array_int4(p, rc->gen) : array_put(p, NULL, 0);
+                p = rc->has_family ? array_int4(p, rc->gen) : array_put(p, NULL, 0);
                 break;
             case 2:
                 p = array_put(p, rc->old_hash, AS_SHA256_LEN);
@@ -988,8 +974,8 @@ static rotate_call_t *rotate_call_new(as_pool_t *pool, h2o_mem_pool_t *mem, cons
     rc->call = (call_t){mem, (void (*)(void))cb, ctx, AS_ERR_NOT_FOUND};
     rc->pool = pool;
     rc->handle = handle;
-    if (old->family_id != NULL)
-        snprintf(rc->family_id, sizeof(rc->family_id), "%s", old->family_id);
+    if ((rc->has_family = old->family != NULL))
+        memcpy(rc->family, old->family, sizeof(rc->family));
     rc->gen = old->gen;
     memcpy(rc->old_hash, old->hash, AS_SHA256_LEN);
     memcpy(rc->new_hash, new_hash, AS_SHA256_LEN);
@@ -1109,8 +1095,8 @@ void as_store_revoke_refresh(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refr
                              as_store_done_cb cb, void *ctx, as_pool_job_t **handle)
 {
     call_t *c = call_new(mem, (void (*)(void))cb, ctx);
-    if (token->family_id != NULL)
-        send_stmt(pool, STMT_REVOKE_REFRESH2, on_done, c, handle, "tlt", token->family_id, token->gen, client_id);
+    if (token->family != NULL)
+        send_stmt(pool, STMT_REVOKE_REFRESH2, on_done, c, handle, "ult", token->family, token->gen, client_id);
     else
         send_stmt(pool, STMT_REVOKE_REFRESH, on_done, c, handle, "ht", token->hash, client_id);
 }
@@ -1157,8 +1143,8 @@ void as_store_refresh_info(as_pool_t *pool, h2o_mem_pool_t *mem, const as_refres
                            as_store_refresh_info_cb cb, void *ctx, as_pool_job_t **handle)
 {
     call_t *c = call_new(mem, (void (*)(void))cb, ctx);
-    if (token->family_id != NULL)
-        send_stmt(pool, STMT_REFRESH_INFO2, on_refresh_info, c, handle, "tlht", token->family_id, token->gen, token->hash,
+    if (token->family != NULL)
+        send_stmt(pool, STMT_REFRESH_INFO2, on_refresh_info, c, handle, "ulht", token->family, token->gen, token->hash,
                   client_id);
     else
         send_stmt(pool, STMT_REFRESH_INFO, on_refresh_info, c, handle, "ht", token->hash, client_id);

@@ -93,12 +93,12 @@ void as_store_family_create(as_pool_t *pool, h2o_mem_pool_t *mem, const char *fa
                             int idle_ttl, int max_ttl, as_store_refresh_cb cb, void *ctx, as_pool_job_t **handle);
 
 /**
- * A presented refresh token as the store finds it: `family_id` (uuid text)
- * and `gen` for format 2 (NULL and 0 for format 1), and the SHA-256 of its
- * secret.
+ * A presented refresh token as the store finds it: `family` (the 16 bytes of
+ * the family's uuid) and `gen` for format 2 (NULL and 0 for format 1), and
+ * the SHA-256 of its secret.
  */
 typedef struct st_as_refresh_ref_t {
-    const char *family_id;
+    const uint8_t *family;
     int64_t gen;
     const uint8_t *hash;
 } as_refresh_ref_t;

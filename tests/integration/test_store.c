@@ -213,7 +213,7 @@ static void tok_fill(tok_t *k)
 {
     as_refresh_hash(&k->t, k->hash);
     as_refresh_family_text(&k->t, k->family);
-    k->ref = (as_refresh_ref_t){.family_id = k->t.format == 2 ? k->family : NULL, .gen = k->t.gen, .hash = k->hash};
+    k->ref = (as_refresh_ref_t){.family = k->t.format == 2 ? k->t.family : NULL, .gen = k->t.gen, .hash = k->hash};
 }
 
 static void tok_first(tok_t *k, int format)
@@ -226,6 +226,12 @@ static void tok_next(const uint8_t key[AS_REFRESH_KEY_LEN], const tok_t *parent,
 {
     as_refresh_next(key, &parent->t, &child->t);
     tok_fill(child);
+}
+
+/** Rotates family `f` of the arrays (grace 60 s, the family's scope) through `rot`. */
+static as_store_rotation_t *rotate_nth(as_store_rotator_t *rot, tok_t first[], tok_t succ[], int f)
+{
+    return as_store_rotate(rot, &mem, &first[f].ref, "svc", succ[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
 }
 
 /** Rotations committed so far, whatever the format: used format-1 rows, generations of format-2 families. */
@@ -351,7 +357,7 @@ START_TEST(batched_rotation_races_within_and_across_batches)
      * in batches, a token never twice in one */
     for (int r = 0; r != RACERS; ++r)
         for (int f = 0; f != FAMILIES; ++f)
-            as_store_rotate(rot, &mem, &first[f].ref, "svc", succ[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+            rotate_nth(rot, first, succ, f);
     run_until(&done, FAMILIES * RACERS);
     ck_assert_int_eq(other, 0);
     ck_assert_int_eq(successes, FAMILIES * RACERS);
@@ -477,11 +483,11 @@ START_TEST(batched_rotation_retry_leaves_out_the_cancelled)
     as_store_rotator_t *rot = rotator_and_three(&pool, 1, fmt, first, succ);
     /* one in flight at a time: the first leaves alone at the end of its turn of the loop, the other two together
      * once it has committed */
-    as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    rotate_nth(rot, first, succ, 0);
     h2o_evloop_run(loop, 0);
     ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 1);
-    as_store_rotation_t *gone = as_store_rotate(rot, &mem, &first[1].ref, "svc", succ[1].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
-    as_store_rotate(rot, &mem, &first[2].ref, "svc", succ[2].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_t *gone = rotate_nth(rot, first, succ, 1);
+    rotate_nth(rot, first, succ, 2);
     run_until(&done, 1); /* the first answered; in the same turn of the loop the second batch was sent */
     ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 2);
     as_store_rotation_cancel(gone);
@@ -505,11 +511,11 @@ START_TEST(batched_rotation_cancel)
     as_pool_t *pool;
     static tok_t first[3], succ[3];
     as_store_rotator_t *rot = rotator_and_three(&pool, 1, _i + 1, first, succ);
-    as_store_rotation_t *in_flight = as_store_rotate(rot, &mem, &first[0].ref, "svc", succ[0].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_t *in_flight = rotate_nth(rot, first, succ, 0);
     h2o_evloop_run(loop, 0); /* the end of this turn sends it */
     ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 1);
-    as_store_rotation_t *waiting = as_store_rotate(rot, &mem, &first[1].ref, "svc", succ[1].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
-    as_store_rotate(rot, &mem, &first[2].ref, "svc", succ[2].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+    as_store_rotation_t *waiting = rotate_nth(rot, first, succ, 1);
+    rotate_nth(rot, first, succ, 2);
     as_store_rotation_cancel(in_flight);
     as_store_rotation_cancel(waiting);
     run_until(&done, 1);
@@ -530,7 +536,7 @@ START_TEST(batched_rotation_gathers_one_turn)
     static tok_t first[3], succ[3];
     as_store_rotator_t *rot = rotator_and_three(&pool, 2, _i + 1, first, succ);
     for (int f = 0; f != 3; ++f)
-        as_store_rotate(rot, &mem, &first[f].ref, "svc", succ[f].hash, 3600, 60, NULL, on_refresh, NULL, NULL);
+        rotate_nth(rot, first, succ, f);
     ck_assert_uint_eq(as_store_rotator_stats(rot).batches, 0); /* nothing leaves before the turn ends */
     run_until(&done, 3);
     ck_assert_int_eq(successes, 3);
