@@ -68,6 +68,8 @@ static void thread_ctx_free(void *p)
         OPENSSL_cleanse(t->rand, sizeof(*t->rand));
         munmap(t->rand, 4096);
     }
+    if (t->argon2_mem != NULL)
+        munmap(t->argon2_mem, t->argon2_len); /* libargon2 wiped it after each hash */
     free(t);
 }
 

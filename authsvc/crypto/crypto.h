@@ -176,6 +176,13 @@ int as_pwhash(const char *pw, size_t len, char out[AS_PWHASH_MAX]) AS_WUR;
  */
 int as_pwhash_verify(const char *phc, const char *pw, size_t len) AS_WUR;
 
+/**
+ * Makes the calling thread keep argon2's working memory (19 MiB with our cost) from one hash to the next, until it
+ * ends: for the threads that do nothing else (the hashing workers). Other threads map it for each hash and unmap it
+ * after.
+ */
+void as_pwhash_keep_memory(void);
+
 /* --- TLS ------------------------------------------------------------------------ */
 
 struct ssl_ctx_st;

@@ -16,6 +16,9 @@ typedef struct st_as_crypto_thread_t {
     EVP_MAC_CTX *hmac;                      /* as_hmac_sha256 */
     struct st_as_crypto_sign_cache_t *sign; /* as_jws_sign's signing contexts, NULL until the thread signs */
     struct st_as_crypto_rand_buf_t *rand;   /* as_random_bytes' buffer (a page), NULL without MADV_WIPEONFORK */
+    void *argon2_mem;                       /* pwhash.c's argon2 working memory (a mapping) kept between hashes, or NULL */
+    size_t argon2_len;
+    int argon2_keep;                        /* as_pwhash_keep_memory was called: keep it */
 } as_crypto_thread_t;
 
 /** This thread's contexts (made on its first call). Any thread. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <malloc.h>
 #include <argon2.h>
@@ -1093,6 +1094,140 @@ START_TEST(test_pwhash_refuses_foreign_strings)
 }
 END_TEST
 
+/* as_pwhash writes the string libargon2 itself parses, and verifies what libargon2 writes with any salt and tag length */
+START_TEST(test_pwhash_agrees_with_libargon2)
+{
+    static const char pw[] = "correct horse battery staple";
+    static const uint8_t salt[64] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    static const struct {
+        size_t salt_len, tag_len;
+    } shapes[] = {{8, 4}, {16, 32}, {17, 33}, {18, 31}, {64, 64}, {12, 20}};
+    char phc[AS_PWHASH_MAX], foreign[256];
+
+    ck_assert_int_eq(as_pwhash(pw, strlen(pw), phc), 0);
+    ck_assert_int_eq(argon2id_verify(phc, pw, strlen(pw)), ARGON2_OK);
+    ck_assert_int_eq(argon2id_verify(phc, "correct horse battery stapler", strlen(pw) + 1), ARGON2_VERIFY_MISMATCH);
+    for (size_t i = 0; i != sizeof(shapes) / sizeof(shapes[0]); ++i) {
+        ck_assert_int_eq(argon2id_hash_encoded(1, 64, 1, pw, strlen(pw), salt, shapes[i].salt_len, shapes[i].tag_len, foreign,
+                                               sizeof(foreign)),
+                         ARGON2_OK);
+        ck_assert_msg(as_pwhash_verify(foreign, pw, strlen(pw)) == 0, "refused %s", foreign);
+        ck_assert_msg(as_pwhash_verify(foreign, "hunter2", 7) == -1, "accepted a wrong password for %s", foreign);
+    }
+    /* two lanes, as a hash made elsewhere may have */
+    ck_assert_int_eq(argon2id_hash_encoded(2, 256, 2, pw, strlen(pw), salt, 16, 32, foreign, sizeof(foreign)), ARGON2_OK);
+    ck_assert_int_eq(as_pwhash_verify(foreign, pw, strlen(pw)), 0);
+    ck_assert_int_eq(as_pwhash_verify(foreign, pw, strlen(pw) - 1), -1);
+}
+END_TEST
+
+/* the salt and tag are decoded as libargon2 decodes them: standard base64, no padding, one encoding per value */
+START_TEST(test_pwhash_refuses_bad_encodings)
+{
+    static const char pw[] = "hunter2";
+    static const uint8_t salt[16] = "0123456789abcdef";
+    char good[256], bad[300];
+    size_t n;
+
+    ck_assert_int_eq(argon2id_hash_encoded(1, 64, 1, pw, strlen(pw), salt, sizeof(salt), 32, good, sizeof(good)), ARGON2_OK);
+    ck_assert_int_eq(as_pwhash_verify(good, pw, strlen(pw)), 0);
+    n = strlen(good);
+    const char *salt_at = strchr(good + strlen("$argon2id$v=19$"), '$') + 1, *tag_at = strchr(salt_at, '$') + 1;
+
+    /* padding, which PHC strings never carry */
+    snprintf(bad, sizeof(bad), "%s=", good);
+    ck_assert_int_eq(as_pwhash_verify(bad, pw, strlen(pw)), -1);
+    /* a tag (32 bytes: 43 characters, 2 unused bits) whose last character sets an unused bit */
+    memcpy(bad, good, n + 1);
+    ck_assert_int_eq(strlen(tag_at), 43);
+    bad[n - 1] = (char)(bad[n - 1] == 'A' ? 'B' : bad[n - 1] ^ 1);
+    ck_assert_int_ne(argon2id_verify(bad, pw, strlen(pw)), ARGON2_OK); /* libargon2 refuses it too */
+    ck_assert_int_eq(as_pwhash_verify(bad, pw, strlen(pw)), -1);
+    /* base64url's '-' and '_' are refused even where they stand for the same bits as standard base64's '+' and '/'
+     * (a salt that encodes to "++++////", and the first tag of a few that holds either character) */
+    {
+        uint8_t salt2[16] = {0xfb, 0xef, 0xbe, 0xff, 0xff, 0xff};
+        char other[256], *at;
+        for (salt2[15] = 0; salt2[15] != 255; ++salt2[15]) {
+            ck_assert_int_eq(argon2id_hash_encoded(1, 64, 1, pw, strlen(pw), salt2, sizeof(salt2), 32, other, sizeof(other)),
+                             ARGON2_OK);
+            if (strpbrk(strrchr(other, '$'), "+/") != NULL)
+                break;
+        }
+        ck_assert_int_eq(as_pwhash_verify(other, pw, strlen(pw)), 0);
+        ck_assert_ptr_nonnull(strstr(other, "$++++////"));
+        for (int field = 0; field != 2; ++field) {
+            memcpy(bad, other, strlen(other) + 1);
+            at = strpbrk(field == 0 ? strstr(bad, "$++++////") : strrchr(bad, '$'), "+/");
+            *at = *at == '+' ? '-' : '_';
+            ck_assert_msg(as_pwhash_verify(bad, pw, strlen(pw)) == -1, "accepted %s", bad);
+        }
+    }
+    /* no tag, no salt, an empty tag, a 7-byte salt, a 3-byte tag */
+    snprintf(bad, sizeof(bad), "%.*s", (int)(tag_at - 1 - good), good);
+    ck_assert_int_eq(as_pwhash_verify(bad, pw, strlen(pw)), -1);
+    snprintf(bad, sizeof(bad), "%.*s", (int)(salt_at - 1 - good), good);
+    ck_assert_int_eq(as_pwhash_verify(bad, pw, strlen(pw)), -1);
+    snprintf(bad, sizeof(bad), "%.*s", (int)(tag_at - good), good);
+    ck_assert_int_eq(as_pwhash_verify(bad, pw, strlen(pw)), -1);
+    ck_assert_int_eq(argon2id_hash_encoded(1, 64, 1, pw, strlen(pw), salt, 8, 4, good, sizeof(good)), ARGON2_OK);
+    ck_assert_int_eq(as_pwhash_verify(good, pw, strlen(pw)), 0);
+    salt_at = strchr(good + strlen("$argon2id$v=19$"), '$') + 1;
+    tag_at = strchr(salt_at, '$') + 1;
+    snprintf(bad, sizeof(bad), "%.*s%.*s$%s", (int)(salt_at - good), good, 10, salt_at, tag_at); /* 10 chars: 7 bytes */
+    ck_assert_int_eq(as_pwhash_verify(bad, pw, strlen(pw)), -1);
+    snprintf(bad, sizeof(bad), "%.*s%.4s", (int)(tag_at - good), good, tag_at); /* 4 chars: 3 bytes */
+    ck_assert_int_eq(as_pwhash_verify(bad, pw, strlen(pw)), -1);
+}
+END_TEST
+
+static void *hash_on_thread(void *arg)
+{
+    static const char pw[] = "correct horse battery staple";
+    char phc[AS_PWHASH_MAX];
+    void **mem = arg;
+
+    as_pwhash_keep_memory();
+    ck_assert_int_eq(as_pwhash(pw, strlen(pw), phc), 0);
+    *mem = as_crypto__thread()->argon2_mem;
+    return NULL;
+}
+
+/* a hashing worker maps argon2's 19 MiB once, keeps them for its next hash and unmaps them when it ends; any other
+ * thread keeps nothing */
+START_TEST(test_pwhash_memory_kept_per_thread)
+{
+    static const char pw[] = "correct horse battery staple";
+    static const uint8_t salt[16] = "0123456789abcdef";
+    char phc[AS_PWHASH_MAX], foreign[256];
+    unsigned char vec;
+    void *mem, *theirs = NULL;
+    pthread_t tid;
+
+    ck_assert_int_eq(as_pwhash(pw, strlen(pw), phc), 0);
+    ck_assert_ptr_null(as_crypto__thread()->argon2_mem);
+    as_pwhash_keep_memory();
+    ck_assert_int_eq(as_pwhash(pw, strlen(pw), phc), 0);
+    mem = as_crypto__thread()->argon2_mem;
+    ck_assert_ptr_nonnull(mem);
+    ck_assert_uint_eq(as_crypto__thread()->argon2_len, (size_t)AS_ARGON2_M_COST_KIB * 1024);
+    /* a hash of other costs gets a mapping of its own and leaves the kept one alone */
+    ck_assert_int_eq(argon2id_hash_encoded(1, 64, 1, pw, strlen(pw), salt, sizeof(salt), 32, foreign, sizeof(foreign)), ARGON2_OK);
+    ck_assert_int_eq(as_pwhash_verify(foreign, pw, strlen(pw)), 0);
+    ck_assert_ptr_eq(as_crypto__thread()->argon2_mem, mem);
+    ck_assert_int_eq(as_pwhash_verify(phc, pw, strlen(pw)), 0);
+    ck_assert_ptr_eq(as_crypto__thread()->argon2_mem, mem);
+
+    /* another thread maps its own, and it is gone once that thread has ended */
+    ck_assert_int_eq(pthread_create(&tid, NULL, hash_on_thread, &theirs), 0);
+    ck_assert_int_eq(pthread_join(tid, NULL), 0);
+    ck_assert_ptr_nonnull(theirs);
+    ck_assert_ptr_ne(theirs, mem);
+    ck_assert_int_eq(mincore(theirs, 4096, &vec), -1); /* ENOMEM: not mapped */
+    ck_assert_int_eq(mincore(mem, 4096, &vec), 0);
+}
+END_TEST
+
 START_TEST(public_encoder_agrees)
 {
     /* the table-driven encoder for public data writes exactly what the constant-time one writes */
@@ -1225,6 +1360,9 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, test_pwhash_roundtrip);
     tcase_add_test(tc, test_pwhash_length_limits);
     tcase_add_test(tc, test_pwhash_refuses_foreign_strings);
+    tcase_add_test(tc, test_pwhash_agrees_with_libargon2);
+    tcase_add_test(tc, test_pwhash_refuses_bad_encodings);
+    tcase_add_test(tc, test_pwhash_memory_kept_per_thread);
     suite_add_tcase(s, tc);
     return s;
 }
