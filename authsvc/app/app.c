@@ -145,8 +145,8 @@ static void on_cleanup_timer(h2o_timeout_entry_t *entry)
  * long-lived blocks leave between short-lived ones stay resident and RSS creeps up by megabytes over millions of
  * requests. malloc_trim also releases the free pages inside the arenas; the main thread calls it once a second
  * (wait_for_stop), off the event loops (it holds each arena's lock for a moment while it walks the arena's free
- * lists). Each event thread also hands OpenSSL's cached blocks back to malloc once a second (crypto/mem.c), so that
- * the pages they sit on can go too.
+ * lists). Each event thread also hands OpenSSL's cached blocks (crypto/mem.c) and h2o's cached socket and HTTP/2
+ * write buffers (http/guard.c) back to malloc once a second, so that the pages they sit on can go too.
  *
  * malloc_trim returns the free space at the top of an arena only for the main one; a thread's arena gives back its
  * top from free() itself, once the top exceeds the trim threshold. glibc raises that threshold, process-wide, to
@@ -164,6 +164,7 @@ static void on_release_timer(h2o_timeout_entry_t *entry)
 {
     app_thread_t *thr = H2O_STRUCT_FROM_MEMBER(app_thread_t, release_entry, entry);
     as_crypto_mem_release();
+    as_http_thread_release(&thr->http);
     h2o_timeout_link(thr->http.ctx.loop, &thr->release_timeout, &thr->release_entry);
 }
 

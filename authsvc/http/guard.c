@@ -217,6 +217,78 @@ typedef struct st_h2_prefix_t {
 enum { LAYOUT_UNKNOWN, LAYOUT_OK, LAYOUT_WRONG };
 static _Atomic int h2_layout = LAYOUT_UNKNOWN;
 
+/*
+ * h2o's HTTP/2 write buffers. Each connection writes through 80 KiB buffers from a prototype private to h2o
+ * (lib/http2/connection.c, one per thread), whose allocator keeps up to 16 freed ones for reuse. They fill up over
+ * time with the most connections a thread has had at once, and stay resident: 1.3 MiB per thread at most, but
+ * the larger part of what grew between the first and the tenth million requests of bench/run's memory run once
+ * malloc's own growth was fixed (bench/README.md, "Memory"). The prototype is found from a connection's write
+ * buffer (`_write.buf`: an allocated buffer names its prototype; the initial one is the prototype's own), which
+ * `h2_write_t` reaches by continuing the mirror above, checked the same way: the buffer must lead to a prototype
+ * whose buffers are h2o 2.2.5's 81920 bytes, or the buffers are left to h2o. as_http__release_buffers hands them
+ * back to malloc once a second, with the socket buffers h2o keeps the same way.
+ */
+#define H2O_HTTP2_OUTBUF_SIZE 81920 /* H2O_HTTP2_DEFAULT_OUTBUF_SIZE, in a header we cannot include */
+
+typedef struct st_h2_hpack_table_t {
+    void *entries;
+    size_t num_entries, entry_capacity, entry_start_index, hpack_size, hpack_capacity, hpack_max_capacity;
+} h2_hpack_table_t;
+
+/** h2o 2.2.5's h2o_http2_conn_t on from h2_prefix_t, up to `_write.buf`. */
+typedef struct st_h2_write_t {
+    h2_prefix_t prefix;
+    h2o_buffer_t *_http1_req_input;
+    h2_hpack_table_t _input_header_table;
+    ssize_t _input_window;
+    h2_hpack_table_t _output_header_table;
+    h2o_linklist_t _pending_reqs;
+    h2o_timeout_entry_t _timeout_entry;
+    h2o_buffer_t *_headers_unparsed;
+    struct {
+        h2o_buffer_t *buf;
+    } _write;
+} h2_write_t;
+
+static __thread h2o_buffer_prototype_t *h2_wbuf_prototype;
+static __thread int h2_wbuf_looked;
+
+/** Finds this thread's HTTP/2 write buffer prototype from a connection whose layout has been checked. */
+static void find_wbuf_prototype(h2_prefix_t *h2)
+{
+    h2o_buffer_t *buf = ((h2_write_t *)h2)->_write.buf;
+    h2o_buffer_prototype_t *proto;
+
+    h2_wbuf_looked = 1;
+    if (buf == NULL)
+        return;
+    proto = buf->bytes == NULL ? H2O_STRUCT_FROM_MEMBER(h2o_buffer_prototype_t, _initial_buf, buf) : buf->_prototype;
+    if (proto != NULL && proto != &h2o_socket_buffer_prototype && proto->_initial_buf.capacity == H2O_HTTP2_OUTBUF_SIZE &&
+        proto->_initial_buf.bytes == NULL && proto->allocator.cnt <= proto->allocator.max)
+        h2_wbuf_prototype = proto;
+    else
+        as_warn("h2o's HTTP/2 write buffers are not where this build expects (h2o 2.2.5): h2o keeps its freed ones");
+}
+
+static void release_recycled(h2o_mem_recycle_t *allocator)
+{
+    while (allocator->cnt != 0)
+        free(h2o_mem_alloc_recycle(allocator, 1)); /* hands back the newest freed block, which h2o got from malloc */
+}
+
+size_t as_http__buffers_kept(size_t *http2)
+{
+    *http2 = h2_wbuf_prototype != NULL ? h2_wbuf_prototype->allocator.cnt : SIZE_MAX;
+    return h2o_socket_buffer_prototype.allocator.cnt;
+}
+
+void as_http__release_buffers(void)
+{
+    release_recycled(&h2o_socket_buffer_prototype.allocator);
+    if (h2_wbuf_prototype != NULL)
+        release_recycled(&h2_wbuf_prototype->allocator);
+}
+
 /* HTTP/2 frame types and flags (RFC 9113 §6) */
 enum { F_DATA, F_HEADERS, F_PRIORITY, F_RST_STREAM, F_SETTINGS, F_PUSH_PROMISE, F_PING, F_GOAWAY, F_WINDOW_UPDATE, F_CONTINUATION };
 #define FLAG_END_STREAM 0x1
@@ -278,6 +350,8 @@ static void install(conn_t *c, h2_prefix_t *h2, h2o_socket_t *sock, h2o_context_
     }
     if (layout != LAYOUT_OK || h2->_read_expect == guarded_read)
         return;
+    if (!h2_wbuf_looked)
+        find_wbuf_prototype(h2);
     c->inner = h2->_read_expect;
     c->last_progress = h2o_now(ctx->loop);
     /* an upgraded connection starts with its first request (stream 1) already open */

@@ -51,4 +51,14 @@ void as_http__guard_accept(h2o_accept_ctx_t *accept_ctx, as_http_limits_t *limit
  */
 int as_http__guard_request(h2o_req_t *req);
 
+/**
+ * Hands the buffers h2o keeps for reuse on this thread (freed socket buffers and HTTP/2 write buffers, up to 16
+ * each) back to malloc, so that the pages they hold can be trimmed; h2o allocates afresh when it needs them again.
+ */
+void as_http__release_buffers(void);
+
+/** How many socket buffers this thread keeps; *http2: how many HTTP/2 write buffers, SIZE_MAX until it has found
+ * where h2o keeps them (tests). */
+size_t as_http__buffers_kept(size_t *http2);
+
 #endif

@@ -207,6 +207,12 @@ static void stop_listener(h2o_socket_t **sock)
     *sock = NULL;
 }
 
+void as_http_thread_release(as_http_thread_t *thr)
+{
+    (void)thr; /* h2o's caches are per thread, not per context */
+    as_http__release_buffers();
+}
+
 void as_http_thread_drain(as_http_thread_t *thr, uint64_t max_ms)
 {
     if (h2o_timeout_is_linked(&thr->accept_resume))

@@ -83,6 +83,12 @@ void as_http_thread_listen_admin(as_http_thread_t *thr, as_http_server_t *server
  */
 void as_http_thread_drain(as_http_thread_t *thr, uint64_t max_ms);
 
+/**
+ * Hands the buffers h2o keeps for reuse on this thread back to malloc (their pages can then be trimmed). Loop
+ * thread; call it now and then (the server does once a second).
+ */
+void as_http_thread_release(as_http_thread_t *thr);
+
 /** Frees the router (the loop and context live until the process exits: h2o 2.2.5 cannot destroy them). */
 void as_http_thread_dispose(as_http_thread_t *thr);
 
