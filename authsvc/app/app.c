@@ -154,7 +154,7 @@ static void on_cleanup_timer(h2o_timeout_entry_t *entry)
  * password hash no event thread's arena gave back its top again, and RSS rose with each new peak of connections
  * (by 1.2 MB at a time in bench/run's memory run). So the thresholds are pinned at glibc's defaults before any
  * thread starts (setting them switches the adjustment off), and argon2's working memory does not come from malloc
- * at all (crypto/pwhash.c keeps one mapping per thread).
+ * at all (crypto/pwhash.c: a mapping, which each hashing worker keeps).
  */
 #define TRIM_INTERVAL_SEC 1
 #define MALLOC_MMAP_THRESHOLD (128 * 1024) /* glibc's defaults */
