@@ -90,16 +90,4 @@ START_TEST(kept_buffers_are_released)
 }
 END_TEST
 
-static Suite *http_buffers_suite(void)
-{
-    Suite *s = suite_create("http_buffers");
-    TCase *tc = tcase_create("release");
-    tcase_add_test(tc, kept_buffers_are_released);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    return as_check_run_suite(http_buffers_suite());
-}
+AS_CHECK_MAIN("http_buffers", kept_buffers_are_released)
