@@ -1212,8 +1212,10 @@ START_TEST(test_pwhash_memory_kept_per_thread)
     ck_assert_ptr_nonnull(mem);
     ck_assert_uint_eq(as_crypto__thread()->argon2_len, (size_t)AS_ARGON2_M_COST_KIB * 1024);
     /* what the hash left in it is wiped before the mapping waits for the next one */
-    for (size_t i = 0; i != as_crypto__thread()->argon2_len; ++i)
-        ck_assert_msg(((const uint8_t *)mem)[i] == 0, "byte %zu of the kept memory is not wiped", i);
+    size_t nonzero = 0, len = as_crypto__thread()->argon2_len;
+    while (nonzero != len && ((const uint8_t *)mem)[nonzero] == 0)
+        ++nonzero; /* a plain loop: ck_assert in it would report every one of the 19 M bytes to Check's parent */
+    ck_assert_msg(nonzero == len, "byte %zu of the kept memory is not wiped", nonzero);
     /* a hash of other costs gets a mapping of its own and leaves the kept one alone */
     ck_assert_int_eq(argon2id_hash_encoded(1, 64, 1, pw, strlen(pw), salt, sizeof(salt), 32, foreign, sizeof(foreign)), ARGON2_OK);
     ck_assert_int_eq(as_pwhash_verify(foreign, pw, strlen(pw)), 0);
