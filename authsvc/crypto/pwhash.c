@@ -45,9 +45,9 @@ _Static_assert(AS_PWHASH_MAX <= VERIFY_PHC_MAX, "our own hashes must pass our ow
  * and never came down (bench/README.md, "Memory"). So the server pins glibc's thresholds (app.c) and libargon2 gets
  * its memory from here instead: a mapping advised for transparent huge pages (far fewer page faults and TLB misses).
  * A hashing worker (as_pwhash_keep_memory) keeps its mapping for hashes of our cost from one to the next (libargon2
- * wipes it after each one) until it ends (crypto.c); on a 2-core machine that made 50.5 verifications a second per
- * core against 48.8 with malloc (bench/argon2_rate.c before and after) and 35 with a fresh mapping of small pages
- * each time. Any other hash (another thread, or a foreign PHC string's costs) gets a mapping of its own, unmapped
+ * wipes it after each one) until it ends (crypto.c); on a 2-core machine that made 52.7 verifications a second per
+ * core against 45.4 with malloc (bench/argon2_rate.c before and after, the same minute), and a fresh mapping of
+ * small pages each time 35. Any other hash (another thread, or a foreign PHC string's costs) gets a mapping of its own, unmapped
  * after it.
  */
 static int argon2_alloc(uint8_t **memory, size_t len)
@@ -153,16 +153,13 @@ int as_pwhash(const char *pw, size_t len, char out[AS_PWHASH_MAX])
 
     if (pw == NULL || len == 0 || len > AS_PASSWORD_MAX)
         return -1;
-    if (argon2_encodedlen(AS_ARGON2_T_COST, AS_ARGON2_M_COST_KIB, AS_ARGON2_PARALLELISM, SALT_LEN, HASH_LEN, Argon2_id) >
-        AS_PWHASH_MAX)
+    /* the PHC string libargon2's argon2id_hash_encoded writes: salt and tag in base64 without padding */
+    n = snprintf(out, AS_PWHASH_MAX, PHC_PREFIX "m=%u,t=%u,p=%u$", AS_ARGON2_M_COST_KIB, AS_ARGON2_T_COST, AS_ARGON2_PARALLELISM);
+    if (n < 0 || (size_t)n + AS_B64URL_ENCLEN(SALT_LEN) + 1 + AS_B64URL_ENCLEN(HASH_LEN) + 1 > AS_PWHASH_MAX)
         return -1;
     as_random_bytes(salt, sizeof(salt));
     init_ctx(&ctx, pw, len, salt, sizeof(salt), tag, sizeof(tag), AS_ARGON2_M_COST_KIB, AS_ARGON2_T_COST, AS_ARGON2_PARALLELISM);
     if (argon2_ctx(&ctx, Argon2_id) != ARGON2_OK)
-        goto Exit;
-    /* the PHC string libargon2's argon2id_hash_encoded writes: salt and tag in base64 without padding */
-    n = snprintf(out, AS_PWHASH_MAX, PHC_PREFIX "m=%u,t=%u,p=%u$", AS_ARGON2_M_COST_KIB, AS_ARGON2_T_COST, AS_ARGON2_PARALLELISM);
-    if (n < 0 || (size_t)n + AS_B64URL_ENCLEN(SALT_LEN) + 1 + AS_B64URL_ENCLEN(HASH_LEN) + 1 > AS_PWHASH_MAX)
         goto Exit;
     n += (int)as_b64url_encode(salt, sizeof(salt), out + n);
     out[n++] = '$';
